@@ -1,0 +1,152 @@
+"""What every surface shares: the services built in lifespan, body reading, error rendering.
+
+Each surface renders ``ProxyError`` in its own format at the edge:
+
+* OpenAI (``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/models``): ``{"error": {message, type, param, code}}``
+* Google (``/v1beta/...`` and native calls under ``/v1/models/...:method``): ``{"error": {code, message, status}}``
+* simple (``/api/...``): ``{"error": {"message", "code"}}``
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gemini_proxy.errors import InvalidRequest, NoKeyAvailable, ProxyError, UpstreamStatusError
+from gemini_proxy.translate import error_to_openai
+
+if TYPE_CHECKING:
+    from gemini_proxy.config import Settings
+    from gemini_proxy.media import MediaFetcher
+    from gemini_proxy.observability import Metrics
+    from gemini_proxy.state.base import StateStore
+    from gemini_proxy.upstream.gateway import Gateway
+    from gemini_proxy.upstream.pool import KeyPool
+
+JSON = "application/json"
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything the routes need, created once in lifespan and kept on ``app.state.services``."""
+
+    settings: Settings
+    pool: KeyPool
+    store: StateStore
+    gateway: Gateway
+    metrics: Metrics
+    media: MediaFetcher
+    aliases: dict[str, str]
+    background: set[Any] = field(default_factory=set)
+    models_cache: dict[str, Any] = field(default_factory=dict)
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        raise InvalidRequest("The request body is empty; expected a JSON object.", param="body")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc.msg} (position {exc.pos}).") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.", param="body")
+    return body
+
+
+def check_model_id(model: str, *, param: str = "model") -> str:
+    """A model id that is safe to put in an upstream path."""
+    if not _MODEL_ID.match(model):
+        raise InvalidRequest(f"Invalid model name {model!r}.", param=param, code="invalid_model")
+    return model
+
+
+def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(content), status_code=status, headers=headers, media_type=JSON)
+
+
+def retry_after_header(seconds: float) -> dict[str, str]:
+    return {"retry-after": str(max(1, math.ceil(seconds)))}
+
+
+# Rendering -------------------------------------------------------------------------------------
+
+def render_openai(exc: ProxyError) -> Response:
+    status, body, headers = error_to_openai(exc)
+    return json_response(body, status, headers)
+
+
+_GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 502: "UNAVAILABLE", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
+}
+
+
+def render_google(exc: ProxyError) -> Response:
+    """Google's error shape. Google's own errors go back as Google sent them."""
+    if isinstance(exc, UpstreamStatusError) and exc.raw:
+        return Response(exc.raw, status_code=exc.upstream_status, media_type=JSON)
+    body: dict[str, Any] = {
+        "error": {"code": exc.status, "message": exc.message, "status": _GOOGLE_STATUS.get(exc.status, "UNKNOWN")}
+    }
+    headers = None
+    if isinstance(exc, NoKeyAvailable):
+        headers = retry_after_header(exc.retry_after)
+        body["error"]["details"] = [
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{max(1, math.ceil(exc.retry_after))}s"}
+        ]
+    if exc.param:
+        body["error"]["details"] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "fieldViolations": [{"field": exc.param, "description": exc.message}],
+            }
+        ]
+    return Response(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n", exc.status, headers, media_type=JSON)
+
+
+def render_simple(exc: ProxyError) -> Response:
+    status, openai_body, headers = error_to_openai(exc)
+    error = openai_body["error"]
+    body = {"error": {"message": error["message"], "code": error.get("code") or error.get("type")}}
+    return json_response(body, status, headers)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def surface(render: Callable[[ProxyError], Response], name: str) -> Callable[[Endpoint], Endpoint]:
+    """Wraps an endpoint: renders ``ProxyError`` in the surface's format and records metrics."""
+
+    def wrap(endpoint: Endpoint) -> Endpoint:
+        async def handler(request: Request) -> Response:
+            started = time.perf_counter()
+            try:
+                response = await endpoint(request)
+            except ProxyError as exc:
+                response = render(exc)
+            svc = services(request)
+            svc.metrics.observe_request(
+                name, request.scope.get("state", {}).get("model", ""), response.status_code,
+                time.perf_counter() - started,
+            )
+            return response
+
+        handler.__name__ = endpoint.__name__
+        handler.__doc__ = endpoint.__doc__
+        return handler
+
+    return wrap

@@ -1,0 +1,93 @@
+"""The app factory: wiring and lifespan only."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gemini_proxy.api import gemini, openai, simple, system
+from gemini_proxy.api.auth import ClientAuth
+from gemini_proxy.api.common import Services, json_response
+from gemini_proxy.config import Settings, load_settings
+from gemini_proxy.media import MediaFetcher
+from gemini_proxy.observability import Metrics
+from gemini_proxy.state import open_store
+from gemini_proxy.upstream.client import GeminiClient, make_session
+from gemini_proxy.upstream.gateway import Gateway
+from gemini_proxy.upstream.keys import KeysFileWatcher, load_keys
+from gemini_proxy.upstream.pool import KeyPool
+
+log = logging.getLogger("gemini_proxy")
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = await open_store(settings.db or None, settings.redis_url)
+        keys = load_keys(settings.keys or None, settings.keys_file)
+        pool = KeyPool(
+            keys,
+            store,
+            max_concurrency_per_key=settings.max_concurrency_per_key,
+            rpm_per_key=settings.rpm_per_key,
+        )
+        await pool.start()
+        metrics = Metrics(pool.snapshot)
+        session = make_session(connect_timeout=settings.connect_timeout, request_timeout=settings.request_timeout)
+        gateway = Gateway(
+            GeminiClient(session, settings.upstream_url),
+            pool,
+            attempts=settings.retry_attempts,
+            deadline=settings.retry_deadline,
+            max_wait=settings.max_wait,
+            observer=metrics,
+        )
+        media = MediaFetcher(
+            max_bytes=settings.media_max_bytes,
+            timeout=settings.media_timeout,
+            allow_private=settings.allow_private_media_urls,
+        )
+        watcher = KeysFileWatcher(settings.keys_file, pool, env_value=settings.keys or None) if settings.keys_file else None
+        if watcher is not None:
+            await watcher.start()
+        app.state.services = Services(
+            settings=settings, pool=pool, store=store, gateway=gateway, metrics=metrics, media=media,
+            aliases=settings.aliases,
+        )
+        log.info("gemini-proxy ready", extra={"keys": pool.counts(), "upstream": settings.upstream_url})
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                await watcher.close()
+            await session.close()
+            await media.close()
+            await pool.close()
+            await store.close()
+
+    app = Starlette(
+        routes=[*system.routes, *openai.routes, *simple.routes, *gemini.routes],
+        lifespan=lifespan,
+        exception_handlers={Exception: _internal_error},
+    )
+    app.add_middleware(ClientAuth, tokens=settings.client_tokens)
+    return app
+
+
+def create_app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory`` and worker processes: settings from the environment."""
+    return create_app(load_settings())
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # Never a stack trace to the client; the log has it.
+    log.exception("unhandled error", extra={"path": request.url.path})
+    return json_response(
+        {"error": {"message": "Internal error in gemini-proxy.", "type": "api_error", "param": None, "code": None}},
+        500,
+    )

@@ -1,0 +1,229 @@
+"""The ``gemini-proxy`` command: ``serve``, ``fake-upstream`` and ``keys check``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, NoReturn
+
+from gemini_proxy import __version__
+from gemini_proxy.config import Settings, SettingsError, load_settings
+
+DEMO_KEYS = ("demo-key-1", "demo-key-2", "demo-key-3")
+EXIT_USAGE = 2
+
+
+def fail(message: str) -> NoReturn:
+    print(f"gemini-proxy: error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        raise SystemExit(EXIT_USAGE)
+    args.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gemini_proxy import simulator
+
+    parser = argparse.ArgumentParser(prog="gemini-proxy", description="OpenAI-compatible gateway to Gemini.")
+    parser.add_argument("--version", action="version", version=f"gemini-proxy {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the proxy")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1; GEMINI_PROXY_HOST)")
+    serve.add_argument("--port", type=int, help="port (default 8080; GEMINI_PROXY_PORT)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1; GEMINI_PROXY_WORKERS)")
+    serve.add_argument("--log-level", help="critical|error|warning|info|debug (GEMINI_PROXY_LOG_LEVEL)")
+    serve.add_argument("--demo", action="store_true", help="run against the offline simulator with fake keys")
+    serve.add_argument(
+        "--insecure-no-auth", action="store_true",
+        help="allow binding a non-loopback address without client tokens (GEMINI_PROXY_AUTH_TOKENS)",
+    )
+    serve.set_defaults(run=run_serve)
+
+    fake = commands.add_parser("fake-upstream", help="run the offline Gemini simulator")
+    simulator.add_cli_arguments(fake)
+    fake.set_defaults(run=run_fake_upstream)
+
+    keys = commands.add_parser("keys", help="manage the key pool")
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    check = key_commands.add_parser("check", help="validate every key without spending generation quota")
+    check.set_defaults(run=run_keys_check)
+    return parser
+
+
+# serve -----------------------------------------------------------------------------------------
+
+def run_serve(args: argparse.Namespace) -> None:
+    overrides: dict[str, Any] = {
+        "host": args.host, "port": args.port, "workers": args.workers, "log_level": args.log_level,
+    }
+    with contextlib.ExitStack() as stack:
+        if args.demo:
+            upstream = stack.enter_context(demo_simulator())
+            overrides.update(upstream_url=upstream, keys=",".join(DEMO_KEYS), keys_file="", db="")
+        settings = settings_or_exit(overrides)
+        check_startup(settings, insecure_no_auth=args.insecure_no_auth, demo=args.demo)
+        export_settings(overrides)
+        print_banner(settings, demo=args.demo)
+        run_uvicorn(settings)
+
+
+def settings_or_exit(overrides: dict[str, Any]) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        fail(str(exc))
+
+
+def check_startup(settings: Settings, *, insecure_no_auth: bool, demo: bool) -> None:
+    """The checks that must stop start-up with one clear line (exit code 2)."""
+    from gemini_proxy.upstream.keys import load_keys
+
+    if not settings.binds_loopback_only and not settings.client_tokens and not insecure_no_auth:
+        fail(
+            f"GEMINI_PROXY_HOST: refusing to bind {settings.host} without client tokens; set GEMINI_PROXY_AUTH_TOKENS"
+            " or pass --insecure-no-auth"
+        )
+    keys_file = settings.keys_file
+    explicit_file = "GEMINI_PROXY_KEYS_FILE" in os.environ
+    if keys_file is not None and (keys_file.exists() or explicit_file):
+        try:
+            keys_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            fail(f"GEMINI_PROXY_KEYS_FILE: cannot read {keys_file}: {exc.strerror or exc}")
+    try:
+        keys = load_keys(settings.keys or None, keys_file if keys_file is not None and keys_file.exists() else None)
+    except (OSError, ValueError) as exc:
+        fail(f"GEMINI_PROXY_KEYS_FILE: {exc}")
+    if not keys and not demo:
+        fail(
+            "GEMINI_PROXY_KEYS: no Gemini API keys configured; set GEMINI_PROXY_KEYS=key1,key2 or list them one per"
+            f" line in {keys_file or 'a file named by GEMINI_PROXY_KEYS_FILE'} (or try `gemini-proxy serve --demo`)"
+        )
+    if not port_is_free(settings.host, settings.port):
+        fail(f"GEMINI_PROXY_PORT: port {settings.port} on {settings.host} is already in use")
+
+
+def port_is_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def export_settings(overrides: dict[str, Any]) -> None:
+    """Worker processes read settings from the environment: CLI flags are passed on that way."""
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[f"GEMINI_PROXY_{name.upper()}"] = str(value)
+
+
+def print_banner(settings: Settings, *, demo: bool) -> None:
+    base = f"http://{settings.host}:{settings.port}"
+    if not demo:
+        print(f"gemini-proxy {__version__} listening on {base}", file=sys.stderr, flush=True)
+        return
+    token = next(iter(sorted(settings.client_tokens)), "any")
+    print(
+        f"""
+  gemini-proxy {__version__} -- DEMO MODE
+  Answers come from the built-in offline Gemini simulator with fake keys ({", ".join(DEMO_KEYS)}).
+  No real Gemini is called. For real use, put your keys in secrets/gemini_tokens.txt and drop --demo.
+
+  Proxy: {base}     OpenAI base URL: {base}/v1
+
+  Try it:
+    curl -s {base}/v1/chat/completions -H 'content-type: application/json' \\
+      -H 'authorization: Bearer {token}' \\
+      -d '{{"model": "gemini-2.5-flash", "messages": [{{"role": "user", "content": "Hello!"}}]}}'
+""",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def run_uvicorn(settings: Settings) -> None:
+    import uvicorn
+
+    from gemini_proxy.observability import setup_logging
+
+    setup_logging(settings.log_level)
+    options: dict[str, Any] = {
+        "host": settings.host, "port": settings.port, "loop": "uvloop", "http": "httptools",
+        "access_log": settings.access_log, "log_config": None, "log_level": settings.log_level,
+        "server_header": False, "timeout_graceful_shutdown": 10,
+    }
+    if settings.workers > 1:
+        uvicorn.run("gemini_proxy.app:create_app_from_env", factory=True, workers=settings.workers, **options)
+    else:
+        from gemini_proxy.app import create_app
+
+        uvicorn.run(create_app(settings), **options)
+
+
+@contextlib.contextmanager
+def demo_simulator() -> Iterator[str]:
+    """Starts the simulator in a child process on a free loopback port; yields its URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [
+        sys.executable, "-m", "gemini_proxy.cli", "fake-upstream", "--host", "127.0.0.1", "--port", str(port),
+        "--keys", ",".join(DEMO_KEYS), "--chunk-delay", "0.02",
+    ]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            if process.poll() is not None:
+                fail("the demo simulator did not start (see the lines above)")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            if time.monotonic() > deadline:
+                fail("the demo simulator did not start within 15 s")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)
+        if process.poll() is None:
+            process.kill()
+
+
+# fake-upstream ---------------------------------------------------------------------------------
+
+def run_fake_upstream(args: argparse.Namespace) -> None:
+    from gemini_proxy import simulator
+
+    config = simulator.config_from_args(args)
+    simulator.serve(config, host=args.host, port=args.port)
+
+
+# keys check ------------------------------------------------------------------------------------
+
+def run_keys_check(args: argparse.Namespace) -> None:
+    from gemini_proxy.upstream.keycheck import run_check
+
+    settings = settings_or_exit({})
+    raise SystemExit(run_check(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Settings in one place.
+
+Every setting is an environment variable prefixed ``GEMINI_PROXY_`` (also read from an optional
+``.env`` file); command-line flags override both. ``Settings`` is built once at start-up and
+passed down; nothing else reads the environment. The names are a public contract documented in
+the README's settings table.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_UPSTREAM = "https://generativelanguage.googleapis.com"
+
+
+class SettingsError(ValueError):
+    """A setting is wrong. ``setting`` is its environment name, e.g. ``GEMINI_PROXY_PORT``."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(f"{setting}: {message}")
+        self.setting = setting
+
+
+def _split_csv(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def parse_aliases(value: str) -> dict[str, str]:
+    """``gpt-4o=gemini-2.5-flash,gpt-4o-mini=gemini-2.5-flash-lite`` -> dict."""
+    aliases: dict[str, str] = {}
+    for item in _split_csv(value):
+        name, sep, target = item.partition("=")
+        if not sep or not name.strip() or not target.strip():
+            raise ValueError(f"expected name=model pairs separated by commas, got {item!r}")
+        aliases[name.strip()] = target.strip()
+    return aliases
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GEMINI_PROXY_", env_file=".env", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    # Network
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    log_level: str = "info"
+    access_log: bool = False
+
+    # Keys and upstream
+    keys: str = ""
+    keys_file: Path | None = Path("secrets/gemini_tokens.txt")
+    upstream_url: str = DEFAULT_UPSTREAM
+    connect_timeout: float = Field(10.0, gt=0)
+    request_timeout: float = Field(300.0, gt=0)
+
+    # State
+    db: str = "gemini-proxy.db"
+    redis_url: str | None = None
+
+    # Client access
+    auth_tokens: str = ""
+    admin_token: str | None = None
+
+    # Models
+    default_model: str = "gemini-2.5-flash"
+    model_aliases: str = ""
+    models_cache_ttl: float = Field(300.0, ge=0)
+
+    # Pool and retries
+    retry_attempts: int = Field(4, ge=1, le=50)
+    retry_deadline: float = Field(60.0, gt=0)
+    max_wait: float = Field(3.0, ge=0)
+    max_concurrency_per_key: int | None = Field(None, ge=1)
+    rpm_per_key: int | None = Field(None, ge=1)
+
+    # Media fetched from URLs that clients send (images)
+    media_max_bytes: int = Field(20 * 1024 * 1024, ge=1)
+    media_timeout: float = Field(10.0, gt=0)
+    allow_private_media_urls: bool = False
+
+    @field_validator("upstream_url")
+    @classmethod
+    def _check_upstream(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value.endswith("/v1beta"):
+            value = value[: -len("/v1beta")]
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http(s) URL such as {DEFAULT_UPSTREAM}, got {value!r}")
+        try:
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError as exc:
+            raise ValueError(f"malformed port in {value!r}") from exc
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        value = value.lower()
+        if value not in ("critical", "error", "warning", "info", "debug"):
+            raise ValueError("expected one of critical, error, warning, info, debug")
+        return value
+
+    @field_validator("model_aliases")
+    @classmethod
+    def _check_aliases(cls, value: str) -> str:
+        parse_aliases(value)
+        return value
+
+    @field_validator("keys_file", mode="before")
+    @classmethod
+    def _empty_path_is_none(cls, value: Any) -> Any:
+        return None if value in ("", None) else value
+
+    @model_validator(mode="after")
+    def _check_redis(self) -> Settings:
+        if self.redis_url is not None and self.redis_url.strip() == "":
+            object.__setattr__(self, "redis_url", None)
+        if self.redis_url and urlsplit(self.redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("redis_url: expected redis://host:port/db, rediss://... or unix://...")
+        return self
+
+    # Derived values -------------------------------------------------------------------------
+
+    @property
+    def client_tokens(self) -> frozenset[str]:
+        return frozenset(_split_csv(self.auth_tokens))
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        return parse_aliases(self.model_aliases)
+
+    @property
+    def env_keys(self) -> list[str]:
+        return _split_csv(self.keys)
+
+    @property
+    def binds_loopback_only(self) -> bool:
+        return is_loopback_host(self.host)
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment, ``.env`` and ``overrides`` (CLI flags).
+
+    Raises ``SettingsError`` naming the environment variable of the first bad setting.
+    """
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = [str(part) for part in error.get("loc", ())]
+        field = loc[0] if loc else "settings"
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        if field == "settings" or not loc:
+            field, _, message = message.partition(": ") if ": " in message else ("settings", "", message)
+        raise SettingsError(f"GEMINI_PROXY_{field.upper()}", message) from None

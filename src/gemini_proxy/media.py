@@ -1,0 +1,146 @@
+"""Fetching media (images, audio, PDFs) from URLs that clients put in their messages.
+
+Guarded against SSRF: an address that is private, loopback, link-local, multicast, reserved or
+unspecified is refused, whether it is written in the URL or comes from DNS (the check sits in
+the resolver, so it holds for every redirect hop and cannot be raced by a second lookup),
+unless ``allow_private`` is set. Size and time are bounded. Errors are ``InvalidRequest``
+naming the message part, so the client learns which URL failed and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+from yarl import URL
+
+from gemini_proxy.errors import InvalidRequest
+
+_MAX_REDIRECTS = 3
+
+
+class ForbiddenAddress(OSError):
+    pass
+
+
+def is_public_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """Resolves names but answers only with public addresses."""
+
+    def __init__(self) -> None:
+        self._inner = DefaultResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        allowed = [r for r in results if is_public_address(r["host"])]
+        if not allowed:
+            raise ForbiddenAddress(f"{host} resolves to a private or local address")
+        return allowed
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class MediaFetcher:
+    def __init__(self, *, max_bytes: int, timeout: float, allow_private: bool) -> None:
+        self._max_bytes = max_bytes
+        self._timeout = timeout
+        self._allow_private = allow_private
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            resolver = DefaultResolver() if self._allow_private else PublicOnlyResolver()
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(resolver=resolver, limit=32),
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                headers={"user-agent": "gemini-proxy media fetcher"},
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def fetch_all(self, urls: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
+        """``[(url, param), ...]`` -> ``{url: (mime_type, base64 data)}``, fetched concurrently."""
+        unique = dict(urls)
+        results = await asyncio.gather(*(self.fetch(url, param) for url, param in unique.items()))
+        return dict(zip(unique, results, strict=True))
+
+    async def fetch(self, url: str, param: str) -> tuple[str, str]:
+        try:
+            return await self._fetch(url, param)
+        except InvalidRequest:
+            raise
+        except ForbiddenAddress:
+            raise InvalidRequest(
+                f"Refusing to fetch {_safe(url)}: it points to a private or local address.", param=param,
+                code="invalid_image_url",
+            ) from None
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
+            raise InvalidRequest(f"Could not fetch {_safe(url)}: {reason}.", param=param, code="invalid_image_url") from None
+
+    async def _fetch(self, url: str, param: str) -> tuple[str, str]:
+        session = self._get_session()
+        for _ in range(_MAX_REDIRECTS + 1):
+            self._check_literal(url)
+            async with session.get(url, allow_redirects=False) as response:
+                if response.status in (301, 302, 303, 307, 308) and "location" in response.headers:
+                    url = str(response.url.join(URL(response.headers["location"])))
+                    continue
+                if response.status != 200:
+                    raise InvalidRequest(
+                        f"Could not fetch {_safe(url)}: HTTP {response.status}.", param=param, code="invalid_image_url"
+                    )
+                declared = response.content_length
+                if declared is not None and declared > self._max_bytes:
+                    raise self._too_large(url, param)
+                data = bytearray()
+                async for chunk in response.content.iter_chunked(65536):
+                    data += chunk
+                    if len(data) > self._max_bytes:
+                        raise self._too_large(url, param)
+                mime = (response.content_type or "application/octet-stream").lower()
+                return mime, base64.b64encode(bytes(data)).decode("ascii")
+        raise InvalidRequest(f"Too many redirects fetching {_safe(url)}.", param=param, code="invalid_image_url")
+
+    def _check_literal(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ForbiddenAddress(url)
+        if self._allow_private:
+            return
+        host = parts.hostname
+        try:
+            ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            if host == "localhost" or host.endswith(".localhost"):
+                raise ForbiddenAddress(host) from None
+            return
+        if not is_public_address(host):
+            raise ForbiddenAddress(host)
+
+    def _too_large(self, url: str, param: str) -> InvalidRequest:
+        return InvalidRequest(
+            f"The media at {_safe(url)} is larger than {self._max_bytes} bytes.", param=param, code="invalid_image_url"
+        )
+
+
+def _safe(url: str) -> str:
+    """The URL without its query string, which may carry credentials."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"

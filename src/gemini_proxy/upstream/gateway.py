@@ -1,0 +1,231 @@
+"""Key rotation and retries: the one layer that decides which key serves a request.
+
+``Gateway.call`` (unary) and ``Gateway.open_stream`` (streaming) take a key from the pool,
+send once through ``GeminiClient``, classify Google's answer (``quota.classify``), tell the pool,
+and try another key when the failure is the key's or the server's, not the request's:
+
+* 429 and invalid keys rotate to the next key. These are cheap, so they are bounded by the
+  number of keys and the deadline, not by ``attempts``.
+* 5xx, timeouts and connection errors count against ``attempts`` and back off briefly.
+* a 400 about the request itself, or a 404, goes straight back to the client.
+* a stream is retried only until Google answers 200: after that the client has bytes.
+
+When no key is left the pool raises ``NoKeyAvailable`` (429 with Retry-After), unless the
+last failure was a server error, which is then the more truthful answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from gemini_proxy.errors import NoKeyAvailable, UpstreamError, UpstreamStatusError, UpstreamUnavailable
+from gemini_proxy.upstream.client import GeminiClient, UpstreamResponse
+from gemini_proxy.upstream.pool import KeyPool, Lease
+from gemini_proxy.upstream.quota import ClientFault, Outcome, RateLimited, Success, Transient, classify
+from gemini_proxy.upstream.usage import UsageScanner, usage_outcome
+
+
+class AttemptObserver(Protocol):
+    def attempt(self, outcome: str) -> None: ...
+
+
+@dataclass(slots=True)
+class Answer:
+    """A 200 answer to a unary call, read whole."""
+
+    status: int
+    headers: Mapping[str, str]
+    raw: bytes
+    key_id: str
+    _json: Any = field(default=None)
+
+    def json(self) -> Any:
+        if self._json is None:
+            self._json = orjson.loads(self.raw)
+        return self._json
+
+
+class UpstreamStream:
+    """A 200 streaming answer. Iterate ``chunks()``; the lease is released when it ends."""
+
+    def __init__(self, pool: KeyPool, lease: Lease, response: UpstreamResponse) -> None:
+        self._pool = pool
+        self._lease = lease
+        self._response = response
+        self._scanner = UsageScanner()
+        self._released = False
+        self.headers = response.headers
+        self.key_id = lease.key.short_id
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        outcome: Outcome = ClientFault()  # a client that went away says nothing about the key
+        try:
+            async for data in self._response.iter_chunks():
+                self._scanner.feed(data)
+                yield data
+            outcome = self._scanner.outcome()
+        except UpstreamUnavailable as exc:
+            outcome = Transient(exc.message)
+            raise
+        finally:
+            self.release(outcome)
+
+    def release(self, outcome: Outcome) -> None:
+        if not self._released:
+            self._released = True
+            self._response.close()
+            self._pool.release(self._lease, outcome)
+
+
+class Gateway:
+    def __init__(
+        self,
+        client: GeminiClient,
+        pool: KeyPool,
+        *,
+        attempts: int = 4,
+        deadline: float = 60.0,
+        max_wait: float = 3.0,
+        observer: AttemptObserver | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._pool = pool
+        self._attempts = attempts
+        self._deadline = deadline
+        self._max_wait = max_wait
+        self._observer = observer
+        self._clock = clock
+
+    async def call(
+        self,
+        model: str,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        query: Mapping[str, str] | None = None,
+        prefer: str | None = None,
+    ) -> Answer:
+        lease, response = await self._send_with_rotation(model, method, path, body, query, prefer)
+        try:
+            raw = await response.read()
+        except UpstreamUnavailable as exc:
+            self._pool.release(lease, Transient(exc.message))
+            raise
+        except BaseException:
+            self._pool.release(lease, ClientFault())
+            raise
+        answer = Answer(response.status, response.headers, raw, lease.key.short_id)
+        self._pool.release(lease, usage_outcome(raw))
+        return answer
+
+    async def open_stream(
+        self,
+        model: str,
+        path: str,
+        *,
+        body: bytes,
+        query: Mapping[str, str] | None = None,
+        prefer: str | None = None,
+    ) -> UpstreamStream:
+        lease, response = await self._send_with_rotation(model, "POST", path, body, query, prefer)
+        return UpstreamStream(self._pool, lease, response)
+
+    async def _send_with_rotation(
+        self,
+        model: str,
+        method: str,
+        path: str,
+        body: bytes | None,
+        query: Mapping[str, str] | None,
+        prefer: str | None,
+    ) -> tuple[Lease, UpstreamResponse]:
+        deadline = self._clock() + self._deadline
+        tried: set[str] = set()
+        failures = 0
+        last_error: UpstreamError | None = None
+        while True:
+            remaining = deadline - self._clock()
+            if remaining <= 0 and last_error is not None:
+                raise last_error
+            try:
+                lease = await self._pool.acquire(
+                    model, exclude=frozenset(tried), max_wait=max(0.0, min(self._max_wait, remaining)), prefer=prefer
+                )
+            except NoKeyAvailable:
+                if last_error is not None and not _is_rate_limit(last_error):
+                    raise last_error from None
+                raise
+            try:
+                response = await self._client.send(lease.key, method, path, body=body, query=query)
+            except UpstreamUnavailable as exc:
+                outcome: Outcome = Transient(exc.message)
+                self._pool.release(lease, outcome)
+                last_error = exc
+            except BaseException:
+                self._pool.release(lease, ClientFault())
+                raise
+            else:
+                if response.status == 200:
+                    self._observe("ok")
+                    return lease, response
+                raw = await _read_error(response)
+                parsed = _parse_json(raw)
+                outcome = classify(response.status, parsed)
+                self._pool.release(lease, outcome)
+                error = UpstreamStatusError(response.status, _unwrap(parsed), raw=raw, headers=dict(response.headers))
+                if isinstance(outcome, ClientFault):
+                    self._observe("client_error")
+                    raise error
+                last_error = error
+            tried.add(lease.key.short_id)
+            self._observe(_outcome_name(outcome))
+            if isinstance(outcome, Transient):
+                failures += 1
+                if failures >= self._attempts:
+                    raise last_error
+                await asyncio.sleep(min(0.05 * 2 ** (failures - 1), 0.5, max(0.0, deadline - self._clock())))
+
+    def _observe(self, outcome: str) -> None:
+        if self._observer is not None:
+            self._observer.attempt(outcome)
+
+
+async def _read_error(response: UpstreamResponse) -> bytes:
+    try:
+        return await response.read()
+    except UpstreamUnavailable:
+        return b""
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        return {}
+
+
+def _unwrap(parsed: Any) -> dict[str, Any]:
+    """Google wraps errors of JSON-array streams in an array: ``[{"error": {...}}]``."""
+    if isinstance(parsed, list) and parsed and isinstance(parsed[0], dict):
+        return parsed[0]
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _is_rate_limit(error: UpstreamError) -> bool:
+    return isinstance(error, UpstreamStatusError) and error.upstream_status == 429
+
+
+def _outcome_name(outcome: Outcome) -> str:
+    if isinstance(outcome, RateLimited):
+        return "rate_limited_daily" if outcome.per_day else "rate_limited"
+    if isinstance(outcome, Success):
+        return "ok"
+    return type(outcome).__name__.lower()

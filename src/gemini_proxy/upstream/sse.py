@@ -1,0 +1,75 @@
+"""Decoding of Gemini's ``streamGenerateContent?alt=sse`` bodies into parsed chunks.
+
+Google frames events as ``data: <json>\\r\\n\\r\\n`` (LF-only framing is accepted too). A failure
+after the first byte may arrive as a bare JSON error object without ``data:`` (seen on Vertex);
+it is returned as a parsed ``{"error": ...}`` dict like any other event, and the caller decides.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+
+class GeminiEventDecoder:
+    """Feed bytes as they arrive; get back the complete events they finish."""
+
+    __slots__ = ("_buffer", "_bare")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._bare = b""
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        buffer = self._buffer + data
+        if b"\r" in buffer:
+            buffer = buffer.replace(b"\r\n", b"\n")
+        events: list[dict[str, Any]] = []
+        while True:
+            end = buffer.find(b"\n\n")
+            if end < 0:
+                break
+            block, buffer = buffer[:end], buffer[end + 2 :]
+            self._decode_block(block, events)
+        self._buffer = buffer
+        return events
+
+    def close(self) -> list[dict[str, Any]]:
+        """Events left when the stream ends: a last event without its blank line, or a bare error."""
+        events: list[dict[str, Any]] = []
+        if self._buffer.strip():
+            self._decode_block(self._buffer, events)
+        self._buffer = b""
+        if self._bare.strip():
+            parsed = _loads(self._bare)
+            if isinstance(parsed, list) and parsed:
+                parsed = parsed[0]
+            if isinstance(parsed, dict):
+                events.append(parsed)
+        self._bare = b""
+        return events
+
+    def _decode_block(self, block: bytes, events: list[dict[str, Any]]) -> None:
+        data_lines: list[bytes] = []
+        for line in block.split(b"\n"):
+            if line.startswith(b"data:"):
+                data_lines.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif line.strip() and not line.startswith((b":", b"event:", b"id:", b"retry:")):
+                self._bare += line + b"\n"
+        if data_lines:
+            parsed = _loads(b"\n".join(data_lines))
+            if isinstance(parsed, dict):
+                events.append(parsed)
+        elif self._bare:
+            parsed = _loads(self._bare)
+            if isinstance(parsed, dict):
+                events.append(parsed)
+                self._bare = b""
+
+
+def _loads(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None

@@ -1,0 +1,41 @@
+"""Fixtures shared by the end-to-end tests: a simulator and a proxy, as real servers.
+
+Session-scoped servers are shared by the tests of one xdist worker; tests that change key
+state (cooldowns, disabled keys) start their own with ``start_proxy``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.servers import SIM_KEYS, ServerProcess, start_proxy, start_simulator
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[ServerProcess]:
+    server = start_simulator()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def proxy(simulator: ServerProcess) -> Iterator[ServerProcess]:
+    server = start_proxy(simulator.url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sim(simulator: ServerProcess) -> Iterator[ServerProcess]:
+    """The shared simulator, reset before and after the test (faults, quotas, counters)."""
+    httpx.post(simulator.url + "/_sim/reset").raise_for_status()
+    yield simulator
+    httpx.post(simulator.url + "/_sim/reset").raise_for_status()
+
+
+@pytest.fixture
+def keys() -> tuple[str, ...]:
+    return SIM_KEYS

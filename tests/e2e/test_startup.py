@@ -1,0 +1,109 @@
+"""`gemini-proxy serve` start-up: bad settings stop it with one clear line and exit code 2."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import cli, free_port, start_proxy
+
+
+def run_serve(env: dict[str, str], *args: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_PROXY_")}
+    return subprocess.run(
+        cli("serve", "--port", str(free_port()), *args), env={**clean, "GEMINI_PROXY_DB": "", **env},
+        cwd=cwd or tempfile.mkdtemp(), capture_output=True, text=True, timeout=30,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], setting: str) -> str:
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith("gemini-proxy: error: ") and setting in lines[0], lines[0]
+    return lines[0]
+
+
+def test_no_keys_outside_demo_mode() -> None:
+    line = assert_one_line_error(run_serve({}), "GEMINI_PROXY_KEYS")
+    assert "--demo" in line
+
+
+def test_unreadable_keys_file(tmp_path: Path) -> None:
+    assert_one_line_error(run_serve({"GEMINI_PROXY_KEYS_FILE": str(tmp_path / "missing.txt")}), "GEMINI_PROXY_KEYS_FILE")
+    assert_one_line_error(run_serve({"GEMINI_PROXY_KEYS_FILE": str(tmp_path)}), "GEMINI_PROXY_KEYS_FILE")
+
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://example.test", "http://", "http://host:port"])
+def test_malformed_upstream_url(url: str) -> None:
+    assert_one_line_error(run_serve({"GEMINI_PROXY_KEYS": "k", "GEMINI_PROXY_UPSTREAM_URL": url}), "GEMINI_PROXY_UPSTREAM_URL")
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({"GEMINI_PROXY_PORT": "70000"}, "GEMINI_PROXY_PORT"),
+        ({"GEMINI_PROXY_PORT": "eighty"}, "GEMINI_PROXY_PORT"),
+        ({"GEMINI_PROXY_RETRY_ATTEMPTS": "0"}, "GEMINI_PROXY_RETRY_ATTEMPTS"),
+        ({"GEMINI_PROXY_MODEL_ALIASES": "gpt-4o"}, "GEMINI_PROXY_MODEL_ALIASES"),
+        ({"GEMINI_PROXY_LOG_LEVEL": "loud"}, "GEMINI_PROXY_LOG_LEVEL"),
+    ],
+)
+def test_bad_values_name_the_setting(env: dict[str, str], setting: str) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_PROXY_")}
+    result = subprocess.run(
+        cli("serve"), env={**clean, "GEMINI_PROXY_KEYS": "k", **env}, capture_output=True, text=True, timeout=30,
+        cwd=tempfile.mkdtemp(),
+    )
+    assert_one_line_error(result, setting)
+
+
+def test_port_in_use() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_PROXY_")}
+        result = subprocess.run(
+            cli("serve", "--port", str(port)), env={**clean, "GEMINI_PROXY_KEYS": "k", "GEMINI_PROXY_DB": ""},
+            capture_output=True, text=True, timeout=30, cwd=tempfile.mkdtemp(),
+        )
+    assert_one_line_error(result, "GEMINI_PROXY_PORT")
+
+
+def test_public_bind_needs_client_tokens() -> None:
+    line = assert_one_line_error(run_serve({"GEMINI_PROXY_KEYS": "k"}, "--host", "0.0.0.0"), "GEMINI_PROXY_HOST")
+    assert "GEMINI_PROXY_AUTH_TOKENS" in line and "--insecure-no-auth" in line
+
+
+def test_keys_file_and_env_are_merged_and_health_counts_them(simulator, tmp_path: Path) -> None:
+    keys_file = tmp_path / "gemini_tokens.txt"
+    keys_file.write_text("# my keys\n\nsim-key-1\nsim-key-2  # second\n")
+    proxy = start_proxy(
+        simulator.url, keys=["sim-key-3"], env={"GEMINI_PROXY_KEYS_FILE": str(keys_file)}
+    )
+    try:
+        health = httpx.get(proxy.url + "/health").json()
+        assert health["status"] == "ok"
+        assert health["keys"] == {"configured": 3, "available": 3}
+        assert health["version"]
+    finally:
+        proxy.stop()
+
+
+def test_health_does_not_call_upstream() -> None:
+    # An upstream that does not exist: /health must still answer at once.
+    proxy = start_proxy(f"http://127.0.0.1:{free_port()}")
+    try:
+        response = httpx.get(proxy.url + "/health", timeout=2)
+        assert response.status_code == 200
+        assert response.json()["keys"]["configured"] == 3
+    finally:
+        proxy.stop()

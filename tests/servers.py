@@ -1,0 +1,98 @@
+"""Real servers for tests: the proxy and the simulator as child processes on free loopback ports."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import httpx
+
+SIM_KEYS = ("sim-key-1", "sim-key-2", "sim-key-3")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """A child process serving HTTP on 127.0.0.1:port; its output goes to a log file."""
+
+    def __init__(self, args: Sequence[str], *, port: int, env: Mapping[str, str] | None = None,
+                 cwd: str | None = None, ready_path: str = "/health") -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.args = list(args)
+        self.env = {**_base_env(), **(env or {})}
+        self.cwd = cwd
+        self.ready_path = ready_path
+        self.log_path = Path(tempfile.mkstemp(prefix="server-", suffix=".log")[1])
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 20.0) -> ServerProcess:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.args, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.args} exited with {self.process.returncode}:\n{self.log()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + self.ready_path, timeout=0.5).status_code < 500:
+                    return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.args} did not become ready in {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def _base_env() -> dict[str, str]:
+    # A clean environment: no GEMINI_PROXY_* leaking in from the developer's shell.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_PROXY_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gemini_proxy.cli", *args]
+
+
+def start_simulator(*extra: str, keys: Sequence[str] = SIM_KEYS) -> ServerProcess:
+    port = free_port()
+    args = cli("fake-upstream", "--host", "127.0.0.1", "--port", str(port), "--keys", ",".join(keys), *extra)
+    return ServerProcess(args, port=port, ready_path="/_sim/stats").start()
+
+
+def start_proxy(upstream: str, *, keys: Sequence[str] = SIM_KEYS, env: Mapping[str, str] | None = None,
+                args: Sequence[str] = (), cwd: str | None = None) -> ServerProcess:
+    port = free_port()
+    proxy_env = {
+        "GEMINI_PROXY_UPSTREAM_URL": upstream,
+        "GEMINI_PROXY_KEYS": ",".join(keys),
+        "GEMINI_PROXY_KEYS_FILE": "",
+        "GEMINI_PROXY_DB": "",
+        "GEMINI_PROXY_LOG_LEVEL": "info",
+        **(env or {}),
+    }
+    command = cli("serve", "--port", str(port), *args)
+    return ServerProcess(command, port=port, env=proxy_env, cwd=cwd or tempfile.mkdtemp(prefix="proxy-")).start()
