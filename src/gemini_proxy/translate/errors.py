@@ -1,0 +1,110 @@
+"""``ProxyError`` -> OpenAI error ``(status, {"error": {message, type, param, code}}, headers)``.
+
+Google's answers (``UpstreamStatusError``) are mapped by HTTP status and ``error.status``:
+
+=====================================  ======  ========================  ======================
+Gemini                                 HTTP    type                      code
+=====================================  ======  ========================  ======================
+400 INVALID_ARGUMENT/FAILED_PRECOND.   400     invalid_request_error     null (Google's message)
+400 with ErrorInfo API_KEY_INVALID     502     api_error                 upstream_key_invalid
+401 UNAUTHENTICATED                    401     authentication_error      upstream_unauthenticated
+403 PERMISSION_DENIED                  403     permission_error          upstream_permission_denied
+404 NOT_FOUND (a model)                404     invalid_request_error     model_not_found
+404 other                              404     invalid_request_error     not_found
+429 RESOURCE_EXHAUSTED                 429     rate_limit_error          rate_limit_exceeded + Retry-After
+500 INTERNAL, other 5xx, 499           502     api_error                 upstream_error
+503 UNAVAILABLE                        503     api_error                 upstream_unavailable
+504 DEADLINE_EXCEEDED                  504     api_error                 upstream_timeout
+other 4xx                              same    invalid_request_error     null
+=====================================  ======  ========================  ======================
+
+An invalid *pool* key is the proxy's fault, not the client's, hence 502 for API_KEY_INVALID.
+Messages are scrubbed of anything that looks like a key (``key=...``, ``AIza...``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from gemini_proxy.errors import NoKeyAvailable, ProxyError, UpstreamStatusError
+
+_KEY_QUERY = re.compile(r"([?&]key=)[^&\s\"']+", re.IGNORECASE)
+_GOOGLE_KEY = re.compile(r"AIza[0-9A-Za-z_\-]{8,}")
+_MODEL_404 = re.compile(r"\bmodels?/|\bmodel\b", re.IGNORECASE)
+
+
+def scrub(text: str) -> str:
+    """Remove API keys from a message: ``?key=...`` query values and ``AIza...`` tokens."""
+    return _GOOGLE_KEY.sub("AIza***", _KEY_QUERY.sub(r"\1***", text))
+
+
+def _body(message: str, type_: str, param: str | None, code: str | None) -> dict[str, Any]:
+    return {"error": {"message": scrub(message), "type": type_, "param": param, "code": code}}
+
+
+def error_to_openai(exc: ProxyError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    if isinstance(exc, UpstreamStatusError):
+        return _upstream(exc)
+    headers: dict[str, str] = {}
+    if isinstance(exc, NoKeyAvailable):
+        headers["Retry-After"] = str(max(0, math.ceil(exc.retry_after)))
+    return exc.status, _body(exc.message, exc.openai_type, exc.param, exc.code), headers
+
+
+def _upstream(exc: UpstreamStatusError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    status, google = exc.upstream_status, exc.google_status
+    message = exc.message
+    if status == 400 and _reason(exc.body) == "API_KEY_INVALID":
+        return 502, _body("Gemini rejected the proxy's API key.", "api_error", None, "upstream_key_invalid"), {}
+    if status == 401 or google == "UNAUTHENTICATED":
+        return 401, _body(message, "authentication_error", None, "upstream_unauthenticated"), {}
+    if status == 403 or google == "PERMISSION_DENIED":
+        return 403, _body(message, "permission_error", None, "upstream_permission_denied"), {}
+    if status == 404:
+        code = "model_not_found" if _MODEL_404.search(message) else "not_found"
+        return 404, _body(message, "invalid_request_error", None, code), {}
+    if status == 429 or google == "RESOURCE_EXHAUSTED":
+        headers = {}
+        delay = _retry_delay(exc.body, exc.headers)
+        if delay is not None:
+            headers["Retry-After"] = str(delay)
+        return 429, _body(message, "rate_limit_error", None, "rate_limit_exceeded"), headers
+    if status == 503:
+        return 503, _body(message, "api_error", None, "upstream_unavailable"), {}
+    if status == 504:
+        return 504, _body(message, "api_error", None, "upstream_timeout"), {}
+    if 400 <= status < 499:
+        return status, _body(message, "invalid_request_error", None, None), {}
+    return 502, _body(message, "api_error", None, "upstream_error"), {}
+
+
+def _details(body: object) -> list[dict[str, Any]]:
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+
+
+def _reason(body: object) -> str | None:
+    for d in _details(body):
+        if str(d.get("@type", "")).endswith("google.rpc.ErrorInfo"):
+            reason = d.get("reason")
+            return reason if isinstance(reason, str) else None
+    return None
+
+
+def _retry_delay(body: object, headers: dict[str, str]) -> int | None:
+    """Whole seconds from ``RetryInfo.retryDelay`` ("58s", "1.2s"), else Google's Retry-After header."""
+    for d in _details(body):
+        if str(d.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            delay = d.get("retryDelay")
+            if isinstance(delay, str) and delay.endswith("s"):
+                try:
+                    return max(0, math.ceil(float(delay[:-1])))
+                except ValueError:
+                    pass
+    for name, value in headers.items():
+        if name.lower() == "retry-after" and value.strip().isdigit():
+            return int(value.strip())
+    return None

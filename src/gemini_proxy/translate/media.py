@@ -1,0 +1,120 @@
+"""Media content parts (``image_url``, ``input_audio``, ``file``) -> Gemini ``inlineData`` parts.
+
+Remote images are fetched by the route *before* translation (translation does no I/O):
+``collect_media_urls(body)`` lists the http(s) URLs, the route fetches them and passes
+``fetched_media: url -> (mime_type, base64 data)`` to ``to_gemini_request``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gemini_proxy.errors import InvalidRequest
+
+from .gemini_types import Part
+
+_AUDIO_MIME = {
+    "wav": "audio/wav",
+    "mp3": "audio/mp3",
+    # Not in OpenAI's enum, but Gemini reads them; accepting costs nothing.
+    "flac": "audio/flac",
+    "aac": "audio/aac",
+    "ogg": "audio/ogg",
+    "aiff": "audio/aiff",
+}
+_EXT_MIME = {
+    "pdf": "application/pdf",
+    "txt": "text/plain",
+    "md": "text/md",
+    "html": "text/html",
+    "csv": "text/csv",
+    "xml": "text/xml",
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+}
+
+
+def parse_data_url(url: str, param: str) -> tuple[str, str]:
+    """``data:<mime>;base64,<data>`` -> ``(mime, data)``. Anything else is a 400 naming ``param``."""
+    head, sep, data = url.partition(",")
+    if not sep or not head.startswith("data:") or not head.endswith(";base64"):
+        raise InvalidRequest("invalid data URL: expected 'data:<mime type>;base64,<data>'", param=param)
+    mime = head[5:-7].split(";", 1)[0].strip().lower()
+    if "/" not in mime or not data:
+        raise InvalidRequest("invalid data URL: missing mime type or data", param=param)
+    return mime, data
+
+
+def _inline(mime: str, data: str) -> Part:
+    return {"inlineData": {"mimeType": mime, "data": data}}
+
+
+def image_part(part: Mapping[str, Any], fetched: Mapping[str, tuple[str, str]], param: str) -> Part:
+    spec = part.get("image_url")
+    url = spec.get("url") if isinstance(spec, dict) else spec  # some clients send the bare string
+    if not isinstance(url, str) or not url:
+        raise InvalidRequest("image_url.url must be a non-empty string", param=param)
+    if url.startswith("data:"):
+        return _inline(*parse_data_url(url, param))
+    if url.startswith(("http://", "https://")):
+        got = fetched.get(url)
+        if got is None:
+            raise InvalidRequest("image URL was not fetched before translation", param=param)
+        return _inline(*got)
+    raise InvalidRequest("image_url.url must be a data URL or an http(s) URL", param=param)
+
+
+def audio_part(part: Mapping[str, Any], param: str) -> Part:
+    spec = part.get("input_audio")
+    if not isinstance(spec, dict):
+        raise InvalidRequest("input_audio must be an object", param=param)
+    data, fmt = spec.get("data"), spec.get("format")
+    if not isinstance(data, str) or not data:
+        raise InvalidRequest("input_audio.data must be base64 audio", param=param + ".data")
+    mime = _AUDIO_MIME.get(fmt) if isinstance(fmt, str) else None
+    if mime is None:
+        raise InvalidRequest("input_audio.format must be 'wav' or 'mp3'", param=param + ".format")
+    return _inline(mime, data)
+
+
+def file_part(part: Mapping[str, Any], param: str) -> Part:
+    spec = part.get("file")
+    if not isinstance(spec, dict):
+        raise InvalidRequest("file must be an object", param=param)
+    data = spec.get("file_data")
+    if not isinstance(data, str) or not data:
+        if spec.get("file_id") is not None:
+            raise InvalidRequest("file_id is not supported; send file_data", param=param + ".file_id")
+        raise InvalidRequest("file.file_data must be a data URL or base64", param=param + ".file_data")
+    if data.startswith("data:"):
+        return _inline(*parse_data_url(data, param + ".file_data"))
+    filename = spec.get("filename")
+    ext = filename.rsplit(".", 1)[-1].lower() if isinstance(filename, str) and "." in filename else "pdf"
+    return _inline(_EXT_MIME.get(ext, "application/pdf"), data)
+
+
+def collect_media_urls(body: object) -> list[str]:
+    """http(s) image URLs in ``messages[*].content[*].image_url`` that the route must fetch.
+
+    Never raises: a malformed body is reported by ``to_gemini_request`` afterwards.
+    Order of first appearance, no duplicates.
+    """
+    urls: dict[str, None] = {}
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(messages, list):
+        return []
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            continue
+        for part in content:
+            if not isinstance(part, dict) or part.get("type") != "image_url":
+                continue
+            spec = part.get("image_url")
+            url = spec.get("url") if isinstance(spec, dict) else spec
+            if isinstance(url, str) and url.startswith(("http://", "https://")):
+                urls[url] = None
+    return list(urls)
