@@ -1,0 +1,71 @@
+"""In-process ``StateStore``: for tests and ``GEMINI_PROXY_DB=""`` (nothing survives a restart).
+
+Several pools may share one instance (tests use that to simulate workers).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from gemini_proxy.state.base import KeyRecord, empty_record, merge_record
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._records: dict[str, KeyRecord] = {}
+        self._versions: dict[str, int] = {}
+        self._version = 0
+        self._usage: dict[tuple[int, str], int] = {}
+        self._kv: dict[tuple[str, str], tuple[str, float | None]] = {}
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def load_records(self) -> tuple[list[KeyRecord], int]:
+        return [copy.deepcopy(r) for r in self._records.values()], self._version
+
+    async def save_records(self, updates: Sequence[KeyRecord]) -> None:
+        now = self._clock()
+        for update in updates:
+            sid = update["id"]
+            self._version += 1
+            self._records[sid] = merge_record(self._records.get(sid) or empty_record(sid), update, now)
+            self._versions[sid] = self._version
+
+    async def changes_since(self, version: int) -> tuple[list[KeyRecord], int]:
+        changed = [copy.deepcopy(self._records[s]) for s, v in self._versions.items() if v > version]
+        return changed, self._version
+
+    async def add_usage(self, window: int, counts: Mapping[str, int]) -> dict[str, int]:
+        for old in [k for k in self._usage if k[0] < window - 1]:
+            del self._usage[old]
+        for sid, n in counts.items():
+            self._usage[(window, sid)] = self._usage.get((window, sid), 0) + n
+        return {sid: n for (w, sid), n in self._usage.items() if w == window}
+
+    async def put_many(self, namespace: str, items: Mapping[str, str], *, ttl: float | None = None) -> None:
+        expires = None if ttl is None else self._clock() + ttl
+        for key, value in items.items():
+            self._kv[(namespace, key)] = (value, expires)
+
+    async def get_many(self, namespace: str, keys: Sequence[str]) -> dict[str, str]:
+        now = self._clock()
+        found: dict[str, str] = {}
+        for key in keys:
+            entry = self._kv.get((namespace, key))
+            if entry is None:
+                continue
+            value, expires = entry
+            if expires is not None and expires <= now:
+                del self._kv[(namespace, key)]
+                continue
+            found[key] = value
+        return found

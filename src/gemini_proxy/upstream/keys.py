@@ -1,0 +1,191 @@
+"""Gemini API keys: the ``ApiKey`` value, the keys-file format, and the keys-file watcher.
+
+Keys-file format (``GEMINI_PROXY_KEYS_FILE``)::
+
+    # comments start with '#', blank lines are ignored
+    AIza...first-key
+    AIza...second-key   name=work-1 project=proj-a    # optional attributes, trailing comment
+    AQ.any-other-format name=batch-2
+
+* One key per line. The key is the first whitespace-separated token and is opaque: any
+  format is accepted (``AIza...``, ``AQ. ...``, anything without whitespace).
+* Optional ``name=`` (alias ``label=``) gives the key a readable id used in logs, status and
+  the state store instead of the masked hash id. Names must be unique.
+* Optional ``project=`` tags the Google Cloud project the key belongs to. Google applies rate
+  limits per project and model, so keys of one project share cooldowns in the pool.
+* A duplicate key (same secret) is dropped; the first line wins.
+
+The env value (``GEMINI_PROXY_KEYS``) is comma-separated; each item uses the same syntax as a
+line (``KEY name=x``). Keys from the env and the file are merged (file first).
+
+A secret never appears in ``repr``/``str``, error messages or logs: everything outside
+``upstream/`` refers to a key by ``short_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+__all__ = ["ApiKey", "KeysFileWatcher", "load_keys", "parse_keys"]
+
+log = logging.getLogger("gemini_proxy.pool")
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ApiKey:
+    secret: str = field(repr=False)
+    label: str | None = None
+    project: str | None = None
+
+    @property
+    def short_id(self) -> str:
+        """``label`` if given, else ``sha256(secret)[:6] + "..." + secret[-4:]``."""
+        if self.label:
+            return self.label
+        digest = hashlib.sha256(self.secret.encode()).hexdigest()[:6]
+        return f"{digest}...{self.secret[-4:]}"
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the whole key line (secret + attributes): tells when a key's line changed."""
+        line = "\0".join((self.secret, self.label or "", self.project or ""))
+        return hashlib.sha256(line.encode()).hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        return f"ApiKey({self.short_id})"
+
+    __str__ = __repr__
+
+
+def _parse_item(text: str, where: str) -> ApiKey | None:
+    """One line/item -> ApiKey (or None if blank/comment). Errors never quote the secret."""
+    head, _, _comment = text.partition(" #")
+    tokens = head.split()
+    if not tokens or tokens[0].startswith("#"):
+        return None
+    secret, attrs = tokens[0], tokens[1:]
+    label: str | None = None
+    project: str | None = None
+    for attr in attrs:
+        name, eq, value = attr.partition("=")
+        if not eq or not value:
+            raise ValueError(f"keys {where}: expected name=value after the key, got {name!r}")
+        if name in ("name", "label"):
+            label = value
+        elif name == "project":
+            project = value
+        else:
+            raise ValueError(f"keys {where}: unknown attribute {name!r} (use name= or project=)")
+    return ApiKey(secret, label, project)
+
+
+def _dedupe(keys: Sequence[ApiKey]) -> list[ApiKey]:
+    seen_secrets: set[str] = set()
+    seen_ids: set[str] = set()
+    result: list[ApiKey] = []
+    for key in keys:
+        if key.secret in seen_secrets:
+            continue
+        if key.short_id in seen_ids:
+            raise ValueError(f"keys: two different keys share the id {key.short_id!r}; names must be unique")
+        seen_secrets.add(key.secret)
+        seen_ids.add(key.short_id)
+        result.append(key)
+    return result
+
+
+def parse_keys(text: str) -> list[ApiKey]:
+    """Parse a keys file (format in the module docstring). Raises ValueError on a bad line."""
+    keys = [_parse_item(line, f"line {n}") for n, line in enumerate(text.splitlines(), 1)]
+    return _dedupe([k for k in keys if k is not None])
+
+
+def _parse_env(env_value: str) -> list[ApiKey]:
+    keys = [_parse_item(item, f"env item {n}") for n, item in enumerate(env_value.split(","), 1)]
+    return [k for k in keys if k is not None]
+
+
+def load_keys(env_value: str | None, path: Path | None) -> list[ApiKey]:
+    """Keys from the file at ``path`` (if given; must exist) merged with the comma-separated env value."""
+    keys: list[ApiKey] = []
+    if path is not None:
+        keys += parse_keys(Path(path).read_text(encoding="utf-8"))
+    if env_value:
+        keys += _parse_env(env_value)
+    return _dedupe(keys)
+
+
+class KeySink(Protocol):
+    def update_keys(self, keys: Sequence[ApiKey]) -> None: ...
+
+
+class KeysFileWatcher:
+    """Polls the keys file's (mtime, size) and hands the new key list to ``pool.update_keys``.
+
+    ``start()`` launches the polling task (every ``interval`` seconds); ``check()`` polls once.
+    A file that vanishes or fails to parse leaves the pool's keys unchanged (logged), so an
+    editor's save-by-rename or a half-written file never empties the pool.
+    """
+
+    def __init__(self, path: Path, pool: KeySink, *, env_value: str | None = None, interval: float = 2.0) -> None:
+        self.path = Path(path)
+        self.pool = pool
+        self.env_value = env_value
+        self.interval = interval
+        self._stamp = self._stat()
+        self._task: asyncio.Task[None] | None = None
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def check(self) -> bool:
+        """Poll once; reload and push the keys if the file changed. True if keys were pushed."""
+        stamp = self._stat()
+        if stamp == self._stamp:
+            return False
+        if stamp is None:
+            log.warning("keys file %s disappeared; keeping the current keys", self.path)
+            self._stamp = None
+            return False
+        try:
+            keys = load_keys(self.env_value, self.path)
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            log.warning("keys file %s could not be loaded (%s); keeping the current keys", self.path, exc)
+            self._stamp = stamp
+            return False
+        if self._stat() != stamp:  # written to while we read it: take it on the next poll
+            return False
+        self._stamp = stamp
+        log.info("keys file %s changed: %d keys", self.path, len(keys))
+        self.pool.update_keys(keys)
+        return True
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                self.check()
+            except Exception:  # the watcher must never die: log and keep polling
+                log.exception("keys file watcher failed")
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="keys-file-watcher")
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

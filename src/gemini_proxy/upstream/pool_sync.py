@@ -1,0 +1,231 @@
+"""The pool's background sync with its ``StateStore`` and its "no key" messages.
+
+``PoolSync`` runs every ``interval`` seconds (default 0.25 s):
+
+1. write-behind: each dirty key's view + counter deltas -> ``store.save_records``;
+2. roll the daily counters at Pacific midnight;
+3. pull: ``store.changes_since(version)`` -> merge into the local view (other workers/replicas);
+4. with an RPM limit: report this process's acquisitions per key for the current minute and
+   learn everyone's (``store.add_usage``), so replicas share the per-key budget.
+
+Store failures never reach ``acquire``/``release``: the first one logs a warning ("degraded
+mode": the pool keeps serving from its local view, counter deltas are kept to be written
+later), the recovery logs an info line, marks every key dirty (the store may have been
+emptied, e.g. a Redis restart without persistence) and reloads everything. A store version
+that goes backwards (store reset) triggers the same resync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from gemini_proxy.state.base import KeyRecord, StateStore
+from gemini_proxy.upstream.keystate import DAILY, iso
+
+if TYPE_CHECKING:
+    from gemini_proxy.upstream.pool import KeyPool
+
+__all__ = ["PoolSync", "describe_wait", "human_seconds"]
+
+log = logging.getLogger("gemini_proxy.pool")
+
+CLOSE_TIMEOUT = 3.0
+
+
+class PoolSync:
+    def __init__(self, pool: KeyPool, store: StateStore, interval: float) -> None:
+        self.pool = pool
+        self.store = store
+        self.interval = interval
+        self.version = 0
+        self.degraded = False
+        self.full_reload = True
+        self.window = -1
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        try:
+            await self.store.open()
+        except Exception as exc:  # an unreachable store must not stop the proxy
+            self._fail("open", exc)
+        else:
+            try:  # load before the first write, so saved fingerprints can be compared with the keys file
+                records, version = await self.store.load_records()
+                self._merge(records, initial=True)
+                self.version, self.full_reload = version, False
+            except Exception as exc:
+                self._fail("load", exc)
+        await self.sync_once()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="key-pool-sync")
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        try:
+            await asyncio.wait_for(self._flush(), CLOSE_TIMEOUT)
+        except Exception as exc:
+            log.warning("key pool: final state flush failed (%s: %s)", type(exc).__name__, exc)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.sync_once()
+            except Exception:  # a bug here must not kill the task: keep syncing
+                log.exception("key pool sync failed")
+
+    def _fail(self, what: str, exc: BaseException) -> None:
+        if not self.degraded:
+            log.warning(
+                "state store unreachable during %s (%s: %s); the key pool keeps working on its local view "
+                "(degraded mode: no sharing with other workers/replicas) and resyncs when the store is back",
+                what,
+                type(exc).__name__,
+                exc,
+            )
+        self.degraded = True
+
+    async def _flush(self) -> None:
+        pool = self.pool
+        now = pool.now()
+        dirty = pool.take_dirty()
+        states = [st for st in pool.states() if st.sid in dirty]
+        updates = [st.take_update(pool.day, now) for st in states]
+        if not updates:
+            return
+        try:
+            await self.store.save_records(updates)
+        except BaseException:
+            for st, rec in zip(states, updates, strict=True):
+                st.restore_update(rec)
+            pool.mark_dirty(dirty)
+            raise
+
+    async def sync_once(self) -> None:
+        pool = self.pool
+        now = pool.now()
+        try:
+            if self.degraded:  # the store may have lost everything: push our whole view first
+                pool.mark_dirty({st.sid for st in pool.states()})
+            await self._flush()  # counted before the day rolls: written under the old day
+        except Exception as exc:
+            self._fail("write", exc)
+            self.full_reload = True
+            pool.roll_day(now)
+            return
+        pool.roll_day(now)
+        try:
+            if self.full_reload:
+                records, version = await self.store.load_records()
+            else:
+                records, version = await self.store.changes_since(self.version)
+                if version < self.version:
+                    log.warning("state store was reset (version went backwards); resyncing the key pool")
+                    pool.mark_dirty({st.sid for st in pool.states()})
+                    records, version = await self.store.load_records()
+            self._merge(records)
+            self.version, self.full_reload = version, False
+            if pool.rpm:
+                await self._usage(int(now // 60))
+        except Exception as exc:
+            self._fail("sync", exc)
+            self.full_reload = True
+            return
+        if self.degraded:
+            log.info("state store reachable again; key pool state resynced")
+            self.degraded = False
+
+    def _merge(self, records: list[KeyRecord], *, initial: bool = False) -> None:
+        """Fold store records in. On the first load, a key whose keys-file line changed since the
+        record was written (fingerprint differs) is re-enabled: editing the line is the fix."""
+        pool = self.pool
+        by_id = {st.sid: st for st in pool.states()}
+        changed = False
+        for rec in records:
+            st = by_id.get(rec["id"])
+            if st is None:
+                continue
+            flipped = st.merge_record(rec, pool.day)
+            if initial and st.off and rec["fp"] and rec["fp"] != st.key.fingerprint:
+                st.enable(pool.now())
+                pool.mark_dirty({st.sid})
+                log.info("key %s re-enabled: its keys-file line changed since it was disabled", st.sid)
+            elif initial and flipped:
+                log.warning("key %s is disabled (%s) from the saved state", st.sid, st.dis_reason)
+            elif flipped:
+                state = f"disabled ({st.dis_reason})" if st.off else "enabled"
+                log.warning("key %s %s by another worker/replica", st.sid, state)
+            changed = True
+        if changed:
+            pool.notify()
+
+    async def _usage(self, window: int) -> None:
+        states = self.pool.states()
+        if window != self.window:
+            self.window = window
+            for st in states:
+                st.win_local = 0
+        counts = {st.sid: st.rpm_unsent for st in states}
+        for st in states:
+            st.win_local += st.rpm_unsent
+            st.rpm_unsent = 0
+        totals = await self.store.add_usage(window, counts)
+        for st in states:
+            st.remote_rpm = max(0, totals.get(st.sid, 0) - st.win_local)
+
+
+def human_seconds(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes}m {int(seconds % 60)}s"
+    return f"{minutes // 60}h {minutes % 60}m"
+
+
+def describe_wait(pool: KeyPool, model: str, exclude: frozenset[str], now: float, retry_after: float) -> str:
+    """Why no key can serve ``model`` now, by category, with when they come back. No secrets."""
+    disabled = cooling = daily = tried = busy = 0
+    cool_end: float | None = None
+    daily_end: float | None = None
+    for st in pool._order:
+        until = st.until.get(model, 0.0)
+        if st.off:
+            disabled += 1
+        elif until > now and st.kind.get(model) == DAILY:
+            daily += 1
+            daily_end = until if daily_end is None else min(daily_end, until)
+        elif until > now:
+            cooling += 1
+            cool_end = until if cool_end is None else min(cool_end, until)
+        elif st.sid in exclude:
+            tried += 1
+        else:
+            busy += 1
+    parts: list[str] = []
+    if cooling and cool_end is not None:
+        parts.append(f"{cooling} cooling down after rate limits (first back in {human_seconds(cool_end - now)})")
+    if daily and daily_end is not None:
+        parts.append(
+            f"{daily} out of daily quota (back at midnight America/Los_Angeles, {iso(daily_end)}, "
+            f"in {human_seconds(daily_end - now)})"
+        )
+    if busy:
+        parts.append(f"{busy} busy at their concurrency/requests-per-minute limit")
+    if tried:
+        parts.append(f"{tried} already tried for this request")
+    if disabled:
+        parts.append(f"{disabled} disabled (invalid key or permission denied)")
+    total = len(pool._order)
+    return (
+        f"No Gemini API key can serve model '{model}' now ({total} keys: {'; '.join(parts)}). "
+        f"Retry after {human_seconds(retry_after)}."
+    )
