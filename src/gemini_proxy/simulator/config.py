@@ -1,0 +1,109 @@
+"""SimulatorConfig: static settings plus the run-time controls of one simulator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gemini_proxy.simulator.caches import CacheStore
+from gemini_proxy.simulator.faults import FailSpec, Faults, KeyStateName, parse_duration
+from gemini_proxy.simulator.quota import QuotaBook
+
+PATCHABLE = (
+    "rpm",
+    "rpd",
+    "stream_chunks",
+    "first_byte_delay",
+    "chunk_delay",
+    "error_rates",
+    "seed",
+    "cache_min_tokens",
+)
+
+
+@dataclass
+class SimulatorConfig:
+    """Settings of the offline Gemini simulator.
+
+    ``keys`` maps an accepted API key to its project id (``None``: the key is its own project);
+    ``keys=None`` accepts any non-empty key. The run-time controls (``fail_next``,
+    ``set_key_state``, ``patch``, ``reset``, ``stats``) act on a live simulator built from this
+    object with ``create_app``; they are the in-process twins of the ``/_sim/`` routes.
+    """
+
+    keys: dict[str, str | None] | None = None
+    invalid_keys: set[str] = field(default_factory=set)
+    rpm: int | None = None
+    rpd: int | None = None
+    stream_chunks: int = 3
+    first_byte_delay: float = 0.0
+    chunk_delay: float = 0.0
+    error_rates: dict[int, float] = field(default_factory=dict)
+    seed: int = 0
+    signature_secret: bytes = b"gemini-simulator"
+    cache_min_tokens: int = 0
+    clock: Callable[[], float] = time.time
+    faults: Faults = field(init=False, repr=False)
+    quota: QuotaBook = field(init=False, repr=False)
+    caches: CacheStore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.faults = Faults(self.seed)
+        self.quota = QuotaBook(self.clock)
+        self.caches = CacheStore(self.clock)
+
+    # --- keys -------------------------------------------------------------------------
+
+    def project_of(self, key: str) -> str | None:
+        """The project a key belongs to, or None when the key is not accepted."""
+        if self.keys is None:
+            return key
+        if key not in self.keys:
+            return None
+        project = self.keys[key]
+        return key if project is None else project
+
+    # --- run-time controls ------------------------------------------------------------
+
+    def fail_next(self, status: int, count: int = 1, **kwargs: Any) -> FailSpec:
+        """Queue ``count`` deterministic failures (same fields as ``POST /_sim/fail-next``)."""
+        spec = FailSpec.from_json({"status": status, "count": count, **kwargs})
+        self.faults.push(spec)
+        return spec
+
+    def set_key_state(self, key: str, state: KeyStateName, retry_delay: str | float | None = None) -> None:
+        """Mark a key ``invalid``, ``exhausted_minute``, ``exhausted_day`` or ``ok``."""
+        self.faults.set_key(key, state, parse_duration(retry_delay), self.clock())
+
+    def patch(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change settings at run time; returns the patchable settings after the change."""
+        for name, value in changes.items():
+            if name not in PATCHABLE:
+                raise ValueError(f"cannot patch {name!r}; patchable: {', '.join(PATCHABLE)}")
+            if name == "error_rates":
+                value = {int(k): float(v) for k, v in dict(value).items()}
+            setattr(self, name, value)
+            if name == "seed":
+                self.faults.reset_rng(int(value))
+        return self.settings()
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            name: ({str(k): v for k, v in self.error_rates.items()} if name == "error_rates" else getattr(self, name))
+            for name in PATCHABLE
+        }
+
+    def reset(self) -> None:
+        """Clear counters, quotas, queued faults, key states and caches."""
+        self.faults.reset(self.seed)
+        self.quota.reset()
+        self.caches.reset()
+
+    def stats(self) -> dict[str, Any]:
+        out = self.faults.stats.to_json()
+        out["quota"] = self.quota.usage()
+        out["pending_faults"] = [s.to_json() for s in self.faults.queue]
+        out["key_states"] = {k: v.state for k, v in self.faults.keys.items()}
+        return out

@@ -1,0 +1,189 @@
+"""Deterministic content: what the simulated model answers to a request (see docs/simulator.md)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from gemini_proxy.simulator import schema_instance, signatures, tokens
+from gemini_proxy.simulator.request import GenRequest
+
+TRIGGER_PROMPT_BLOCK = "[[sim:block-prompt]]"
+TRIGGER_SAFETY = "[[sim:safety]]"
+TRIGGER_RECITATION = "[[sim:recitation]]"
+CALLS_MESSAGE = "Model generated function call(s)."
+CATEGORIES = ("HARM_CATEGORY_HATE_SPEECH", "HARM_CATEGORY_DANGEROUS_CONTENT", "HARM_CATEGORY_HARASSMENT",
+              "HARM_CATEGORY_SEXUALLY_EXPLICIT")
+
+
+@dataclass
+class Candidate:
+    index: int
+    thoughts: list[str] = field(default_factory=list)  # thought-summary texts (thought: true parts)
+    text: str | None = None  # the answer text
+    calls: list[dict[str, Any]] = field(default_factory=list)  # functionCall parts, whole
+    finish: str = "STOP"
+    finish_message: str | None = None
+    blocked: str | None = None  # "SAFETY" or "RECITATION": candidate without content
+    thought_tokens: int = 0
+    output_tokens: int = 0
+    end_signature: str | None = None  # Gemini 3: signature of the closing text part
+
+
+@dataclass
+class Plan:
+    model_version: str
+    response_id: str
+    prompt_tokens: int
+    cached_tokens: int
+    candidates: list[Candidate]
+    prompt_blocked: bool = False
+    family: str = "2.5"
+
+    @property
+    def output_tokens(self) -> int:
+        return sum(c.output_tokens for c in self.candidates)
+
+    @property
+    def thought_tokens(self) -> int:
+        return sum(c.thought_tokens for c in self.candidates)
+
+
+def last_user(contents: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """Text of the last user content and its functionResponse parts."""
+    for content in reversed(contents):
+        if content.get("role", "user") == "model":
+            continue
+        parts = content.get("parts") or []
+        text = " ".join(p["text"] for p in parts if isinstance(p.get("text"), str) and not p.get("thought"))
+        return text, [p["functionResponse"] for p in parts if "functionResponse" in p]
+    return "", []
+
+
+def system_text(system: dict[str, Any] | None) -> str:
+    if not system:
+        return ""
+    return " ".join(p["text"] for p in system.get("parts") or () if isinstance(p.get("text"), str))
+
+
+def reply_text(req: GenRequest, user_text: str, responses: list[dict[str, Any]]) -> str:
+    sys_text = system_text(req.system)
+    prefix = f"[system: {sys_text[:40]}] " if sys_text else ""
+    turn = len(req.contents)
+    if responses:
+        said = "; ".join(
+            f"function {r.get('name', '')} returned {orjson.dumps(r.get('response', {})).decode()}" for r in responses
+        )
+        return f"{prefix}Simulated reply to turn {turn}: {said}"
+    return f"{prefix}Simulated reply to turn {turn}: {user_text or '(no text)'}"
+
+
+def declaration_schema(decl: dict[str, Any]) -> dict[str, Any]:
+    if "parametersJsonSchema" in decl:
+        return dict(decl["parametersJsonSchema"] or {})
+    if "parameters" in decl:
+        return schema_instance.gemini_to_json_schema(decl["parameters"])
+    return {"type": "object", "properties": {}}
+
+
+def choose_calls(req: GenRequest, user_text: str, responses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not req.declarations or req.mode == "NONE":
+        return []
+    decls = req.declarations
+    if req.mode == "ANY" and req.allowed:
+        decls = [d for d in decls if d.get("name") in req.allowed]
+    named = [d for d in decls if re.search(rf"(?<![\w.:-]){re.escape(d.get('name', ''))}(?![\w.:-])", user_text)]
+    if req.mode == "ANY":
+        chosen = named or decls[:1]
+    elif responses:
+        chosen = []
+    else:
+        chosen = named
+    return [{"name": d["name"], "args": schema_instance.instance(declaration_schema(d))} for d in chosen]
+
+
+def json_text(req: GenRequest, text: str) -> str:
+    gen = req.gen
+    if gen.get("responseMimeType") == "text/x.enum":
+        enum = (gen.get("responseSchema") or {}).get("enum") or (gen.get("responseJsonSchema") or {}).get("enum")
+        return str(enum[0]) if enum else text
+    if "responseJsonSchema" in gen:
+        value = schema_instance.instance(gen["responseJsonSchema"])
+    elif "responseSchema" in gen:
+        value = schema_instance.instance(schema_instance.gemini_to_json_schema(gen["responseSchema"]))
+    else:
+        value = {"reply": text}
+    return orjson.dumps(value).decode()
+
+
+def cut_at_stop(text: str, stops: list[str]) -> tuple[str, bool]:
+    best = -1
+    for stop in stops:
+        at = text.find(stop) if stop else -1
+        if at != -1 and (best == -1 or at < best):
+            best = at
+    return (text[:best], True) if best != -1 else (text, False)
+
+
+def plan(req: GenRequest, secret: bytes, response_id: str) -> Plan:
+    model = req.model
+    user_text, responses = last_user(req.contents)
+    out = Plan(model.model_version, response_id, req.prompt_tokens, req.cached_tokens, [], family=model.family)
+    if TRIGGER_PROMPT_BLOCK in user_text:
+        out.prompt_blocked = True
+        return out
+    gen = req.gen
+    max_out = gen.get("maxOutputTokens")
+    base = reply_text(req, user_text, responses)
+    calls = choose_calls(req, user_text, responses)
+    for i in range(int(gen.get("candidateCount", 1))):
+        cand = Candidate(index=i)
+        out.candidates.append(cand)
+        if req.thinking_on:
+            cand.thought_tokens = min(req.thinking_cap, 16 + req.prompt_tokens)
+            if req.include_thoughts:
+                gist = tokens.truncate_words(user_text or "(no text)", 12).strip()
+                cand.thoughts = [f"**Reading the request**\n\nTurn {len(req.contents)}: {gist}\n\n",
+                                 "**Planning the reply**\n\nAnswering deterministically.\n\n"]
+        if max_out is not None and cand.thought_tokens >= max_out:
+            cand.thought_tokens, cand.thoughts, cand.finish = int(max_out), [], "MAX_TOKENS"
+            continue
+        if TRIGGER_SAFETY in user_text:
+            cand.blocked = cand.finish = "SAFETY"
+            continue
+        if calls:
+            cand.calls = [dict(c) for c in calls]
+            cand.output_tokens = sum(tokens.part_tokens({"functionCall": c}) for c in calls)
+            if model.thinking:
+                cand.finish_message = CALLS_MESSAGE
+            if model.is_gemini3 or req.thinking_on:
+                first = cand.calls[0]
+                cand.calls[0] = {"functionCall": first, "thoughtSignature": signatures.sign_call(
+                    secret, first["name"], first["args"])}
+            cand.calls = [c if "functionCall" in c else {"functionCall": c} for c in cand.calls]
+            continue
+        text = base if i == 0 else f"{base} [candidate {i + 1}]"
+        if gen.get("responseMimeType") in ("application/json", "text/x.enum"):
+            text = json_text(req, text)
+        text, _ = cut_at_stop(text, list(gen.get("stopSequences") or []))
+        n = tokens.text_tokens(text)
+        if max_out is not None and cand.thought_tokens + n > max_out:
+            text = tokens.truncate_words(text, int(max_out) - cand.thought_tokens)
+            cand.finish = "MAX_TOKENS"
+        cand.text = text
+        cand.output_tokens = tokens.text_tokens(text)
+        if TRIGGER_RECITATION in user_text:
+            cand.blocked = cand.finish = "RECITATION"
+        if model.is_gemini3:
+            cand.end_signature = signatures.sign_text(secret, f"{response_id}:{i}")
+    return out
+
+
+def response_id_for(seed: int, serial: int) -> str:
+    digest = hashlib.blake2b(f"{seed}:{serial}".encode(), digest_size=18).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:23]

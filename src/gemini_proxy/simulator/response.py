@@ -1,0 +1,177 @@
+"""Rendering a Plan as GenerateContentResponse objects: one unary body or stream chunks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gemini_proxy.simulator import tokens
+from gemini_proxy.simulator.generate import CATEGORIES, Candidate, Plan
+
+_NEGLIGIBLE = [{"category": c, "probability": "NEGLIGIBLE"} for c in CATEGORIES]
+_BLOCKED = [{"category": CATEGORIES[0], "probability": "MEDIUM", "blocked": True}] + _NEGLIGIBLE[1:]
+_CITATION = {"citationSources": [{"startIndex": 0, "endIndex": 64, "uri": "https://example.com/recited"}]}
+
+
+@dataclass
+class Piece:
+    """One candidate's share of one stream chunk. ``content`` None = no content key."""
+
+    content: dict[str, Any] | None
+    out_tokens: int
+    thought_tokens: int
+    finish: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def usage(plan: Plan, out_tokens: int, thought_tokens: int, final: bool) -> dict[str, Any]:
+    p = plan.prompt_tokens
+    u: dict[str, Any] = {"promptTokenCount": p}
+    if out_tokens:
+        u["candidatesTokenCount"] = out_tokens
+    u["totalTokenCount"] = p + out_tokens + thought_tokens
+    if plan.cached_tokens:
+        u["cachedContentTokenCount"] = plan.cached_tokens
+    u["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": p - plan.cached_tokens}]
+    if plan.cached_tokens:
+        u["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": plan.cached_tokens}]
+    if final and out_tokens and plan.family == "2.0":
+        u["candidatesTokensDetails"] = [{"modality": "TEXT", "tokenCount": out_tokens}]
+    if thought_tokens:
+        u["thoughtsTokenCount"] = thought_tokens
+    return u
+
+
+def _content(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"parts": parts, "role": "model"}
+
+
+def _finish_extra(cand: Candidate) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if cand.finish_message:
+        extra["finishMessage"] = cand.finish_message
+    if cand.blocked == "SAFETY":
+        extra["safetyRatings"] = _BLOCKED
+    elif cand.blocked == "RECITATION":
+        extra["citationMetadata"] = _CITATION
+    return extra
+
+
+def pieces(cand: Candidate, n_chunks: int, gemini3: bool) -> list[Piece]:
+    out: list[Piece] = []
+    t_total = cand.thought_tokens
+    for k, thought in enumerate(cand.thoughts):
+        share = t_total * (k + 1) // len(cand.thoughts)
+        out.append(Piece(_content([{"text": thought, "thought": True}]), 0, share))
+    extra = _finish_extra(cand)
+    if cand.blocked == "SAFETY":
+        return [*out, Piece({}, 0, t_total, cand.finish, extra)]
+    if cand.text is None and not cand.calls:
+        return [*out, Piece({"role": "model"}, 0, t_total, cand.finish, extra)]
+    if cand.calls:
+        if gemini3:
+            out.append(Piece(_content(cand.calls), cand.output_tokens, t_total))
+            out.append(Piece(_content([{"text": ""}]), cand.output_tokens, t_total, cand.finish, extra))
+        else:
+            out.append(Piece(_content(cand.calls), cand.output_tokens, t_total, cand.finish, extra))
+        return out
+    text = cand.text or ""
+    seen = 0
+    chunks = tokens.split_chunks(text, n_chunks) or [""]
+    for chunk in chunks:
+        seen += tokens.text_tokens(chunk)
+        out.append(Piece(_content([{"text": chunk}]), seen, t_total))
+    if cand.blocked == "RECITATION":
+        out.append(Piece(None, seen, t_total, cand.finish, extra))
+    elif gemini3:
+        last: dict[str, Any] = {"text": ""}
+        if cand.end_signature:
+            last["thoughtSignature"] = cand.end_signature
+        out.append(Piece(_content([last]), seen, t_total, cand.finish, extra))
+    else:
+        out[-1].finish, out[-1].extra = cand.finish, extra
+    return out
+
+
+def _candidate_json(index: int, piece: Piece, with_index: bool) -> dict[str, Any]:
+    c: dict[str, Any] = {}
+    if piece.content is not None:
+        c["content"] = piece.content
+    if piece.finish:
+        c["finishReason"] = piece.finish
+    if with_index:
+        c["index"] = index
+    if piece.finish:
+        c.update(piece.extra)
+    return c
+
+
+def _blocked_prompt(plan: Plan) -> dict[str, Any]:
+    ratings = [{"category": CATEGORIES[0], "probability": "HIGH"}, *_NEGLIGIBLE[1:]]
+    return {
+        "promptFeedback": {"blockReason": "SAFETY", "safetyRatings": ratings},
+        "usageMetadata": usage(plan, 0, 0, True),
+        "modelVersion": plan.model_version,
+        "responseId": plan.response_id,
+    }
+
+
+def stream_chunks(plan: Plan, n_chunks: int) -> list[dict[str, Any]]:
+    """The stream as a list of complete GenerateContentResponse objects."""
+    if plan.prompt_blocked:
+        return [_blocked_prompt(plan)]
+    gemini3 = plan.family == "3"
+    with_index = plan.family != "2.0" or len(plan.candidates) > 1
+    per = [pieces(c, n_chunks, gemini3) for c in plan.candidates]
+    length = max(len(p) for p in per)
+    chunks: list[dict[str, Any]] = []
+    for k in range(length):
+        cands, out_tokens, thought_tokens = [], 0, 0
+        for cand, seq in zip(plan.candidates, per, strict=True):
+            latest = seq[min(k, len(seq) - 1)]
+            out_tokens += latest.out_tokens
+            thought_tokens += latest.thought_tokens
+            if k < len(seq):
+                cands.append(_candidate_json(cand.index, seq[k], with_index))
+        chunks.append({
+            "candidates": cands,
+            "usageMetadata": usage(plan, out_tokens, thought_tokens, k == length - 1),
+            "modelVersion": plan.model_version,
+            "responseId": plan.response_id,
+        })
+    return chunks
+
+
+def unary(plan: Plan) -> dict[str, Any]:
+    if plan.prompt_blocked:
+        return _blocked_prompt(plan)
+    gemini3 = plan.family == "3"
+    with_index = plan.family != "2.0" or len(plan.candidates) > 1
+    cands = []
+    for cand in plan.candidates:
+        extra = _finish_extra(cand)
+        parts: list[dict[str, Any]] = []
+        if cand.thoughts:
+            parts.append({"text": "".join(cand.thoughts), "thought": True})
+        piece = Piece(None, 0, 0, cand.finish, extra)
+        if cand.blocked == "SAFETY":
+            piece.content = {}
+        elif cand.calls:
+            piece.content = _content(parts + cand.calls)
+        elif cand.text is not None and cand.blocked != "RECITATION":
+            answer: dict[str, Any] = {"text": cand.text}
+            if gemini3 and cand.end_signature:
+                answer["thoughtSignature"] = cand.end_signature
+            piece.content = _content([*parts, answer])
+        elif cand.blocked != "RECITATION":
+            piece.content = {"role": "model"}
+        c = _candidate_json(cand.index, piece, with_index)
+        if plan.family == "2.0" and cand.blocked is None:
+            c["safetyRatings"] = _NEGLIGIBLE
+        cands.append(c)
+    return {
+        "candidates": cands,
+        "usageMetadata": usage(plan, plan.output_tokens, plan.thought_tokens, True),
+        "modelVersion": plan.model_version,
+        "responseId": plan.response_id,
+    }
