@@ -1,0 +1,212 @@
+"""Benchmark: direct to the simulator vs through the proxy (native and OpenAI), in one run on 127.0.0.1.
+
+Usage: .venv/bin/python bench/run.py [--duration 5] [--quick] [--concurrency 1,10,64]
+Writes bench/results/latest.md and latest.json and prints the Markdown report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import procs
+import procstat
+import report
+import stream_probe
+import wrk
+
+KEYS = ("bench-key-1", "bench-key-2", "bench-key-3")  # fake keys, accepted only by the simulator
+MODEL = "gemini-2.5-flash"
+# The simulator echoes the prompt, one word or more per chunk: 30 words make room for 20 chunks.
+PROMPT = ("Write a short paragraph on why a benchmark of a proxy must compare it with a direct call "
+          "on the same machine, in the same run, under the same load.")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    server: str  # "simulator" or "proxy"
+    path: str
+    stream_path: str
+    body: dict[str, Any]
+    stream_body: dict[str, Any]
+    headers: dict[str, str]
+
+
+GEMINI_BODY = {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]}
+OPENAI_BODY = {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}]}
+NATIVE = f"/v1beta/models/{MODEL}:generateContent"
+NATIVE_STREAM = f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
+TARGETS = (
+    Target("direct", "simulator", NATIVE, NATIVE_STREAM, GEMINI_BODY, GEMINI_BODY, {"x-goog-api-key": KEYS[0]}),
+    Target("proxy-native", "proxy", NATIVE, NATIVE_STREAM, GEMINI_BODY, GEMINI_BODY, {}),
+    Target("proxy-openai", "proxy", "/v1/chat/completions", "/v1/chat/completions", OPENAI_BODY,
+           {**OPENAI_BODY, "stream": True}, {}),
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, help="whole seconds per load phase (default 5; --quick: 2)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: short phases, fewer streams")
+    parser.add_argument("--concurrency", default="1,10,64", help="wrk connection counts (default 1,10,64)")
+    parser.add_argument("--stream-requests", type=int, help="sequential streams per target (default 200; quick 30)")
+    parser.add_argument("--stream-chunks", type=int, default=20, help="chunks per simulated stream (default 20)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: leave cores to the servers)")
+    parser.add_argument("--startups", type=int, default=3, help="proxy starts timed, best one kept (default 3)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for latest.md and latest.json")
+    args = parser.parse_args(argv)
+    args.duration = args.duration or (2.0 if args.quick else 5.0)
+    args.stream_requests = args.stream_requests or (30 if args.quick else 200)
+    args.warmup = 1.0  # wrk's shortest phase
+    args.concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    return args
+
+
+def machine_facts() -> dict[str, Any]:
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    packages = {}
+    for name in ("uvicorn", "starlette", "aiohttp", "orjson", "uvloop", "httptools"):
+        try:
+            packages[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            packages[name] = "absent"
+    return {"cores": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
+            "python": platform.python_version(), "packages": packages, "wrk": wrk.wrk_version()}
+
+
+def start_simulator(stream_chunks: int) -> procs.Server:
+    port = procs.free_port()
+    args = ["fake-upstream", "--host", procs.HOST, "--port", str(port), "--keys", ",".join(KEYS),
+            "--stream-chunks", str(stream_chunks)]
+    return procs.Server("simulator", args, port=port, ready_path="/_sim/stats").start()
+
+
+def proxy_server(upstream: str) -> procs.Server:
+    port = procs.free_port()
+    env = {"GEMINI_PROXY_UPSTREAM_URL": upstream, "GEMINI_PROXY_KEYS": ",".join(KEYS), "GEMINI_PROXY_KEYS_FILE": "",
+           "GEMINI_PROXY_DB": "", "GEMINI_PROXY_LOG_LEVEL": "warning", "GEMINI_PROXY_WORKERS": "1",
+           "GEMINI_PROXY_HOST": procs.HOST}
+    return procs.Server("proxy", ["serve", "--port", str(port)], port=port, ready_path="/health", env=env)
+
+
+def start_proxy(upstream: str, tries: int) -> tuple[procs.Server, list[float]]:
+    """Starts the proxy ``tries`` times (stopping all but the last) and returns it with every start-up time."""
+    times = []
+    for attempt in range(tries):
+        proxy = proxy_server(upstream).start()
+        times.append(round(proxy.startup_s, 4))
+        if attempt < tries - 1:
+            proxy.stop()
+    return proxy, times
+
+
+def load_phases(args: argparse.Namespace, servers: dict[str, procs.Server]) -> list[dict[str, Any]]:
+    rows = []
+    for target in TARGETS:  # warm-up: imports, connection pools, caches
+        url = servers[target.server].url + target.path
+        wrk.run(url, orjson.dumps(target.body), target.headers, connections=10, duration_s=args.warmup)
+    for concurrency in args.concurrency:
+        for target in TARGETS:  # side by side: every target at one level before the next level
+            url = servers[target.server].url + target.path
+            before = procstat.CpuSnapshot.take(servers["proxy"].pid, servers["simulator"].pid)
+            result = wrk.run(url, orjson.dumps(target.body), target.headers, connections=concurrency,
+                             duration_s=args.duration, threads=args.threads)
+            after = procstat.CpuSnapshot.take(servers["proxy"].pid, servers["simulator"].pid)
+            rows.append({"target": target.name, "concurrency": concurrency, **result.as_dict(),
+                         "cpu_ms_per_request": before.per_request_ms(after, result.requests),
+                         "cpu_s": before.seconds_until(after)})
+            log(f"c={concurrency:<3} {target.name:<13} {result.rps:9.0f} req/s  p50 {result.p50_ms:.3f} ms  "
+                f"p99 {result.p99_ms:.3f} ms  errors {result.errors}/{result.non2xx}")
+    return rows
+
+
+def stream_phases(args: argparse.Namespace, servers: dict[str, procs.Server]) -> list[dict[str, Any]]:
+    rows = []
+    for target in TARGETS:
+        url = servers[target.server].url + target.stream_path
+        before = procstat.CpuSnapshot.take(servers["proxy"].pid, servers["simulator"].pid)
+        result = stream_probe.run(url, orjson.dumps(target.stream_body), target.headers,
+                                  requests=args.stream_requests, max_seconds=args.duration * 3)
+        after = procstat.CpuSnapshot.take(servers["proxy"].pid, servers["simulator"].pid)
+        rows.append({"target": target.name, **result.as_dict(),
+                     "cpu_ms_per_request": before.per_request_ms(after, result.requests)})
+        log(f"stream {target.name:<13} TTFB p50 {result.ttfb_p50_ms:.3f} ms  total p50 {result.total_p50_ms:.3f} ms"
+            f"  events {result.events_per_stream}  errors {result.errors}")
+    return rows
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        machine = machine_facts()
+    except wrk.WrkMissing as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    procs.raise_on_sigterm()
+    try:
+        simulator = start_simulator(args.stream_chunks)
+        log(f"simulator ready at {simulator.url} in {simulator.startup_s:.2f} s")
+        proxy, startups = start_proxy(simulator.url, args.startups)
+        log(f"proxy ready at {proxy.url}; start-up times {startups} s")
+        servers = {"simulator": simulator, "proxy": proxy}
+        load = load_phases(args, servers)
+        stream = stream_phases(args, servers)
+        rss = {"proxy_tree": procstat.tree_rss_bytes(proxy.pid) / 2**20,
+               "proxy_processes": len(procstat.tree(proxy.pid)),
+               "simulator": procstat.tree_rss_bytes(simulator.pid) / 2**20}
+    finally:
+        procs.stop_all()
+    results: dict[str, Any] = {
+        "generated_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine,
+        "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "concurrency": args.concurrency,
+                     "stream_requests": args.stream_requests, "stream_chunks": args.stream_chunks,
+                     "threads": args.threads, "quick": args.quick},
+        "startup_s": {"best": min(startups), "runs": startups},
+        "rss_mb": {k: round(v, 2) if isinstance(v, float) else v for k, v in rss.items()},
+        "load": load,
+        "stream": stream,
+    }
+    results["comparisons"] = report.comparisons(results)
+    results["budget"] = report.budget(results)
+    results["budget_met"] = all(b["pass"] for b in results["budget"])
+    results["problems"] = report.problems(results)
+    text = report.markdown(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latest.md").write_text(text)
+    (args.out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(text)
+    log(f"wrote {args.out / 'latest.md'} and {args.out / 'latest.json'}")
+    return 1 if results["problems"] else 0
+
+
+if __name__ == "__main__":
+    started = time.monotonic()
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        procs.stop_all()
+        log("interrupted; child processes stopped")
+        code = 130
+    log(f"done in {time.monotonic() - started:.0f} s")
+    sys.exit(code)
