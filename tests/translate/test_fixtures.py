@@ -62,22 +62,38 @@ UNARY: dict[str, dict[str, Any]] = {
 }
 
 STREAMS: dict[str, dict[str, Any]] = {
-    "fb-stream-text-basic.sse": {"content": "The capital of Wyoming is **Cheyenne**.\n", "finish": "stop",
-                                 "usage": (7, 10, 17, 0)},  # fmt: skip
-    "pai-stream-text-crlf.sse": {"content": "The capital of France is Paris.\n", "finish": "stop",
-                                 "usage": (13, 8, 21, 0)},  # fmt: skip
-    "cookbook-stream-sse-2024-jupyter.sse": {"content_start": "In the quaint, sunlit cottage", "finish": "stop",
-                                             "usage": (0, 0, 0, 0)},  # fmt: skip
+    "fb-stream-text-basic.sse": {
+        "content": "The capital of Wyoming is **Cheyenne**.\n",
+        "finish": "stop",
+        "usage": (7, 10, 17, 0),
+    },
+    "pai-stream-text-crlf.sse": {
+        "content": "The capital of France is Paris.\n",
+        "finish": "stop",
+        "usage": (13, 8, 21, 0),
+    },
+    "cookbook-stream-sse-2024-jupyter.sse": {
+        "content_start": "In the quaint, sunlit cottage",
+        "finish": "stop",
+        "usage": (0, 0, 0, 0),
+    },
     "fb-stream-content-without-parts.sse": {
         "content": "Here's a cute cartoon kitten playing with a ball of yarn for you! ",
         "images": 1,
         "finish": "stop",
         "usage": (16, 1307, 1323, 0),
     },
-    "fb-stream-prompt-blocked.sse": {"content": None, "refusal_contains": "blockReason: SAFETY",
-                                     "finish": "content_filter", "usage": (0, 0, 0, 0)},  # fmt: skip
-    "fb-stream-recitation.sse": {"content_start": "text1text2text3", "finish": "content_filter",
-                                 "usage": (9, 261, 270, 0)},  # fmt: skip
+    "fb-stream-prompt-blocked.sse": {
+        "content": None,
+        "refusal_contains": "blockReason: SAFETY",
+        "finish": "content_filter",
+        "usage": (0, 0, 0, 0),
+    },
+    "fb-stream-recitation.sse": {
+        "content_start": "text1text2text3",
+        "finish": "content_filter",
+        "usage": (9, 261, 270, 0),
+    },
     "fb-stream-thinking-function-call-signature.sse": {
         "reasoning_start": "**Calculating the Days**",
         "content": None,
@@ -91,8 +107,13 @@ STREAMS: dict[str, dict[str, Any]] = {
         "finish": "stop",
         "usage": (10, 48 + 540, 598, 540),
     },
-    "pai-stream-thinking-25pro.sse": {"reasoning_start": "**", "content_start": "", "finish": "stop", "text_signature": True,
-                                      "usage": (34, 469 + 787, 1290, 787)},  # fmt: skip
+    "pai-stream-thinking-25pro.sse": {
+        "reasoning_start": "**",
+        "content_start": "",
+        "finish": "stop",
+        "text_signature": True,
+        "usage": (34, 469 + 787, 1290, 787),
+    },
     "pai-stream-function-call-20flash.sse": {
         "content": None,
         "tools": [("get_capital", '{"country":"France"}', False)],
@@ -105,8 +126,11 @@ STREAMS: dict[str, dict[str, Any]] = {
         "finish": "tool_calls",
         "usage": (29, 10 + 202, 241, 202),
     },
-    "pai-stream-gemini3-after-tool.sse": {"content": "The capital of Mexico is Mexico City.", "finish": "stop",
-                                          "usage": (257, 8, 265, 0)},  # fmt: skip
+    "pai-stream-gemini3-after-tool.sse": {
+        "content": "The capital of Mexico is Mexico City.",
+        "finish": "stop",
+        "usage": (257, 8, 265, 0),
+    },
     "llmg-stream-jsonarray-25flash-thought-then-call.json": {
         "reasoning_start": "**Generating Pelican Names**",
         "content": None,
@@ -114,8 +138,11 @@ STREAMS: dict[str, dict[str, Any]] = {
         "finish": "tool_calls",
         "usage": (32, 12 + 42, 86, 42),
     },
-    "llmg-stream-jsonarray-gemini3-after-tool.json": {"content": "5 times 3 is 15.", "finish": "stop",
-                                                      "usage": (121, 9, 130, 0)},  # fmt: skip
+    "llmg-stream-jsonarray-gemini3-after-tool.json": {
+        "content": "5 times 3 is 15.",
+        "finish": "stop",
+        "usage": (121, 9, 130, 0),
+    },
     "llmg-stream-jsonarray-gemini3-function-call.json": {
         "content": None,
         "tools": [("multiply", '{"y":3,"x":5}', True)],
@@ -175,7 +202,11 @@ def test_unary_fixture(name: str) -> None:
     )
     assert_valid("CreateChatCompletionResponse", completion)
     assert (completion["id"], completion["object"], completion["created"], completion["model"]) == (
-        "chatcmpl-1", "chat.completion", 1700000000, "gpt-4o")  # fmt: skip
+        "chatcmpl-1",
+        "chat.completion",
+        1700000000,
+        "gpt-4o",
+    )
     assert len(completion["choices"]) == 1
     choice = completion["choices"][0]
     assert choice["index"] == 0 and choice["logprobs"] is None
@@ -222,7 +253,11 @@ def test_stream_fixture(name: str) -> None:
     for chunk in chunks:
         assert_valid("CreateChatCompletionStreamResponse", chunk)
         assert (chunk["id"], chunk["object"], chunk["created"], chunk["model"]) == (
-            "chatcmpl-9", "chat.completion.chunk", 1700000001, "gpt-4o")  # fmt: skip
+            "chatcmpl-9",
+            "chat.completion.chunk",
+            1700000001,
+            "gpt-4o",
+        )
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     assert sum("role" in c["choices"][0]["delta"] for c in chunks if c["choices"]) == 1
     assert all(c["choices"][0]["delta"].get("content") != "" for c in chunks[1:] if c["choices"])
@@ -270,8 +305,11 @@ def test_unary_fixture_without_thoughts() -> None:
     call = replace(CALL, include_thoughts=False)
     completion = to_chat_completion(
         load_json("fb-unary-thinking-function-call-signature.json"),
-        call=call, completion_id="x", created=1, new_call_id=counter(),
-    )  # fmt: skip
+        call=call,
+        completion_id="x",
+        created=1,
+        new_call_id=counter(),
+    )
     assert "reasoning_content" not in completion["choices"][0]["message"]
 
 
