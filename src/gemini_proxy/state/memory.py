@@ -48,7 +48,8 @@ class MemoryStore:
         for old in [k for k in self._usage if k[0] < window - 1]:
             del self._usage[old]
         for sid, n in counts.items():
-            self._usage[(window, sid)] = self._usage.get((window, sid), 0) + n
+            if n:
+                self._usage[(window, sid)] = self._usage.get((window, sid), 0) + n
         return {sid: n for (w, sid), n in self._usage.items() if w == window}
 
     async def put_many(self, namespace: str, items: Mapping[str, str], *, ttl: float | None = None) -> None:

@@ -113,10 +113,18 @@ def _parse_env(env_value: str) -> list[ApiKey]:
 
 
 def load_keys(env_value: str | None, path: Path | None) -> list[ApiKey]:
-    """Keys from the file at ``path`` (if given; must exist) merged with the comma-separated env value."""
+    """Keys from the file at ``path`` merged with the comma-separated env value.
+
+    A missing file counts as empty (logged): the watcher picks it up once it is created.
+    """
     keys: list[ApiKey] = []
     if path is not None:
-        keys += parse_keys(Path(path).read_text(encoding="utf-8"))
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            log.warning("keys file %s does not exist (yet); using the keys from the environment only", path)
+            text = ""
+        keys += parse_keys(text)
     if env_value:
         keys += _parse_env(env_value)
     return _dedupe(keys)
