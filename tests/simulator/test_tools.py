@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import jsonschema
+import pytest
+
+from tests.simulator.conftest import FIXTURES, Sim, user
+from tests.simulator.shapes import assert_shape
+
+WEATHER = {"name": "get_weather", "description": "Weather", "parametersJsonSchema": {
+    "type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer", "minimum": 1,
+                                                                        "maximum": 7},
+                                     "unit": {"enum": ["C", "F"]}}, "required": ["city", "days"]}}
+TIME = {"name": "get_time", "parameters": {"type": "OBJECT", "properties": {"tz": {"type": "STRING"}},
+                                           "required": ["tz"]}}
+TOOLS = [{"functionDeclarations": [WEATHER, TIME]}]
+
+
+def calls(body: dict) -> list[dict]:
+    return [p for p in body["candidates"][0]["content"]["parts"] if "functionCall" in p]
+
+
+def req(text: str, mode: str | None = None, allowed: list[str] | None = None, **extra: Any) -> dict:
+    out: dict[str, Any] = {**user(text), "tools": TOOLS, **extra}
+    if mode:
+        fcc: dict[str, Any] = {"mode": mode}
+        if allowed:
+            fcc["allowedFunctionNames"] = allowed
+        out["toolConfig"] = {"functionCallingConfig": fcc}
+    return out
+
+
+def test_auto_trigger_by_name_and_args_validate(sim: Sim) -> None:
+    body = sim.generate("gemini-2.0-flash", req("please call get_weather now")).json()
+    (part,) = calls(body)
+    assert part["functionCall"]["name"] == "get_weather"
+    jsonschema.validate(part["functionCall"]["args"], WEATHER["parametersJsonSchema"])
+    assert body["candidates"][0]["finishReason"] == "STOP"
+
+
+def test_no_trigger_gives_text(sim: Sim) -> None:
+    assert not calls(sim.generate("gemini-2.0-flash", req("what is the weather")).json())
+
+
+def test_parallel_calls_and_gemini_schema_args(sim: Sim) -> None:
+    parts = calls(sim.generate("gemini-2.0-flash", req("use get_time and get_weather")).json())
+    assert [p["functionCall"]["name"] for p in parts] == ["get_weather", "get_time"]
+    assert isinstance(parts[1]["functionCall"]["args"]["tz"], str)
+
+
+def test_mode_any_and_allowed_names(sim: Sim) -> None:
+    parts = calls(sim.generate("gemini-2.5-flash", req("hello", "ANY")).json())
+    assert [p["functionCall"]["name"] for p in parts] == ["get_weather"]
+    parts = calls(sim.generate("gemini-2.5-flash", req("hello get_weather", "any", ["get_time"])).json())
+    assert [p["functionCall"]["name"] for p in parts] == ["get_time"]
+
+
+def test_mode_none_never_calls(sim: Sim) -> None:
+    assert not calls(sim.generate("gemini-2.5-flash", req("call get_weather", "NONE")).json())
+
+
+def test_invalid_mode_value(sim: Sim) -> None:
+    r = sim.generate("gemini-2.5-flash", req("x", "SOMETIMES"))
+    assert r.status_code == 400 and "FunctionCallingConfig.Mode" in r.json()["error"]["message"]
+
+
+def test_gemini3_parallel_signature_on_first_only(sim: Sim) -> None:
+    body = sim.generate("gemini-3-flash-preview", req("x", "ANY", None) | {**user("get_time get_weather")}).json()
+    parts = calls(body)
+    assert "thoughtSignature" in parts[0] and all("thoughtSignature" not in p for p in parts[1:])
+    assert body["candidates"][0]["finishMessage"] == "Model generated function call(s)."
+    recorded = json.loads((FIXTURES / "pai-unary-parallel-function-calls-gemini3.json").read_text())
+    assert_shape(body, recorded)
+
+
+def _round_trip(model: str, call_part: dict, result: dict) -> dict:
+    return {"contents": [
+        {"role": "user", "parts": [{"text": "call get_time please"}]},
+        {"role": "model", "parts": [call_part]},
+        {"role": "user", "parts": [{"functionResponse": {"name": "get_time", "response": result}}]},
+    ], "tools": TOOLS}
+
+
+def test_round_trip_reply_mentions_function_response(sim: Sim) -> None:
+    first = sim.generate("gemini-3-pro-preview", req("call get_time please")).json()
+    (part,) = calls(first)
+    r = sim.generate("gemini-3-pro-preview", _round_trip("gemini-3-pro-preview", part, {"output": "12:00"}))
+    assert r.status_code == 200, r.text
+    text = "".join(p["text"] for p in r.json()["candidates"][0]["content"]["parts"])
+    assert text == 'Simulated reply to turn 3: function get_time returned {"output":"12:00"}'
+
+
+def test_gemini3_missing_signature_400(sim: Sim) -> None:
+    part = {"functionCall": {"name": "get_time", "args": {"tz": "tz value"}}}
+    r = sim.generate("gemini-3-pro-preview", _round_trip("x", part, {"output": 1}))
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == (
+        "Function call is missing a thought_signature in functionCall parts. This is required for tools to work "
+        "correctly, and missing thought_signature may lead to degraded model performance. Additional data, function "
+        "call `default_api:get_time` , position 2. Please refer to https://ai.google.dev/gemini-api/docs/"
+        "thought-signatures for more details.")
+    # older models do not require it
+    assert sim.generate("gemini-2.5-flash", _round_trip("x", part, {"output": 1})).status_code == 200
+
+
+@pytest.mark.parametrize("sig", ["skip_thought_signature_validator", "context_engineering_is_the_way_to_go",
+                                 base64.b64encode(b"skip_thought_signature_validator").decode()])
+def test_dummy_signatures_accepted(sim: Sim, sig: str) -> None:
+    part = {"functionCall": {"name": "get_time", "args": {}}, "thoughtSignature": sig}
+    assert sim.generate("gemini-3-pro-preview", _round_trip("x", part, {"output": 1})).status_code == 200
+
+
+def test_garbage_or_moved_signature_rejected(sim: Sim) -> None:
+    first = calls(sim.generate("gemini-3-pro-preview", req("call get_time please")).json())[0]
+    moved = {"functionCall": {"name": "get_time", "args": {"tz": "other"}}, "thoughtSignature": first["thoughtSignature"]}
+    for part in (moved, {**first, "thoughtSignature": base64.b64encode(b"garbage" * 5).decode()}):
+        r = sim.generate("gemini-3-pro-preview", _round_trip("x", part, {"output": 1}))
+        assert r.status_code == 400 and r.json()["error"]["message"] == "Corrupted thought signature."
+    r = sim.generate("gemini-3-pro-preview", _round_trip("x", {**first, "thoughtSignature": "%%%"}, {}))
+    assert r.status_code == 400 and "Base64 decoding failed" in r.json()["error"]["message"]
+
+
+def test_function_call_stream_is_whole(sim: Sim) -> None:
+    from tests.simulator.test_streaming import sse_events
+
+    events = sse_events(sim.stream("gemini-3-pro-preview", req("get_weather")).content)
+    assert len(events) == 2
+    assert "functionCall" in events[0]["candidates"][0]["content"]["parts"][0]
+    assert events[1]["candidates"][0]["content"]["parts"] == [{"text": ""}]
+    events = sse_events(sim.stream("gemini-2.0-flash", req("get_weather")).content)
+    assert len(events) == 1 and events[0]["candidates"][0]["finishReason"] == "STOP"
