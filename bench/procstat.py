@@ -63,6 +63,13 @@ def tree_rss_bytes(pid: int) -> int:
     return sum(rss_bytes(p) for p in tree(pid))
 
 
+def machine_busy_seconds() -> float:
+    """Busy CPU seconds of the whole machine, all cores (first line of /proc/stat, less idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
 def own_cpu_seconds() -> float:
     """CPU of this process (the harness, e.g. the streaming client)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -84,6 +91,7 @@ class CpuSnapshot:
     simulator: float
     client: float
     load_generator: float
+    machine: float
 
     @classmethod
     def take(cls, proxy_pid: int, simulator_pid: int) -> CpuSnapshot:
@@ -93,18 +101,17 @@ class CpuSnapshot:
             simulator=tree_cpu_seconds(simulator_pid),
             client=own_cpu_seconds(),
             load_generator=reaped_children_cpu_seconds(),
+            machine=machine_busy_seconds(),
         )
+
+    def seconds_until(self, later: CpuSnapshot) -> dict[str, float]:
+        """CPU seconds each party used up to ``later``; ``others`` is the rest of the machine's busy time."""
+        used = {name: later_value - getattr(self, name) for name, later_value in vars(later).items()}
+        ours = used["proxy_tree"] + used["simulator"] + used["client"] + used["load_generator"]
+        used["others"] = max(0.0, used["machine"] - ours)
+        return {name: round(value, 3) for name, value in used.items()}
 
     def per_request_ms(self, later: CpuSnapshot, requests: int) -> dict[str, float]:
         """CPU milliseconds per completed request for each party between this snapshot and ``later``."""
         count = max(requests, 1)
-        return {
-            name: round((getattr(later, name) - getattr(self, name)) * 1000 / count, 4)
-            for name in ("proxy", "proxy_tree", "simulator", "client", "load_generator")
-        }
-
-    def seconds_until(self, later: CpuSnapshot) -> dict[str, float]:
-        return {
-            name: round(getattr(later, name) - getattr(self, name), 3)
-            for name in ("proxy", "proxy_tree", "simulator", "client", "load_generator")
-        }
+        return {name: round(value * 1000 / count, 4) for name, value in self.seconds_until(later).items()}

@@ -119,7 +119,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"Non-streaming: wrk, {s['threads']} thread, {s['duration_s']:g} s per phase "
         f"(after a {s['warmup_s']:g} s warm-up per target). Streaming: {s['stream_requests']} sequential "
         f"{s['stream_chunks']}-chunk streams per target (aiohttp, one keep-alive connection). "
-        "CPU columns are milliseconds of CPU per completed request, read from /proc.",
+        "CPU columns are milliseconds of CPU per completed request, read from /proc (10 ms clock ticks); "
+        "proxy CPU covers its whole process tree; \"other\" is the rest of the machine's busy time "
+        f"(anything else running; load average at start {m['loadavg']}).",
         "", "## Non-streaming", "",
     ]
     ratios = {(c["target"], c["concurrency"]): c for c in results["comparisons"]["nonstream"]}
@@ -132,9 +134,10 @@ def markdown(results: dict[str, Any]) -> str:
             f"{r['errors']}/{r['non2xx']}", _fmt(c.get("rps_ratio")), _fmt(c.get("p50_ratio")),
             _fmt(c.get("added_p50_ms"), 3) if c else "",
             f"{cpu['proxy_tree']:.3f}", f"{cpu['simulator']:.3f}", f"{cpu['load_generator']:.3f}",
+            f"{cpu['others']:.3f}",
         ])
     out += _table(["conc", "target", "req/s", "p50 ms", "p99 ms", "err/non-2xx", "rps ×direct", "p50 ×direct",
-                   "added p50 ms", "proxy CPU", "sim CPU", "wrk CPU"], rows)
+                   "added p50 ms", "proxy CPU", "sim CPU", "wrk CPU", "other CPU"], rows)
     out += ["", "## Streaming", ""]
     ratios_s = {c["target"]: c for c in results["comparisons"]["stream"]}
     rows = []
@@ -146,10 +149,11 @@ def markdown(results: dict[str, Any]) -> str:
             f"{r['ttfb_p50_ms']:.3f}", f"{r['ttfb_p99_ms']:.3f}", f"{r['total_p50_ms']:.3f}",
             f"{r['total_p99_ms']:.3f}", _fmt(c.get("added_ttfb_p50_ms"), 3) if c else "",
             _fmt(c.get("added_total_p50_ms"), 3) if c else "",
-            f"{cpu['proxy_tree']:.3f}", f"{cpu['simulator']:.3f}", f"{cpu['client']:.3f}",
+            f"{cpu['proxy_tree']:.3f}", f"{cpu['simulator']:.3f}", f"{cpu['client']:.3f}", f"{cpu['others']:.3f}",
         ])
-    out += _table(["target", "streams", "errors", "events", "TTFB p50 ms", "TTFB p99 ms", "total p50 ms",
-                   "total p99 ms", "added TTFB ms", "added total ms", "proxy CPU", "sim CPU", "client CPU"], rows)
+    header = ["target", "streams", "errors", "events", "TTFB p50 ms", "TTFB p99 ms", "total p50 ms", "total p99 ms",
+              "added TTFB ms", "added total ms", "proxy CPU", "sim CPU", "client CPU", "other CPU"]
+    out += _table(header, rows)
     startup = results["startup_s"]
     out += [
         "", "## Proxy process", "",

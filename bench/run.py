@@ -87,7 +87,9 @@ def machine_facts() -> dict[str, Any]:
         except importlib.metadata.PackageNotFoundError:
             packages[name] = "absent"
     return {"cores": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
-            "python": platform.python_version(), "packages": packages, "wrk": wrk.wrk_version()}
+            "python": platform.python_version(),
+            "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+            "packages": packages, "wrk": wrk.wrk_version()}
 
 
 def start_simulator(stream_chunks: int) -> procs.Server:
@@ -145,7 +147,8 @@ def stream_phases(args: argparse.Namespace, servers: dict[str, procs.Server]) ->
                                   requests=args.stream_requests, max_seconds=args.duration * 3)
         after = procstat.CpuSnapshot.take(servers["proxy"].pid, servers["simulator"].pid)
         rows.append({"target": target.name, **result.as_dict(),
-                     "cpu_ms_per_request": before.per_request_ms(after, result.requests)})
+                     "cpu_ms_per_request": before.per_request_ms(after, result.requests),
+                     "cpu_s": before.seconds_until(after)})
         log(f"stream {target.name:<13} TTFB p50 {result.ttfb_p50_ms:.3f} ms  total p50 {result.total_p50_ms:.3f} ms"
             f"  events {result.events_per_stream}  errors {result.errors}")
     return rows

@@ -30,7 +30,8 @@ def wrk_binary() -> str:
 
 def wrk_version() -> str:
     result = subprocess.run([wrk_binary(), "--version"], capture_output=True, text=True, check=False)
-    return (result.stdout or result.stderr).splitlines()[0].strip()
+    words = (result.stdout or result.stderr).split()  # "wrk debian/4.1.0-3+b2 [epoll] Copyright ..."
+    return " ".join(words[:2])
 
 
 @dataclass(frozen=True)
