@@ -5,8 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 # fields a recording may carry that the simulator does not produce (values of real models only)
-OPTIONAL = {"avgLogprobs", "serviceTier", "safetyRatings", "citationMetadata", "candidatesTokensDetails",
-            "finishMessage", "thoughtSignature", "index", "promptFeedback", "responseId", "thought"}
+OPTIONAL = {
+    "avgLogprobs",
+    "serviceTier",
+    "safetyRatings",
+    "citationMetadata",
+    "candidatesTokensDetails",
+    "finishMessage",
+    "thoughtSignature",
+    "index",
+    "promptFeedback",
+    "responseId",
+    "thought",
+}
 
 
 def kind(value: Any) -> str:
@@ -34,5 +45,12 @@ def assert_shape(ours: Any, recorded: Any, path: str = "$") -> None:
         assert_shape(ours[0], recorded[0], f"{path}[0]")
 
 
-_EXTRA_OK = {"thoughtsTokenCount", "candidatesTokenCount", "usageMetadata", "modelVersion", "cachedContentTokenCount",
-             "role", "parts"}
+_EXTRA_OK = {
+    "thoughtsTokenCount",
+    "candidatesTokenCount",
+    "usageMetadata",
+    "modelVersion",
+    "cachedContentTokenCount",
+    "role",
+    "parts",
+}

@@ -29,9 +29,13 @@ def test_unary_text_rule_and_proto_parse(sim: Sim) -> None:
 
 
 def test_count_tokens_agrees_with_usage(sim: Sim) -> None:
-    req = {"contents": [{"role": "user", "parts": [{"text": "one two three"}]},
-                        {"role": "model", "parts": [{"text": "four five"}]},
-                        {"role": "user", "parts": [{"text": "six"}]}]}
+    req = {
+        "contents": [
+            {"role": "user", "parts": [{"text": "one two three"}]},
+            {"role": "model", "parts": [{"text": "four five"}]},
+            {"role": "user", "parts": [{"text": "six"}]},
+        ]
+    }
     usage = sim.generate("gemini-2.5-flash", req).json()["usageMetadata"]
     count = sim.post("/v1beta/models/gemini-2.5-flash:countTokens", req).json()
     assert count == {"totalTokens": 6, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 6}]}
@@ -39,16 +43,26 @@ def test_count_tokens_agrees_with_usage(sim: Sim) -> None:
 
 
 def test_multi_turn_and_system_instruction_shape_reply(sim: Sim) -> None:
-    req = {"systemInstruction": {"parts": [{"text": "You are terse."}]},
-           "contents": [{"role": "user", "parts": [{"text": "hi"}]},
-                        {"role": "model", "parts": [{"text": "hello"}]},
-                        {"role": "user", "parts": [{"text": "bye"}]}]}
-    assert answer(sim.generate("gemini-2.0-flash", req).json()) == "[system: You are terse.] Simulated reply to turn 3: bye"
+    req = {
+        "systemInstruction": {"parts": [{"text": "You are terse."}]},
+        "contents": [
+            {"role": "user", "parts": [{"text": "hi"}]},
+            {"role": "model", "parts": [{"text": "hello"}]},
+            {"role": "user", "parts": [{"text": "bye"}]},
+        ],
+    }
+    assert (
+        answer(sim.generate("gemini-2.0-flash", req).json())
+        == "[system: You are terse.] Simulated reply to turn 3: bye"
+    )
 
 
 def test_snake_case_and_single_object_repeated_fields(sim: Sim) -> None:
-    req = {"system_instruction": {"parts": {"text": "S"}}, "contents": {"role": "user", "parts": {"text": "x y"}},
-           "generation_config": {"max_output_tokens": 100, "thinking_config": {"thinking_budget": 0}}}
+    req = {
+        "system_instruction": {"parts": {"text": "S"}},
+        "contents": {"role": "user", "parts": {"text": "x y"}},
+        "generation_config": {"max_output_tokens": 100, "thinking_config": {"thinking_budget": 0}},
+    }
     r = sim.generate("gemini-2.5-flash", req)
     assert r.status_code == 200, r.text
     assert answer(r.json()) == "[system: S] Simulated reply to turn 1: x y"
@@ -97,21 +111,31 @@ def test_thinking_include_thoughts(sim: Sim) -> None:
     assert u["totalTokenCount"] == u["promptTokenCount"] + u["candidatesTokenCount"] + u["thoughtsTokenCount"]
 
 
-@pytest.mark.parametrize(("model", "thinks"), [("gemini-2.0-flash", False), ("gemini-2.5-flash-lite", False),
-                                               ("gemini-2.5-flash", True), ("gemini-2.5-pro", True),
-                                               ("gemini-3-pro-preview", True)])
+@pytest.mark.parametrize(
+    ("model", "thinks"),
+    [
+        ("gemini-2.0-flash", False),
+        ("gemini-2.5-flash-lite", False),
+        ("gemini-2.5-flash", True),
+        ("gemini-2.5-pro", True),
+        ("gemini-3-pro-preview", True),
+    ],
+)
 def test_default_thinking_per_model(sim: Sim, model: str, thinks: bool) -> None:
     usage = sim.generate(model, user("x")).json()["usageMetadata"]
     assert ("thoughtsTokenCount" in usage) is thinks
 
 
-@pytest.mark.parametrize(("model", "cfg", "fragment"), [
-    ("gemini-3-flash-preview", {"thinkingBudget": 100, "thinkingLevel": "LOW"}, "only one of thinking budget"),
-    ("gemini-2.5-pro", {"thinkingBudget": 0}, "Budget 0 is invalid. This model only works in thinking mode."),
-    ("gemini-2.5-flash", {"thinkingBudget": 99999}, "is invalid. Please choose a value between 0 and 24576"),
-    ("gemini-3-pro-preview", {"thinkingLevel": "MINIMAL"}, "Thinking level MINIMAL is not supported"),
-    ("gemini-2.5-flash", {"thinkingLevel": "low"}, "Thinking level is not supported"),
-])
+@pytest.mark.parametrize(
+    ("model", "cfg", "fragment"),
+    [
+        ("gemini-3-flash-preview", {"thinkingBudget": 100, "thinkingLevel": "LOW"}, "only one of thinking budget"),
+        ("gemini-2.5-pro", {"thinkingBudget": 0}, "Budget 0 is invalid. This model only works in thinking mode."),
+        ("gemini-2.5-flash", {"thinkingBudget": 99999}, "is invalid. Please choose a value between 0 and 24576"),
+        ("gemini-3-pro-preview", {"thinkingLevel": "MINIMAL"}, "Thinking level MINIMAL is not supported"),
+        ("gemini-2.5-flash", {"thinkingLevel": "low"}, "Thinking level is not supported"),
+    ],
+)
 def test_thinking_config_errors(sim: Sim, model: str, cfg: dict, fragment: str) -> None:
     r = sim.generate(model, {**user("x"), "generationConfig": {"thinkingConfig": cfg}})
     assert r.status_code == 400
@@ -125,19 +149,30 @@ def test_thinking_off_with_budget_zero(sim: Sim) -> None:
 
 SCHEMA = {
     "type": "object",
-    "properties": {"name": {"type": "string", "minLength": 3}, "tags": {"type": "array", "items": {"$ref": "#/$defs/tag"},
-                                                                          "minItems": 2},
-                   "age": {"type": "integer", "minimum": 18}, "kind": {"enum": ["a", "b"]},
-                   "maybe": {"anyOf": [{"type": "null"}, {"type": "number", "maximum": 0.5}]}},
+    "properties": {
+        "name": {"type": "string", "minLength": 3},
+        "tags": {"type": "array", "items": {"$ref": "#/$defs/tag"}, "minItems": 2},
+        "age": {"type": "integer", "minimum": 18},
+        "kind": {"enum": ["a", "b"]},
+        "maybe": {"anyOf": [{"type": "null"}, {"type": "number", "maximum": 0.5}]},
+    },
     "required": ["name", "tags"],
-    "$defs": {"tag": {"type": "object", "properties": {"label": {"type": "string", "format": "date"}},
-                      "required": ["label"], "additionalProperties": False}},
+    "$defs": {
+        "tag": {
+            "type": "object",
+            "properties": {"label": {"type": "string", "format": "date"}},
+            "required": ["label"],
+            "additionalProperties": False,
+        }
+    },
 }
 
 
 def test_structured_output_json_schema(sim: Sim) -> None:
-    req = {**user("give json"), "generationConfig": {"responseMimeType": "application/json",
-                                                     "responseJsonSchema": SCHEMA}}
+    req = {
+        **user("give json"),
+        "generationConfig": {"responseMimeType": "application/json", "responseJsonSchema": SCHEMA},
+    }
     import json
 
     value = json.loads(answer(sim.generate("gemini-2.5-flash", req).json()))
@@ -145,9 +180,16 @@ def test_structured_output_json_schema(sim: Sim) -> None:
 
 
 def test_structured_output_gemini_schema(sim: Sim) -> None:
-    schema = {"type": "OBJECT", "properties": {"n": {"type": "INTEGER"}, "s": {"type": "STRING", "nullable": True},
-                                               "l": {"type": "ARRAY", "items": {"type": "BOOLEAN"}}},
-              "required": ["n"], "propertyOrdering": ["n", "s", "l"]}
+    schema = {
+        "type": "OBJECT",
+        "properties": {
+            "n": {"type": "INTEGER"},
+            "s": {"type": "STRING", "nullable": True},
+            "l": {"type": "ARRAY", "items": {"type": "BOOLEAN"}},
+        },
+        "required": ["n"],
+        "propertyOrdering": ["n", "s", "l"],
+    }
     req = {**user("json"), "generationConfig": {"responseMimeType": "application/json", "responseSchema": schema}}
     import json
 

@@ -14,7 +14,7 @@ def sse_events(raw: bytes) -> list[dict]:
     events = raw.split(b"\r\n\r\n")[:-1]
     assert all(e.startswith(b"data: ") for e in events)
     assert b"[DONE]" not in raw
-    return [json.loads(e[len(b"data: "):]) for e in events]
+    return [json.loads(e[len(b"data: ") :]) for e in events]
 
 
 def fixture_sse(name: str) -> list[dict]:
@@ -42,8 +42,10 @@ def test_sse_framing_matches_fixture_bytes(sim: Sim) -> None:
 
 def test_stream_chunks_usage_and_finish(sim: Sim) -> None:
     events = sse_events(sim.stream("gemini-2.0-flash", user("one two three four five six")).content)
-    assert "".join(e["candidates"][0]["content"]["parts"][0]["text"] for e in events) == \
-        "Simulated reply to turn 1: one two three four five six"
+    assert (
+        "".join(e["candidates"][0]["content"]["parts"][0]["text"] for e in events)
+        == "Simulated reply to turn 1: one two three four five six"
+    )
     counts = [e["usageMetadata"]["candidatesTokenCount"] for e in events]
     assert counts == sorted(counts) and counts[-1] == 11
     assert ["finishReason" in e["candidates"][0] for e in events] == [False, False, True]
@@ -72,7 +74,9 @@ def test_json_array_stream_separators(sim: Sim) -> None:
 def test_gemini3_stream_ends_with_signed_empty_text(sim: Sim) -> None:
     events = sse_events(sim.stream("gemini-3-flash-preview", user("hi")).content)
     last = events[-1]["candidates"][0]
-    assert last["content"]["parts"] == [{"text": "", "thoughtSignature": last["content"]["parts"][0]["thoughtSignature"]}]
+    assert last["content"]["parts"] == [
+        {"text": "", "thoughtSignature": last["content"]["parts"][0]["thoughtSignature"]}
+    ]
     assert last["finishReason"] == "STOP"
     assert all("finishReason" not in e["candidates"][0] for e in events[:-1])
 
@@ -94,16 +98,35 @@ def test_flash_latest_alias_answers_with_real_model_version(sim: Sim) -> None:
 CASES = [
     ("pai-stream-text-crlf.sse", "gemini-2.0-flash", {}, "sse"),
     ("fb-stream-text-basic.sse", "gemini-2.0-flash", {}, "sse"),
-    ("pai-stream-thinking-25pro.sse", "gemini-2.5-pro", {"generationConfig": {"thinkingConfig": {"includeThoughts": True}}}, "sse"),
-    ("fb-stream-thinking-text.sse", "gemini-2.5-flash", {"generationConfig": {"thinkingConfig": {"includeThoughts": True}}}, "sse"),
+    (
+        "pai-stream-thinking-25pro.sse",
+        "gemini-2.5-pro",
+        {"generationConfig": {"thinkingConfig": {"includeThoughts": True}}},
+        "sse",
+    ),
+    (
+        "fb-stream-thinking-text.sse",
+        "gemini-2.5-flash",
+        {"generationConfig": {"thinkingConfig": {"includeThoughts": True}}},
+        "sse",
+    ),
     ("pai-stream-gemini3-after-tool.sse", "gemini-3-pro-preview", {}, "sse"),
     ("fb-stream-prompt-blocked.sse", "gemini-2.5-flash", {"text": "[[sim:block-prompt]]"}, "sse"),
     ("fb-stream-recitation.sse", "gemini-2.0-flash", {"text": "[[sim:recitation]]"}, "sse"),
     ("llmg-stream-jsonarray-gemini36-text-signature.json", "gemini-flash-latest", {}, "array"),
     ("fb-unary-text-basic.json", "gemini-2.0-flash", {}, "unary"),
-    ("pai-unary-max-tokens.json", "gemini-2.5-flash",
-     {"generationConfig": {"maxOutputTokens": 5, "thinkingConfig": {"thinkingBudget": 0}}}, "unary"),
-    ("pai-unary-max-tokens-thinking-no-parts.json", "gemini-2.5-pro", {"generationConfig": {"maxOutputTokens": 2}}, "unary"),
+    (
+        "pai-unary-max-tokens.json",
+        "gemini-2.5-flash",
+        {"generationConfig": {"maxOutputTokens": 5, "thinkingConfig": {"thinkingBudget": 0}}},
+        "unary",
+    ),
+    (
+        "pai-unary-max-tokens-thinking-no-parts.json",
+        "gemini-2.5-pro",
+        {"generationConfig": {"maxOutputTokens": 2}},
+        "unary",
+    ),
     ("pai-unary-safety-blocked-candidate.json", "gemini-2.5-flash", {"text": "[[sim:safety]]"}, "unary"),
     ("cookbook-unary-prompt-blocked.json", "gemini-2.5-flash", {"text": "[[sim:block-prompt]]"}, "unary"),
 ]
@@ -121,4 +144,6 @@ def test_shapes_match_fixtures(sim: Sim, fixture: str, model: str, extra: dict, 
         ours, recorded = [sim.generate(model, req).json()], [json.loads((FIXTURES / fixture).read_text())]
     assert_shape(ours[0], recorded[0])
     assert_shape(ours[-1], recorded[-1])
-    assert ("finishReason" in ours[-1].get("candidates", [{}])[0]) == ("finishReason" in recorded[-1].get("candidates", [{}])[0])
+    assert ("finishReason" in ours[-1].get("candidates", [{}])[0]) == (
+        "finishReason" in recorded[-1].get("candidates", [{}])[0]
+    )

@@ -10,12 +10,23 @@ import pytest
 from tests.simulator.conftest import FIXTURES, Sim, user
 from tests.simulator.shapes import assert_shape
 
-WEATHER = {"name": "get_weather", "description": "Weather", "parametersJsonSchema": {
-    "type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer", "minimum": 1,
-                                                                        "maximum": 7},
-                                     "unit": {"enum": ["C", "F"]}}, "required": ["city", "days"]}}
-TIME = {"name": "get_time", "parameters": {"type": "OBJECT", "properties": {"tz": {"type": "STRING"}},
-                                           "required": ["tz"]}}
+WEATHER = {
+    "name": "get_weather",
+    "description": "Weather",
+    "parametersJsonSchema": {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "days": {"type": "integer", "minimum": 1, "maximum": 7},
+            "unit": {"enum": ["C", "F"]},
+        },
+        "required": ["city", "days"],
+    },
+}
+TIME = {
+    "name": "get_time",
+    "parameters": {"type": "OBJECT", "properties": {"tz": {"type": "STRING"}}, "required": ["tz"]},
+}
 TOOLS = [{"functionDeclarations": [WEATHER, TIME]}]
 
 
@@ -77,11 +88,14 @@ def test_gemini3_parallel_signature_on_first_only(sim: Sim) -> None:
 
 
 def _round_trip(model: str, call_part: dict, result: dict) -> dict:
-    return {"contents": [
-        {"role": "user", "parts": [{"text": "call get_time please"}]},
-        {"role": "model", "parts": [call_part]},
-        {"role": "user", "parts": [{"functionResponse": {"name": "get_time", "response": result}}]},
-    ], "tools": TOOLS}
+    return {
+        "contents": [
+            {"role": "user", "parts": [{"text": "call get_time please"}]},
+            {"role": "model", "parts": [call_part]},
+            {"role": "user", "parts": [{"functionResponse": {"name": "get_time", "response": result}}]},
+        ],
+        "tools": TOOLS,
+    }
 
 
 def test_round_trip_reply_mentions_function_response(sim: Sim) -> None:
@@ -101,13 +115,20 @@ def test_gemini3_missing_signature_400(sim: Sim) -> None:
         "Function call is missing a thought_signature in functionCall parts. This is required for tools to work "
         "correctly, and missing thought_signature may lead to degraded model performance. Additional data, function "
         "call `default_api:get_time` , position 2. Please refer to https://ai.google.dev/gemini-api/docs/"
-        "thought-signatures for more details.")
+        "thought-signatures for more details."
+    )
     # older models do not require it
     assert sim.generate("gemini-2.5-flash", _round_trip("x", part, {"output": 1})).status_code == 200
 
 
-@pytest.mark.parametrize("sig", ["skip_thought_signature_validator", "context_engineering_is_the_way_to_go",
-                                 base64.b64encode(b"skip_thought_signature_validator").decode()])
+@pytest.mark.parametrize(
+    "sig",
+    [
+        "skip_thought_signature_validator",
+        "context_engineering_is_the_way_to_go",
+        base64.b64encode(b"skip_thought_signature_validator").decode(),
+    ],
+)
 def test_dummy_signatures_accepted(sim: Sim, sig: str) -> None:
     part = {"functionCall": {"name": "get_time", "args": {}}, "thoughtSignature": sig}
     assert sim.generate("gemini-3-pro-preview", _round_trip("x", part, {"output": 1})).status_code == 200
@@ -115,7 +136,10 @@ def test_dummy_signatures_accepted(sim: Sim, sig: str) -> None:
 
 def test_garbage_or_moved_signature_rejected(sim: Sim) -> None:
     first = calls(sim.generate("gemini-3-pro-preview", req("call get_time please")).json())[0]
-    moved = {"functionCall": {"name": "get_time", "args": {"tz": "other"}}, "thoughtSignature": first["thoughtSignature"]}
+    moved = {
+        "functionCall": {"name": "get_time", "args": {"tz": "other"}},
+        "thoughtSignature": first["thoughtSignature"],
+    }
     for part in (moved, {**first, "thoughtSignature": base64.b64encode(b"garbage" * 5).decode()}):
         r = sim.generate("gemini-3-pro-preview", _round_trip("x", part, {"output": 1}))
         assert r.status_code == 400 and r.json()["error"]["message"] == "Corrupted thought signature."

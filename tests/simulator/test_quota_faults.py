@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from gemini_proxy.simulator.quota import QuotaBook, seconds_to_pacific_midnight
+from tests.simulator.conftest import Sim, user
+
+LA = ZoneInfo("America/Los_Angeles")
+
+
+def details(r: httpx.Response) -> dict[str, dict]:
+    return {d["@type"].rsplit(".", 1)[-1]: d for d in r.json()["error"]["details"]}
+
+
+def test_rpm_429_with_retry_info(make_sim) -> None:  # type: ignore[no-untyped-def]
+    s: Sim = make_sim(rpm=2)
+    assert [s.generate("gemini-2.5-flash", user("x")).status_code for _ in range(2)] == [200, 200]
+    r = s.generate("gemini-2.5-flash", user("x"))
+    assert r.status_code == 429
+    e = r.json()["error"]
+    assert e["status"] == "RESOURCE_EXHAUSTED"
+    assert e["message"].startswith("You exceeded your current quota, please check your plan and billing details.")
+    assert "limit: 2, model: gemini-2.5-flash" in e["message"]
+    d = details(r)
+    v = d["QuotaFailure"]["violations"][0]
+    assert v["quotaId"] == "GenerateRequestsPerMinutePerProjectPerModel-FreeTier" and v["quotaValue"] == "2"
+    assert d["RetryInfo"]["retryDelay"] in ("59s", "60s") and d["Help"]["links"]
+    # another model has its own bucket
+    assert s.generate("gemini-2.0-flash", user("x")).status_code == 200
+
+
+def test_quota_shared_by_keys_of_a_project(make_sim) -> None:  # type: ignore[no-untyped-def]
+    s: Sim = make_sim(keys={"sim-a1": "proj-a", "sim-a2": "proj-a", "sim-b": None}, rpm=1)
+    assert s.generate("gemini-2.5-flash", user("x"), key="sim-a1").status_code == 200
+    assert s.generate("gemini-2.5-flash", user("x"), key="sim-a2").status_code == 429
+    assert s.generate("gemini-2.5-flash", user("x"), key="sim-b").status_code == 200
+
+
+def test_failed_validation_does_not_count(make_sim) -> None:  # type: ignore[no-untyped-def]
+    s: Sim = make_sim(rpm=1)
+    assert s.generate("gemini-2.5-flash", {"contents": [], "bad": 1}).status_code == 400
+    assert s.generate("gemini-2.5-flash", user("x")).status_code == 200
+
+
+def test_rpd_per_day_quota_id(make_sim) -> None:  # type: ignore[no-untyped-def]
+    s: Sim = make_sim(rpd=1)
+    s.generate("gemini-2.5-flash", user("x"))
+    r = s.generate("gemini-2.5-flash", user("x"))
+    assert r.status_code == 429
+    assert details(r)["QuotaFailure"]["violations"][0]["quotaId"] == "GenerateRequestsPerDayPerProjectPerModel-FreeTier"
+
+
+def test_minute_window_frees_with_injected_clock() -> None:
+    now = [1_000_000.0]
+    q = QuotaBook(lambda: now[0])
+    assert q.admit("p", "m", 1, None) is None
+    hit = q.admit("p", "m", 1, None)
+    assert hit is not None and not hit.per_day and hit.retry_seconds == pytest.approx(60)
+    now[0] += 37
+    hit = q.admit("p", "m", 1, None)
+    assert hit is not None and hit.retry_seconds == pytest.approx(23)
+    now[0] += 23.001
+    assert q.admit("p", "m", 1, None) is None
+
+
+@pytest.mark.parametrize("day", [dt.date(2026, 3, 7), dt.date(2026, 3, 8), dt.date(2026, 11, 1), dt.date(2026, 7, 1)])
+def test_day_resets_at_pacific_midnight_dst_correct(day: dt.date) -> None:
+    before = dt.datetime.combine(day, dt.time(23, 59, 30), tzinfo=LA).timestamp()
+    midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=LA).timestamp()
+    now = [before]
+    q = QuotaBook(lambda: now[0])
+    assert q.admit("p", "m", None, 1) is None
+    hit = q.admit("p", "m", None, 1)
+    assert hit is not None and hit.per_day and hit.retry_seconds == pytest.approx(30)
+    assert seconds_to_pacific_midnight(before) == pytest.approx(midnight - before)
+    now[0] = midnight - 0.5
+    assert q.admit("p", "m", None, 1) is not None
+    now[0] = midnight
+    assert q.admit("p", "m", None, 1) is None
+
+
+def test_fail_next_over_http_with_key_and_model_filter(sim: Sim) -> None:
+    r = sim.http.post("/_sim/fail-next", json={"status": 429, "count": 2, "key": "sim-key-2", "retry_delay": "2s"})
+    assert r.json()["ok"] is True
+    assert sim.generate("gemini-2.5-flash", user("x")).status_code == 200
+    for _ in range(2):
+        r = sim.generate("gemini-2.5-flash", user("x"), key="sim-key-2")
+        assert r.status_code == 429 and details(r)["RetryInfo"]["retryDelay"] == "2s"
+    assert sim.generate("gemini-2.5-flash", user("x"), key="sim-key-2").status_code == 200
+    sim.http.post("/_sim/fail-next", json={"status": 503, "model": "gemini-2.0-flash"})
+    assert sim.generate("gemini-2.5-flash", user("x")).status_code == 200
+    r = sim.generate("gemini-2.0-flash", user("x"))
+    assert r.status_code == 503 and r.json()["error"]["message"] == "The model is overloaded. Please try again later."
+
+
+def test_stream_cut_is_an_incomplete_read(sim: Sim) -> None:
+    sim.config.fail_next(200, after_chunks=1)
+    with pytest.raises(httpx.RemoteProtocolError):
+        sim.stream("gemini-2.0-flash", user("a b c d e f"))
+    # the same seen with the stdlib: the chunked body ends without its terminator
+    sim.config.fail_next(200, after_chunks=2)
+    conn = http.client.HTTPConnection("127.0.0.1", sim.server.port)
+    conn.request(
+        "POST",
+        "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
+        body=b'{"contents":[{"role":"user","parts":[{"text":"a b c d"}]}]}',
+        headers={"x-goog-api-key": "k"},
+    )
+    resp = conn.getresponse()
+    with pytest.raises(http.client.IncompleteRead) as info:
+        resp.read()
+    assert info.value.partial.count(b"\r\n\r\n") == 2
+    conn.close()
+
+
+def test_unary_cut(sim: Sim) -> None:
+    sim.config.fail_next(200, after_chunks=0)
+    with pytest.raises(httpx.RemoteProtocolError):
+        sim.generate("gemini-2.0-flash", user("x"))
+
+
+def test_mid_stream_error(sim: Sim) -> None:
+    sim.config.fail_next(503, after_chunks=1, mid_stream_error=True)
+    raw = sim.stream("gemini-2.0-flash", user("a b c d")).text
+    assert raw.startswith("data: ") and raw.count("data: ") == 1
+    assert raw.endswith('"status": "UNAVAILABLE"\n  }\n}\n')
+    sim.config.fail_next(500, after_chunks=1, mid_stream_error=True)
+    arr = sim.stream("gemini-2.0-flash", user("a b c d"), sse=False).json()
+    assert len(arr) == 2 and arr[1]["error"]["code"] == 500
+
+
+def test_key_states_over_http(sim: Sim) -> None:
+    sim.http.post("/_sim/keys", json={"key": "sim-k", "state": "invalid"})
+    assert sim.generate("gemini-2.5-flash", user("x"), key="sim-k").status_code == 400
+    sim.http.post("/_sim/keys", json={"key": "sim-k", "state": "exhausted_minute", "retry_delay": "7s"})
+    r = sim.generate("gemini-2.5-flash", user("x"), key="sim-k")
+    assert r.status_code == 429 and details(r)["RetryInfo"]["retryDelay"] in ("6s", "7s")
+    sim.http.post("/_sim/keys", json={"key": "sim-k", "state": "exhausted_day"})
+    r = sim.generate("gemini-2.5-flash", user("x"), key="sim-k")
+    assert "PerDay" in details(r)["QuotaFailure"]["violations"][0]["quotaId"]
+    sim.http.post("/_sim/keys", json={"key": "sim-k", "state": "ok"})
+    assert sim.generate("gemini-2.5-flash", user("x"), key="sim-k").status_code == 200
+
+
+def test_stats_reset_and_config_patch(sim: Sim) -> None:
+    sim.generate("gemini-2.5-flash", user("x"))
+    sim.generate("gemini-2.5-flash", user("x"), key="")
+    stats = sim.http.get("/_sim/stats").json()
+    assert stats["by_key"]["sim-key-1"] == 1 and stats["by_model"]["gemini-2.5-flash"] == 2
+    assert stats["by_key_model"]["sim-key-1|gemini-2.5-flash"] == 1
+    assert stats["by_status"] == {"200": 1, "403": 1}
+    assert sim.http.post("/_sim/config", json={"stream_chunks": 2, "error_rates": {"503": 1.0}}).status_code == 200
+    assert sim.generate("gemini-2.5-flash", user("x")).status_code == 503
+    assert sim.http.post("/_sim/config", json={"nope": 1}).status_code == 400
+    sim.http.post("/_sim/config", json={"error_rates": {}})
+    from tests.simulator.test_streaming import sse_events
+
+    assert len(sse_events(sim.stream("gemini-2.0-flash", user("a b c d e")).content)) == 2
+    sim.http.post("/_sim/config", json={"stream_chunks": 3})
+    sim.http.post("/_sim/reset")
+    assert sim.http.get("/_sim/stats").json()["total"] == 0
+
+
+def test_error_rates_are_seeded(make_sim) -> None:  # type: ignore[no-untyped-def]
+    runs = []
+    for _ in range(2):
+        s: Sim = make_sim(error_rates={503: 0.3, 500: 0.2}, seed=7)
+        runs.append([s.generate("gemini-2.0-flash", user("x")).status_code for _ in range(30)])
+    assert runs[0] == runs[1] and {200, 500, 503} <= set(runs[0])
