@@ -5,15 +5,12 @@ Only what the client sent is mapped; nothing is invented (no default temperature
 
 ``reasoning_effort`` per model family (Google's OpenAI-compatibility table, protocol notes §8):
 
-================  ===================  ==================  ===================
-effort            Gemini 2.5 budget    Gemini 3 Flash(-Lite)  Gemini 3.x Pro
-================  ===================  ==================  ===================
-none              0 (2.5 Pro: 128)     MINIMAL             LOW
-minimal / low     1024                 MINIMAL / LOW       LOW
-medium            8192                 MEDIUM              MEDIUM (3.0 Pro: HIGH)
-high              24576                HIGH                HIGH
-xhigh / max       24576 (2.5 Pro: 32768)  HIGH             HIGH
-================  ===================  ==================  ===================
+* Gemini 2.5 -> ``thinkingBudget``: minimal/low 1024, medium 8192, high 24576, xhigh/max the top
+  of the range (24576; 2.5 Pro 32768); none 0 on Flash/Flash-Lite, 128 (the minimum) on 2.5 Pro.
+* Gemini 3 Flash/Flash-Lite -> ``thinkingLevel``: none/minimal MINIMAL, low LOW, medium MEDIUM,
+  high/xhigh/max HIGH.
+* Gemini 3.x Pro -> ``thinkingLevel``: none/minimal/low LOW, medium MEDIUM, high/xhigh/max HIGH;
+  ``gemini-3-pro*`` (3.0, low/high only) sends HIGH for medium.
 
 ``none`` cannot turn thinking off on 2.5 Pro or Gemini 3; we send the lowest setting instead of
 failing. Models outside these families (2.0, Gemma) get no ``thinkingConfig``.
