@@ -456,7 +456,7 @@ def test_chat_call_facts() -> None:
 def test_http_image_comes_from_fetched_media() -> None:
     url = "https://example.com/cat.png"
     request = body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}])
-    assert collect_media_urls(request) == [url]
+    assert collect_media_urls(request) == [(url, "messages[0].content[0].image_url")]
     parts = gem(request, fetched_media={url: ("image/png", PNG)})["contents"][0]["parts"]
     assert parts == [{"inlineData": {"mimeType": "image/png", "data": PNG}}]
 
@@ -465,7 +465,9 @@ def test_collect_media_urls_is_tolerant_and_deduplicated() -> None:
     assert collect_media_urls([]) == [] and collect_media_urls({"messages": "x"}) == []
     part = {"type": "image_url", "image_url": {"url": "http://a/x.png"}}
     data = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}
-    assert collect_media_urls({"messages": [{"role": "user", "content": [part, data, part]}, 3]}) == ["http://a/x.png"]
+    assert collect_media_urls({"messages": [{"role": "user", "content": [part, data, part]}, 3]}) == [
+        ("http://a/x.png", "messages[0].content[0].image_url")
+    ]
 
 
 def test_model_resolution_in_request() -> None:

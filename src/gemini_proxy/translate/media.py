@@ -1,7 +1,8 @@
 """Media content parts (``image_url``, ``input_audio``, ``file``) -> Gemini ``inlineData`` parts.
 
 Remote images are fetched by the route *before* translation (translation does no I/O):
-``collect_media_urls(body)`` lists the http(s) URLs, the route fetches them and passes
+``collect_media_urls(body)`` lists the http(s) URLs (with the param naming each), the route
+fetches them and passes
 ``fetched_media: url -> (mime_type, base64 data)`` to ``to_gemini_request``.
 """
 
@@ -96,25 +97,26 @@ def file_part(part: Mapping[str, Any], param: str) -> Part:
     return _inline(_EXT_MIME.get(ext, "application/pdf"), data)
 
 
-def collect_media_urls(body: object) -> list[str]:
-    """http(s) image URLs in ``messages[*].content[*].image_url`` that the route must fetch.
+def collect_media_urls(body: object) -> list[tuple[str, str]]:
+    """``(url, param)`` for each http(s) image URL the route must fetch before translation.
 
-    Never raises: a malformed body is reported by ``to_gemini_request`` afterwards.
-    Order of first appearance, no duplicates.
+    ``param`` names the part (``messages[2].content[0].image_url``) so that a failed fetch can be
+    reported as a 400 on the right field. Never raises: a malformed body is reported by
+    ``to_gemini_request`` afterwards. Order of first appearance, no duplicate URLs.
     """
-    urls: dict[str, None] = {}
+    urls: dict[str, str] = {}
     messages = body.get("messages") if isinstance(body, dict) else None
     if not isinstance(messages, list):
         return []
-    for message in messages:
+    for i, message in enumerate(messages):
         content = message.get("content") if isinstance(message, dict) else None
         if not isinstance(content, list):
             continue
-        for part in content:
+        for j, part in enumerate(content):
             if not isinstance(part, dict) or part.get("type") != "image_url":
                 continue
             spec = part.get("image_url")
             url = spec.get("url") if isinstance(spec, dict) else spec
             if isinstance(url, str) and url.startswith(("http://", "https://")):
-                urls[url] = None
-    return list(urls)
+                urls.setdefault(url, f"messages[{i}].content[{j}].image_url")
+    return list(urls.items())
