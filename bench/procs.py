@@ -114,10 +114,12 @@ def stop_all() -> None:
 
 
 def raise_on_sigterm() -> None:
-    """Turns SIGTERM/SIGHUP into SystemExit so that ``finally`` blocks stop the children."""
+    """SIGINT raises KeyboardInterrupt (even if inherited as ignored), SIGTERM/SIGHUP SystemExit: either way the
+    ``finally`` blocks run and stop the children."""
 
     def handler(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGHUP, handler)

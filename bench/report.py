@@ -17,6 +17,9 @@ LIMITS = {
 }
 
 
+NOISY = 0.10  # share of busy CPU used by outside processes above which the report warns
+
+
 def _ratio(a: float, b: float) -> float | None:
     return round(a / b, 3) if b else None
 
@@ -98,6 +101,15 @@ def problems(results: dict[str, Any]) -> list[str]:
     return found
 
 
+def noise(results: dict[str, Any]) -> dict[str, float]:
+    """How much of the machine's busy CPU during the measured phases went to processes outside the benchmark."""
+    phases = results["load"] + results["stream"]
+    others = sum(p["cpu_s"]["others"] for p in phases)
+    busy = sum(p["cpu_s"]["machine"] for p in phases)
+    return {"other_cpu_s": round(others, 2), "busy_cpu_s": round(busy, 2),
+            "other_share": round(others / busy, 3) if busy else 0.0}
+
+
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
@@ -118,7 +130,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"One proxy worker; simulator and load generator on the same machine, all on 127.0.0.1. "
         f"Non-streaming: wrk, {s['threads']} thread, {s['duration_s']:g} s per phase "
         f"(after a {s['warmup_s']:g} s warm-up per target). Streaming: {s['stream_requests']} sequential "
-        f"{s['stream_chunks']}-chunk streams per target (aiohttp, one keep-alive connection). "
+        f"{s['stream_chunks']}-chunk streams per target (aiohttp, one keep-alive connection), in "
+        f"{s['stream_rounds']} interleaved rounds; TTFB = request sent to first body byte. "
         "CPU columns are milliseconds of CPU per completed request, read from /proc (10 ms clock ticks); "
         "proxy CPU covers its whole process tree; \"other\" is the rest of the machine's busy time "
         f"(anything else running; load average at start {m['loadavg']}).",
@@ -170,6 +183,11 @@ def markdown(results: dict[str, Any]) -> str:
     out += _table(["figure", "value", "limit", "verdict", "margin"], rows)
     met = sum(b["pass"] for b in results["budget"])
     out += ["", f"Budget: {met}/{len(results['budget'])} figures within limits."]
+    if results["noise"]["other_share"] > NOISY:
+        out += ["", f"**Warning: the machine was not quiet.** Processes outside the benchmark used "
+                f"{results['noise']['other_cpu_s']:.1f} of the {results['noise']['busy_cpu_s']:.1f} busy CPU-seconds "
+                f"({results['noise']['other_share']:.0%}) during the measured phases: latency and throughput are "
+                "pessimistic; CPU per request is the most robust figure. Re-run on an idle machine."]
     if results["problems"]:
         out += ["", "**FLAGGED: phases with errors** (the figures above are not trustworthy for these):", ""]
         out += [f"- {p}" for p in results["problems"]]

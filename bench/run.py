@@ -62,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: short phases, fewer streams")
     parser.add_argument("--concurrency", default="1,10,64", help="wrk connection counts (default 1,10,64)")
     parser.add_argument("--stream-requests", type=int, help="sequential streams per target (default 200; quick 30)")
+    parser.add_argument("--stream-rounds", type=int, default=5, help="interleaved rounds of streams (default 5)")
     parser.add_argument("--stream-chunks", type=int, default=20, help="chunks per simulated stream (default 20)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: leave cores to the servers)")
     parser.add_argument("--startups", type=int, default=3, help="proxy starts timed, best one kept (default 3)")
@@ -139,16 +140,27 @@ def load_phases(args: argparse.Namespace, servers: dict[str, procs.Server]) -> l
 
 
 def stream_phases(args: argparse.Namespace, servers: dict[str, procs.Server]) -> list[dict[str, Any]]:
+    """Interleaved rounds (a block of streams per target in turn), so that any outside noise hits all alike."""
+    rounds = max(1, min(args.stream_rounds, args.stream_requests))
+    samples = {t.name: stream_probe.Samples() for t in TARGETS}
+    cpu: dict[str, dict[str, float]] = {t.name: {} for t in TARGETS}
+    for round_index in range(rounds):
+        for target in TARGETS:
+            block = args.stream_requests // rounds + (round_index < args.stream_requests % rounds)
+            url = servers[target.server].url + target.stream_path
+            before = procstat.CpuSnapshot.take(servers["proxy"].pid, servers["simulator"].pid)
+            samples[target.name].add(stream_probe.run(url, orjson.dumps(target.stream_body), target.headers,
+                                                      requests=block, max_seconds=args.duration * 3 / rounds))
+            after = procstat.CpuSnapshot.take(servers["proxy"].pid, servers["simulator"].pid)
+            for name, seconds in before.seconds_until(after).items():
+                cpu[target.name][name] = cpu[target.name].get(name, 0.0) + seconds
     rows = []
     for target in TARGETS:
-        url = servers[target.server].url + target.stream_path
-        before = procstat.CpuSnapshot.take(servers["proxy"].pid, servers["simulator"].pid)
-        result = stream_probe.run(url, orjson.dumps(target.stream_body), target.headers,
-                                  requests=args.stream_requests, max_seconds=args.duration * 3)
-        after = procstat.CpuSnapshot.take(servers["proxy"].pid, servers["simulator"].pid)
-        rows.append({"target": target.name, **result.as_dict(),
-                     "cpu_ms_per_request": before.per_request_ms(after, result.requests),
-                     "cpu_s": before.seconds_until(after)})
+        result = samples[target.name].summary()
+        count = max(result.requests, 1)
+        rows.append({"target": target.name, **result.as_dict(), "rounds": rounds,
+                     "cpu_ms_per_request": {k: round(v * 1000 / count, 4) for k, v in cpu[target.name].items()},
+                     "cpu_s": {k: round(v, 3) for k, v in cpu[target.name].items()}})
         log(f"stream {target.name:<13} TTFB p50 {result.ttfb_p50_ms:.3f} ms  total p50 {result.total_p50_ms:.3f} ms"
             f"  events {result.events_per_stream}  errors {result.errors}")
     return rows
@@ -183,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         "generated_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine,
         "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "concurrency": args.concurrency,
-                     "stream_requests": args.stream_requests, "stream_chunks": args.stream_chunks,
+                     "stream_requests": args.stream_requests, "stream_rounds": args.stream_rounds,
+                     "stream_chunks": args.stream_chunks,
                      "threads": args.threads, "quick": args.quick},
         "startup_s": {"best": min(startups), "runs": startups},
         "rss_mb": {k: round(v, 2) if isinstance(v, float) else v for k, v in rss.items()},
@@ -194,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     results["budget"] = report.budget(results)
     results["budget_met"] = all(b["pass"] for b in results["budget"])
     results["problems"] = report.problems(results)
+    results["noise"] = report.noise(results)
     text = report.markdown(results)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.md").write_text(text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import aiohttp
 
@@ -19,10 +19,40 @@ class StreamResult:
     ttfb_p99_ms: float
     total_p50_ms: float
     total_p99_ms: float
-    rps: float
+    rps: float  # streams per second of probe time (sequential, so 1 / mean total time)
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
+
+
+@dataclass
+class Samples:
+    """Raw timings of one or more probe blocks (seconds); ``add`` merges blocks of interleaved rounds."""
+
+    ttfbs: list[float] = field(default_factory=list)
+    totals: list[float] = field(default_factory=list)
+    errors: int = 0
+    events: int = 0
+    elapsed: float = 0.0
+
+    def add(self, other: Samples) -> None:
+        self.ttfbs += other.ttfbs
+        self.totals += other.totals
+        self.errors += other.errors
+        self.events = other.events or self.events
+        self.elapsed += other.elapsed
+
+    def summary(self) -> StreamResult:
+        return StreamResult(
+            requests=len(self.ttfbs),
+            errors=self.errors,
+            events_per_stream=self.events,
+            ttfb_p50_ms=round(percentile(self.ttfbs, 50) * 1000, 3),
+            ttfb_p99_ms=round(percentile(self.ttfbs, 99) * 1000, 3),
+            total_p50_ms=round(percentile(self.totals, 50) * 1000, 3),
+            total_p99_ms=round(percentile(self.totals, 99) * 1000, 3),
+            rps=round(len(self.ttfbs) / self.elapsed, 1) if self.elapsed else 0.0,
+        )
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -53,14 +83,12 @@ async def _one(session: aiohttp.ClientSession, url: str, body: bytes,
 
 
 async def probe(url: str, body: bytes, headers: dict[str, str], *, requests: int, max_seconds: float,
-                warmup: int = 3) -> StreamResult:
+                warmup: int = 2) -> Samples:
+    """``requests`` sequential streams (at most ``max_seconds``) after ``warmup`` untimed ones."""
     if not url.startswith("http://127.0.0.1:"):
         raise ValueError(f"the benchmark only sends traffic to 127.0.0.1, not {url}")
+    samples = Samples()
     timeout = aiohttp.ClientTimeout(total=30)
-    ttfbs: list[float] = []
-    totals: list[float] = []
-    errors = 0
-    events = 0
     connector = aiohttp.TCPConnector(limit=1)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False) as session:
         all_headers = {"content-type": "application/json", **headers}
@@ -68,29 +96,20 @@ async def probe(url: str, body: bytes, headers: dict[str, str], *, requests: int
             await _one(session, url, body, all_headers)
         started = time.perf_counter()
         deadline = started + max_seconds
-        while len(ttfbs) + errors < requests and time.perf_counter() < deadline:
+        while len(samples.ttfbs) + samples.errors < requests and time.perf_counter() < deadline:
             try:
                 outcome = await _one(session, url, body, all_headers)
             except (TimeoutError, aiohttp.ClientError):
                 outcome = None
             if outcome is None:
-                errors += 1
+                samples.errors += 1
                 continue
-            ttfbs.append(outcome[0])
-            totals.append(outcome[1])
-            events = outcome[2]
-        elapsed = time.perf_counter() - started
-    return StreamResult(
-        requests=len(ttfbs),
-        errors=errors,
-        events_per_stream=events,
-        ttfb_p50_ms=round(percentile(ttfbs, 50) * 1000, 3),
-        ttfb_p99_ms=round(percentile(ttfbs, 99) * 1000, 3),
-        total_p50_ms=round(percentile(totals, 50) * 1000, 3),
-        total_p99_ms=round(percentile(totals, 99) * 1000, 3),
-        rps=round(len(ttfbs) / elapsed, 1) if elapsed else 0.0,
-    )
+            samples.ttfbs.append(outcome[0])
+            samples.totals.append(outcome[1])
+            samples.events = outcome[2]
+        samples.elapsed = time.perf_counter() - started
+    return samples
 
 
-def run(url: str, body: bytes, headers: dict[str, str], *, requests: int, max_seconds: float) -> StreamResult:
+def run(url: str, body: bytes, headers: dict[str, str], *, requests: int, max_seconds: float) -> Samples:
     return asyncio.run(probe(url, body, headers, requests=requests, max_seconds=max_seconds))
