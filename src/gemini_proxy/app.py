@@ -52,11 +52,18 @@ def create_app(settings: Settings) -> Starlette:
             timeout=settings.media_timeout,
             allow_private=settings.allow_private_media_urls,
         )
-        watcher = KeysFileWatcher(settings.keys_file, pool, env_value=settings.keys or None) if settings.keys_file else None
+        watcher = (
+            KeysFileWatcher(settings.keys_file, pool, env_value=settings.keys or None) if settings.keys_file else None
+        )
         if watcher is not None:
             await watcher.start()
         app.state.services = Services(
-            settings=settings, pool=pool, store=store, gateway=gateway, metrics=metrics, media=media,
+            settings=settings,
+            pool=pool,
+            store=store,
+            gateway=gateway,
+            metrics=metrics,
+            media=media,
             aliases=settings.aliases,
         )
         log.info("gemini-proxy ready", extra={"keys": pool.counts(), "upstream": settings.upstream_url})

@@ -42,7 +42,9 @@ class PublicOnlyResolver(AbstractResolver):
     def __init__(self) -> None:
         self._inner = DefaultResolver()
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
         allowed = [r for r in results if is_public_address(r["host"])]
         if not allowed:
@@ -87,12 +89,15 @@ class MediaFetcher:
             raise
         except ForbiddenAddress:
             raise InvalidRequest(
-                f"Refusing to fetch {_safe(url)}: it points to a private or local address.", param=param,
+                f"Refusing to fetch {_safe(url)}: it points to a private or local address.",
+                param=param,
                 code="invalid_image_url",
             ) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
-            raise InvalidRequest(f"Could not fetch {_safe(url)}: {reason}.", param=param, code="invalid_image_url") from None
+            raise InvalidRequest(
+                f"Could not fetch {_safe(url)}: {reason}.", param=param, code="invalid_image_url"
+            ) from None
 
     async def _fetch(self, url: str, param: str) -> tuple[str, str]:
         session = self._get_session()

@@ -44,7 +44,9 @@ def test_openai_surface_accepts_bearer(guarded: ServerProcess) -> None:
     ("headers", "params"),
     [({}, {}), ({"x-goog-api-key": "wrong"}, {}), ({}, {"key": "wrong"})],
 )
-def test_gemini_surface_refuses_in_google_shape(guarded: ServerProcess, headers: dict[str, str], params: dict[str, str]) -> None:
+def test_gemini_surface_refuses_in_google_shape(
+    guarded: ServerProcess, headers: dict[str, str], params: dict[str, str]
+) -> None:
     response = httpx.post(
         guarded.url + "/v1beta/models/gemini-2.5-flash:generateContent", json=GEN, headers=headers, params=params
     )
@@ -54,7 +56,9 @@ def test_gemini_surface_refuses_in_google_shape(guarded: ServerProcess, headers:
 
 
 @pytest.mark.parametrize(("headers", "params"), [({"x-goog-api-key": TOKEN}, {}), ({}, {"key": TOKEN})])
-def test_gemini_surface_accepts_header_or_query(guarded: ServerProcess, headers: dict[str, str], params: dict[str, str]) -> None:
+def test_gemini_surface_accepts_header_or_query(
+    guarded: ServerProcess, headers: dict[str, str], params: dict[str, str]
+) -> None:
     response = httpx.post(
         guarded.url + "/v1beta/models/gemini-2.5-flash:generateContent", json=GEN, headers=headers, params=params
     )

@@ -17,8 +17,12 @@ from tests.servers import cli, free_port, start_proxy
 def run_serve(env: dict[str, str], *args: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_PROXY_")}
     return subprocess.run(
-        cli("serve", "--port", str(free_port()), *args), env={**clean, "GEMINI_PROXY_DB": "", **env},
-        cwd=cwd or tempfile.mkdtemp(), capture_output=True, text=True, timeout=30,
+        cli("serve", "--port", str(free_port()), *args),
+        env={**clean, "GEMINI_PROXY_DB": "", **env},
+        cwd=cwd or tempfile.mkdtemp(),
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
 
@@ -37,13 +41,17 @@ def test_no_keys_outside_demo_mode() -> None:
 
 
 def test_unreadable_keys_file(tmp_path: Path) -> None:
-    assert_one_line_error(run_serve({"GEMINI_PROXY_KEYS_FILE": str(tmp_path / "missing.txt")}), "GEMINI_PROXY_KEYS_FILE")
+    assert_one_line_error(
+        run_serve({"GEMINI_PROXY_KEYS_FILE": str(tmp_path / "missing.txt")}), "GEMINI_PROXY_KEYS_FILE"
+    )
     assert_one_line_error(run_serve({"GEMINI_PROXY_KEYS_FILE": str(tmp_path)}), "GEMINI_PROXY_KEYS_FILE")
 
 
 @pytest.mark.parametrize("url", ["not a url", "ftp://example.test", "http://", "http://host:port"])
 def test_malformed_upstream_url(url: str) -> None:
-    assert_one_line_error(run_serve({"GEMINI_PROXY_KEYS": "k", "GEMINI_PROXY_UPSTREAM_URL": url}), "GEMINI_PROXY_UPSTREAM_URL")
+    assert_one_line_error(
+        run_serve({"GEMINI_PROXY_KEYS": "k", "GEMINI_PROXY_UPSTREAM_URL": url}), "GEMINI_PROXY_UPSTREAM_URL"
+    )
 
 
 @pytest.mark.parametrize(
@@ -59,7 +67,11 @@ def test_malformed_upstream_url(url: str) -> None:
 def test_bad_values_name_the_setting(env: dict[str, str], setting: str) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_PROXY_")}
     result = subprocess.run(
-        cli("serve"), env={**clean, "GEMINI_PROXY_KEYS": "k", **env}, capture_output=True, text=True, timeout=30,
+        cli("serve"),
+        env={**clean, "GEMINI_PROXY_KEYS": "k", **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
         cwd=tempfile.mkdtemp(),
     )
     assert_one_line_error(result, setting)
@@ -72,8 +84,12 @@ def test_port_in_use() -> None:
         port = busy.getsockname()[1]
         clean = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_PROXY_")}
         result = subprocess.run(
-            cli("serve", "--port", str(port)), env={**clean, "GEMINI_PROXY_KEYS": "k", "GEMINI_PROXY_DB": ""},
-            capture_output=True, text=True, timeout=30, cwd=tempfile.mkdtemp(),
+            cli("serve", "--port", str(port)),
+            env={**clean, "GEMINI_PROXY_KEYS": "k", "GEMINI_PROXY_DB": ""},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=tempfile.mkdtemp(),
         )
     assert_one_line_error(result, "GEMINI_PROXY_PORT")
 
@@ -86,9 +102,7 @@ def test_public_bind_needs_client_tokens() -> None:
 def test_keys_file_and_env_are_merged_and_health_counts_them(simulator, tmp_path: Path) -> None:
     keys_file = tmp_path / "gemini_tokens.txt"
     keys_file.write_text("# my keys\n\nsim-key-1\nsim-key-2  # second\n")
-    proxy = start_proxy(
-        simulator.url, keys=["sim-key-3"], env={"GEMINI_PROXY_KEYS_FILE": str(keys_file)}
-    )
+    proxy = start_proxy(simulator.url, keys=["sim-key-3"], env={"GEMINI_PROXY_KEYS_FILE": str(keys_file)})
     try:
         health = httpx.get(proxy.url + "/health").json()
         assert health["status"] == "ok"

@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from gemini_proxy.simulator import BackgroundSimulator, SimulatorConfig
+from tests.shared import GEMINI_FIXTURES as FIXTURES
 
-FIXTURES = Path("/work/shared/gemini-fixtures")
+__all__ = ["FIXTURES", "Sim", "user"]
+
 KEY = "sim-key-1"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -13,7 +12,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-SHARED = Path("/work/shared")
+from tests.shared import SHARED
+
 GEMINI_FIXTURES = SHARED / "gemini-fixtures"
 OPENAI_FIXTURES = SHARED / "openai-fixtures"
 SPEC = SHARED / "specs" / "openai-openapi.json"

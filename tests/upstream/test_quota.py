@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,8 +21,8 @@ from gemini_proxy.upstream.quota import (
     pacific_day,
     parse_duration,
 )
+from tests.shared import GEMINI_FIXTURES as FIXTURES
 
-FIXTURES = Path("/work/shared/gemini-fixtures")
 LA = ZoneInfo("America/Los_Angeles")
 
 

@@ -27,7 +27,7 @@ def is_google_surface(path: str, headers: dict[bytes, bytes] | None = None) -> b
 
 
 def client_token(scope: Scope) -> str | None:
-    headers = dict(scope["headers"])
+    headers: dict[bytes, bytes] = dict(scope["headers"])
     authorization = headers.get(b"authorization")
     if authorization is not None:
         scheme, _, value = authorization.decode("latin-1").partition(" ")
@@ -40,7 +40,7 @@ def client_token(scope: Scope) -> str | None:
     if b"key=" in query:
         for name, value in parse_qsl(query.decode("latin-1")):
             if name == "key":
-                return value
+                return str(value)
     return None
 
 

@@ -84,14 +84,22 @@ def retry_after_header(seconds: float) -> dict[str, str]:
 
 # Rendering -------------------------------------------------------------------------------------
 
+
 def render_openai(exc: ProxyError) -> Response:
     status, body, headers = error_to_openai(exc)
     return json_response(body, status, headers)
 
 
 _GOOGLE_STATUS = {
-    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-    429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 502: "UNAVAILABLE", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
 }
 
 
@@ -106,7 +114,10 @@ def render_google(exc: ProxyError) -> Response:
     if isinstance(exc, NoKeyAvailable):
         headers = retry_after_header(exc.retry_after)
         body["error"]["details"] = [
-            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{max(1, math.ceil(exc.retry_after))}s"}
+            {
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retryDelay": f"{max(1, math.ceil(exc.retry_after))}s",
+            }
         ]
     if exc.param:
         body["error"]["details"] = [
@@ -140,7 +151,9 @@ def surface(render: Callable[[ProxyError], Response], name: str) -> Callable[[En
                 response = render(exc)
             svc = services(request)
             svc.metrics.observe_request(
-                name, request.scope.get("state", {}).get("model", ""), response.status_code,
+                name,
+                request.scope.get("state", {}).get("model", ""),
+                response.status_code,
                 time.perf_counter() - started,
             )
             return response

@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from gemini_proxy.api import gemini as native
+from gemini_proxy.api.auth import is_google_surface
 from gemini_proxy.api.common import (
     Services,
     check_model_id,
@@ -37,6 +39,15 @@ from gemini_proxy.translate import (
     to_chat_completion,
     to_gemini_request,
 )
+from gemini_proxy.translate.embeddings import (
+    batch_prompt_tokens,
+    embedding_inputs,
+    embedding_options,
+    to_batch_embed_bodies,
+    to_embedding_response,
+)
+from gemini_proxy.translate.model_list import find_model, to_openai_model_list
+from gemini_proxy.translate.models import resolve_model
 from gemini_proxy.upstream.sse import GeminiEventDecoder
 
 SIGNATURE_TTL = 7 * 24 * 3600.0
@@ -146,7 +157,79 @@ def _sse(chunk: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
+@surface(render_openai, "openai")
+async def embeddings(request: Request) -> Response:
+    svc = services(request)
+    body = await read_json_object(request)
+    texts = embedding_inputs(body)
+    dimensions, encoding = embedding_options(body)
+    model = check_model_id(resolve_model(body.get("model"), aliases=svc.aliases, default=None))
+    request.state.model = model
+    path = f"/v1beta/models/{model}:batchEmbedContents"
+    bodies = to_batch_embed_bodies(texts, model=model, dimensions=dimensions)
+    answers = await asyncio.gather(
+        *(svc.gateway.call(model, "POST", path, body=orjson.dumps(b)) for b in bodies)
+    )
+    parsed = [answer.json() for answer in answers]
+    tokens = 0
+    for batch, answer in zip(bodies, parsed, strict=True):
+        counted = batch_prompt_tokens(answer)
+        if counted is None:
+            counted = await _count_tokens(svc, model, batch)
+        tokens += counted
+    response = to_embedding_response(
+        parsed, model=str(body.get("model")), encoding_format=encoding, prompt_tokens=tokens, expected=len(texts)
+    )
+    svc.metrics.observe_tokens(model, tokens, 0)
+    return json_response(response)
+
+
+async def _count_tokens(svc: Services, model: str, batch: dict[str, Any]) -> int:
+    contents = [request["content"] for request in batch["requests"]]
+    answer = await svc.gateway.call(
+        model, "POST", f"/v1beta/models/{model}:countTokens", body=orjson.dumps({"contents": contents})
+    )
+    return int(answer.json().get("totalTokens", 0))
+
+
+async def _model_listing(svc: Services) -> dict[str, Any]:
+    """The upstream model list in OpenAI's shape, cached for ``models_cache_ttl`` seconds."""
+    cached = svc.models_cache.get("openai")
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < svc.settings.models_cache_ttl:
+        return cached[1]  # type: ignore[no-any-return]
+    models: list[dict[str, Any]] = []
+    page_token: str | None = None
+    for _ in range(50):  # at most 50 pages of 1000 models
+        query = {"pageSize": "1000", **({"pageToken": page_token} if page_token else {})}
+        answer = (await svc.gateway.call(native.MODELS_LISTING, "GET", "/v1beta/models", query=query)).json()
+        models.extend(answer.get("models") or [])
+        page_token = answer.get("nextPageToken")
+        if not page_token:
+            break
+    listing = to_openai_model_list(models, aliases=svc.aliases, created=int(time.time()))
+    svc.models_cache["openai"] = (now, listing)
+    return listing
+
+
+@surface(render_openai, "openai")
+async def list_models(request: Request) -> Response:
+    if is_google_surface(request.url.path, dict(request.scope["headers"])):
+        return await native.list_models(request)
+    return json_response(await _model_listing(services(request)))
+
+
+@surface(render_openai, "openai")
+async def get_model(request: Request) -> Response:
+    if is_google_surface(request.url.path, dict(request.scope["headers"])):
+        return await native.get_model(request)
+    return json_response(find_model(await _model_listing(services(request)), request.path_params["target"]))
+
+
 routes = [
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     Route("/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/embeddings", embeddings, methods=["POST"]),
+    Route("/v1/models", list_models, methods=["GET"]),
+    Route("/v1/models/{target}", get_model, methods=["GET"]),
 ]

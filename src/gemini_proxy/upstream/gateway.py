@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -63,7 +63,7 @@ class UpstreamStream:
         self.headers = response.headers
         self.key_id = lease.key.short_id
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         outcome: Outcome = ClientFault()  # a client that went away says nothing about the key
         try:
             async for data in self._response.iter_chunks():

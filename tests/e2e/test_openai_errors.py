@@ -1,0 +1,131 @@
+"""Bad input and upstream failures reach OpenAI clients in OpenAI's error shape, never as a 500."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from tests.servers import ServerProcess
+
+MSG = [{"role": "user", "content": "hi"}]
+
+
+def post(proxy: ServerProcess, body: bytes | dict) -> httpx.Response:
+    if isinstance(body, dict):
+        return httpx.post(proxy.url + "/v1/chat/completions", json=body)
+    return httpx.post(proxy.url + "/v1/chat/completions", content=body, headers={"content-type": "application/json"})
+
+
+def assert_openai_error(response: httpx.Response, status: int, param: str | None = None) -> dict:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}, error
+    assert error["message"]
+    if param is not None:
+        assert error["param"] == param, error
+    return error
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        (b"{not json", None),
+        (b"[1, 2]", None),
+        ({"model": "gemini-2.5-flash"}, "messages"),
+        ({"model": "gemini-2.5-flash", "messages": []}, "messages"),
+        ({"model": "gemini-2.5-flash", "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
+        ({"model": "gemini-2.5-flash", "messages": MSG, "n": 0}, "n"),
+        ({"model": "gemini-2.5-flash", "messages": MSG, "temperature": "hot"}, "temperature"),
+        (
+            {
+                "model": "gemini-2.5-flash",
+                "messages": [
+                    {"role": "user", "content": "x"},
+                    {"role": "tool", "tool_call_id": "call_nope", "content": "1"},
+                ],
+            },
+            "messages[1].tool_call_id",
+        ),
+        (
+            {
+                "model": "gemini-2.5-flash",
+                "messages": [
+                    {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64"}}]}
+                ],
+            },
+            "messages[0].content[0].image_url",
+        ),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field(proxy: ServerProcess, body: bytes | dict, param: str | None) -> None:
+    error = assert_openai_error(post(proxy, body), 400, param)
+    assert error["type"] == "invalid_request_error"
+
+
+def test_ignored_openai_parameters_are_accepted(proxy: ServerProcess) -> None:
+    response = post(
+        proxy,
+        {
+            "model": "gemini-2.5-flash",
+            "messages": MSG,
+            "user": "u1",
+            "store": False,
+            "metadata": {"a": "b"},
+            "service_tier": "auto",
+            "logit_bias": {"1": 2},
+        },
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_unknown_model_is_model_not_found(proxy: ServerProcess) -> None:
+    client = openai.OpenAI(base_url=proxy.url + "/v1", api_key="x", max_retries=0)
+    with pytest.raises(openai.NotFoundError) as info:
+        client.chat.completions.create(model="gemini-9-ultra", messages=MSG)
+    assert isinstance(info.value.body, dict) and info.value.body["code"] == "model_not_found"
+
+
+def test_upstream_400_is_a_400(proxy: ServerProcess) -> None:
+    # A Gemini 3 history with a function call that has a garbage signature: Google refuses the request.
+    response = post(
+        proxy,
+        {
+            "model": "gemini-3-flash-preview",
+            "messages": [
+                {"role": "user", "content": "call get_time"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "get_time", "arguments": "{}"},
+                            "extra_content": {"google": {"thought_signature": "Z2FyYmFnZQ=="}},
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_1", "content": "noon"},
+            ],
+            "tools": [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}],
+        },
+    )
+    assert_openai_error(response, 400)
+
+
+@pytest.mark.parametrize(("status", "expected"), [(500, 502), (503, 503)])
+def test_upstream_server_errors(sim: ServerProcess, proxy: ServerProcess, status: int, expected: int) -> None:
+    # Every attempt fails: the client gets the mapped status after the retries are spent.
+    httpx.post(sim.url + "/_sim/fail-next", json={"status": status, "count": 50}).raise_for_status()
+    error = assert_openai_error(post(proxy, {"model": "gemini-2.5-flash", "messages": MSG}), expected)
+    assert error["type"] == "api_error"
+
+
+def test_mid_stream_failure_is_an_error_event(sim: ServerProcess, proxy: ServerProcess) -> None:
+    httpx.post(sim.url + "/_sim/fail-next", json={"status": 500, "after_chunks": 1, "count": 1}).raise_for_status()
+    client = openai.OpenAI(base_url=proxy.url + "/v1", api_key="x", max_retries=0)
+    stream = client.chat.completions.create(model="gemini-2.5-flash", messages=MSG, stream=True)
+    with pytest.raises(openai.APIError):
+        for _ in stream:
+            pass
