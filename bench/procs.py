@@ -50,7 +50,9 @@ class Server:
         self.url = f"http://{HOST}:{port}"
         self.ready_path = ready_path
         self.command = [sys.executable, "-m", "gemini_proxy.cli", *args]
-        self.env = {**os.environ, **(env or {})}
+        # Settings come only from ``env``: none inherited from the caller's GEMINI_PROXY_* environment.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_PROXY_")}
+        self.env = {**inherited, **(env or {})}
         self.log_path = Path(tempfile.mkstemp(prefix=f"bench-{name}-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None
         self.startup_s = 0.0

@@ -22,12 +22,19 @@ CONCURRENCY = (1, 10)
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(90)]
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def test_quick_bench_run_reports_every_figure(tmp_path: Path) -> None:
+    """One test, not several sharing a fixture: under xdist that fixture would run (and load the cores) per worker."""
+    results = run_bench(tmp_path)
+    check_load_phases(results)
+    check_stream_phases(results)
+    check_proxy_process(results)
+    check_comparisons_and_budget(results)
+
+
+def run_bench(out: Path) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         pytest.fail("wrk is not installed: the benchmark's load generator is Debian's wrk "
                     "(apt-get install -y wrk; scripts/test.sh must install it)")
-    out = tmp_path_factory.mktemp("bench")
     command = [
         sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--duration", "1",
         "--concurrency", ",".join(map(str, CONCURRENCY)), "--stream-requests", "20", "--out", str(out),
@@ -40,7 +47,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return data
 
 
-def test_every_load_phase_ran_clean(results: dict[str, Any]) -> None:
+def check_load_phases(results: dict[str, Any]) -> None:
     rows = {(r["target"], r["concurrency"]): r for r in results["load"]}
     assert set(rows) == {(t, c) for t in TARGETS for c in CONCURRENCY}
     for (target, concurrency), row in rows.items():
@@ -54,7 +61,7 @@ def test_every_load_phase_ran_clean(results: dict[str, Any]) -> None:
             assert 0 < cpu["proxy"] <= cpu["proxy_tree"] < 100, where
 
 
-def test_every_stream_phase_ran_clean(results: dict[str, Any]) -> None:
+def check_stream_phases(results: dict[str, Any]) -> None:
     rows = {r["target"]: r for r in results["stream"]}
     assert set(rows) == TARGETS
     for target, row in rows.items():
@@ -65,7 +72,7 @@ def test_every_stream_phase_ran_clean(results: dict[str, Any]) -> None:
     assert rows["proxy-openai"]["events_per_stream"] >= 20
 
 
-def test_proxy_process_figures(results: dict[str, Any]) -> None:
+def check_proxy_process(results: dict[str, Any]) -> None:
     assert 1 < results["rss_mb"]["proxy_tree"] < 2000
     assert len(results["startup_s"]["runs"]) == 3
     assert 0 < results["startup_s"]["best"] == min(results["startup_s"]["runs"])
@@ -74,7 +81,7 @@ def test_proxy_process_figures(results: dict[str, Any]) -> None:
     assert all(version != "absent" for version in machine["packages"].values())
 
 
-def test_comparisons_and_budget_are_complete(results: dict[str, Any]) -> None:
+def check_comparisons_and_budget(results: dict[str, Any]) -> None:
     nonstream = {(c["target"], c["concurrency"]) for c in results["comparisons"]["nonstream"]}
     assert nonstream == {(t, c) for t in TARGETS - {"direct"} for c in CONCURRENCY}
     assert {c["target"] for c in results["comparisons"]["stream"]} == TARGETS - {"direct"}
