@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -69,6 +70,8 @@ def run_serve(args: argparse.Namespace) -> None:
     overrides: dict[str, Any] = {
         "host": args.host, "port": args.port, "workers": args.workers, "log_level": args.log_level,
     }
+    # uvicorn re-raises SIGTERM after its graceful shutdown; exiting normally lets cleanup run.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with contextlib.ExitStack() as stack:
         if args.demo:
             upstream = stack.enter_context(demo_simulator())
@@ -139,7 +142,8 @@ def print_banner(settings: Settings, *, demo: bool) -> None:
     if not demo:
         print(f"gemini-proxy {__version__} listening on {base}", file=sys.stderr, flush=True)
         return
-    token = next(iter(sorted(settings.client_tokens)), "any")
+    tokens = sorted(settings.client_tokens)
+    auth = f"      -H 'authorization: Bearer {tokens[0]}' \\\n" if tokens else ""
     print(
         f"""
   gemini-proxy {__version__} -- DEMO MODE
@@ -150,8 +154,7 @@ def print_banner(settings: Settings, *, demo: bool) -> None:
 
   Try it:
     curl -s {base}/v1/chat/completions -H 'content-type: application/json' \\
-      -H 'authorization: Bearer {token}' \\
-      -d '{{"model": "gemini-2.5-flash", "messages": [{{"role": "user", "content": "Hello!"}}]}}'
+{auth}      -d '{{"model": "gemini-2.5-flash", "messages": [{{"role": "user", "content": "Hello!"}}]}}'
 """,
         file=sys.stderr,
         flush=True,
@@ -187,7 +190,7 @@ def demo_simulator() -> Iterator[str]:
         sys.executable, "-m", "gemini_proxy.cli", "fake-upstream", "--host", "127.0.0.1", "--port", str(port),
         "--keys", ",".join(DEMO_KEYS), "--chunk-delay", "0.02",
     ]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -205,6 +208,15 @@ def demo_simulator() -> Iterator[str]:
             process.wait(5)
         if process.poll() is None:
             process.kill()
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux to end it when the proxy ends, even if the proxy is killed."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 # fake-upstream ---------------------------------------------------------------------------------

@@ -1,0 +1,79 @@
+"""`gemini-proxy serve --demo`: no key, no internet, and the banner's curl works as printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import tempfile
+import time
+
+import httpx
+
+from tests.servers import cli, free_port
+
+
+def test_demo_banner_curl_works_as_printed() -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_PROXY_")}
+    env["GEMINI_PROXY_PORT"] = str(port)
+    process = subprocess.Popen(
+        cli("serve", "--demo"),
+        env=env,
+        cwd=tempfile.mkdtemp(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output = ""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("demo did not start")
+        # Read the banner that was printed before the server came up.
+        os.set_blocking(process.stdout.fileno(), False)  # type: ignore[union-attr]
+        output = process.stdout.read() or ""  # type: ignore[union-attr]
+        assert "DEMO MODE" in output
+        match = re.search(r"^\s*(curl .*?)(?=\n\s*\n|\Z)", output, re.S | re.M)
+        assert match, output
+        command = match.group(1).replace("\\\n", " ")
+        result = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        reply = json.loads(result.stdout)
+        assert reply["choices"][0]["message"]["content"] == "Simulated reply to turn 1: Hello!"
+        health = httpx.get(f"http://127.0.0.1:{port}/health").json()
+        assert health["keys"]["configured"] == 3
+        children = _children(process.pid)
+        assert children, "the demo runs its simulator as a child process"
+    finally:
+        process.terminate()
+        process.wait(15)
+    # The simulator child is stopped with the demo.
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in children)
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as handle:
+            found += [int(child) for child in handle.read().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
