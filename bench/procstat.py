@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +93,7 @@ class CpuSnapshot:
     client: float
     load_generator: float
     machine: float
+    wall: float
 
     @classmethod
     def take(cls, proxy_pid: int, simulator_pid: int) -> CpuSnapshot:
@@ -102,10 +104,14 @@ class CpuSnapshot:
             client=own_cpu_seconds(),
             load_generator=reaped_children_cpu_seconds(),
             machine=machine_busy_seconds(),
+            wall=time.monotonic(),
         )
 
     def seconds_until(self, later: CpuSnapshot) -> dict[str, float]:
-        """CPU seconds each party used up to ``later``; ``others`` is the rest of the machine's busy time."""
+        """CPU seconds each party used up to ``later``, and ``wall`` seconds elapsed.
+
+        ``machine`` is the whole machine's busy time; ``others`` the part of it used by none of the parties.
+        """
         used = {name: later_value - getattr(self, name) for name, later_value in vars(later).items()}
         ours = used["proxy_tree"] + used["simulator"] + used["client"] + used["load_generator"]
         used["others"] = max(0.0, used["machine"] - ours)
@@ -114,4 +120,5 @@ class CpuSnapshot:
     def per_request_ms(self, later: CpuSnapshot, requests: int) -> dict[str, float]:
         """CPU milliseconds per completed request for each party between this snapshot and ``later``."""
         count = max(requests, 1)
-        return {name: round(value * 1000 / count, 4) for name, value in self.seconds_until(later).items()}
+        return {name: round(value * 1000 / count, 4) for name, value in self.seconds_until(later).items()
+                if name != "wall"}

@@ -110,6 +110,12 @@ def noise(results: dict[str, Any]) -> dict[str, float]:
             "other_share": round(others / busy, 3) if busy else 0.0}
 
 
+def _outside(row: dict[str, Any]) -> str:
+    """Cores' worth of CPU used by processes outside the benchmark during the phase."""
+    seconds = row["cpu_s"]
+    return f"{seconds['others'] / seconds['wall']:.2f} cores" if seconds["wall"] else "n/a"
+
+
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
@@ -133,8 +139,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"{s['stream_chunks']}-chunk streams per target (aiohttp, one keep-alive connection), in "
         f"{s['stream_rounds']} interleaved rounds; TTFB = request sent to first body byte. "
         "CPU columns are milliseconds of CPU per completed request, read from /proc (10 ms clock ticks); "
-        "proxy CPU covers its whole process tree; \"other\" is the rest of the machine's busy time "
-        f"(anything else running; load average at start {m['loadavg']}).",
+        "proxy CPU covers its whole process tree. \"Outside load\" is the machine's busy CPU not used by the "
+        f"benchmark, in cores, averaged over the phase (load average at start: {m['loadavg']}).",
         "", "## Non-streaming", "",
     ]
     ratios = {(c["target"], c["concurrency"]): c for c in results["comparisons"]["nonstream"]}
@@ -147,10 +153,10 @@ def markdown(results: dict[str, Any]) -> str:
             f"{r['errors']}/{r['non2xx']}", _fmt(c.get("rps_ratio")), _fmt(c.get("p50_ratio")),
             _fmt(c.get("added_p50_ms"), 3) if c else "",
             f"{cpu['proxy_tree']:.3f}", f"{cpu['simulator']:.3f}", f"{cpu['load_generator']:.3f}",
-            f"{cpu['others']:.3f}",
+            _outside(r),
         ])
     out += _table(["conc", "target", "req/s", "p50 ms", "p99 ms", "err/non-2xx", "rps ×direct", "p50 ×direct",
-                   "added p50 ms", "proxy CPU", "sim CPU", "wrk CPU", "other CPU"], rows)
+                   "added p50 ms", "proxy CPU", "sim CPU", "wrk CPU", "outside load"], rows)
     out += ["", "## Streaming", ""]
     ratios_s = {c["target"]: c for c in results["comparisons"]["stream"]}
     rows = []
@@ -162,10 +168,10 @@ def markdown(results: dict[str, Any]) -> str:
             f"{r['ttfb_p50_ms']:.3f}", f"{r['ttfb_p99_ms']:.3f}", f"{r['total_p50_ms']:.3f}",
             f"{r['total_p99_ms']:.3f}", _fmt(c.get("added_ttfb_p50_ms"), 3) if c else "",
             _fmt(c.get("added_total_p50_ms"), 3) if c else "",
-            f"{cpu['proxy_tree']:.3f}", f"{cpu['simulator']:.3f}", f"{cpu['client']:.3f}", f"{cpu['others']:.3f}",
+            f"{cpu['proxy_tree']:.3f}", f"{cpu['simulator']:.3f}", f"{cpu['client']:.3f}", _outside(r),
         ])
     header = ["target", "streams", "errors", "events", "TTFB p50 ms", "TTFB p99 ms", "total p50 ms", "total p99 ms",
-              "added TTFB ms", "added total ms", "proxy CPU", "sim CPU", "client CPU", "other CPU"]
+              "added TTFB ms", "added total ms", "proxy CPU", "sim CPU", "client CPU", "outside load"]
     out += _table(header, rows)
     startup = results["startup_s"]
     out += [
