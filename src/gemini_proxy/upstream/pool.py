@@ -52,7 +52,8 @@ from gemini_proxy.errors import NoKeyAvailable
 from gemini_proxy.state.base import StateStore
 from gemini_proxy.upstream.keys import ApiKey
 from gemini_proxy.upstream.keystate import DAILY, RATE, KeyState
-from gemini_proxy.upstream.pool_sync import PoolSync, describe_wait
+from gemini_proxy.upstream.pool_status import no_key_error, pool_counts
+from gemini_proxy.upstream.pool_sync import PoolSync
 from gemini_proxy.upstream.quota import (
     InvalidKey,
     Outcome,
@@ -66,7 +67,6 @@ __all__ = ["KeyPool", "Lease"]
 
 log = logging.getLogger("gemini_proxy.pool")
 
-ALL_DISABLED_RETRY_AFTER = 60.0
 MAX_RETRY_DELAY = 86400.0
 CACHE_TTL = 30 * 86400.0
 
@@ -313,21 +313,7 @@ class KeyPool:
                 self._waiters -= 1
 
     def _no_key(self, model: str, exclude: frozenset[str], now: float) -> NoKeyAvailable:
-        states = self._order
-        if not states:
-            return NoKeyAvailable("No Gemini API keys are configured.", retry_after=ALL_DISABLED_RETRY_AFTER)
-        if all(st.off for st in states):
-            reasons = ", ".join(f"{st.sid}: {st.dis_reason}" for st in states[:5])
-            more = f" and {len(states) - 5} more" if len(states) > 5 else ""
-            return NoKeyAvailable(
-                f"All {len(states)} Gemini API keys are disabled (invalid key or permission denied: "
-                f"{reasons}{more}). Fix or replace them in the keys file, or re-enable them.",
-                retry_after=ALL_DISABLED_RETRY_AFTER,
-            )
-        free_in = self._free_in(model, frozenset(), now)
-        retry_after = free_in if free_in is not None and free_in > 0 else 1.0
-        message = describe_wait(self, model, exclude, now, retry_after)
-        return NoKeyAvailable(message, retry_after=retry_after)
+        return no_key_error(self._order, model, exclude, now, self._free_in(model, frozenset(), now))
 
     # -- outcomes --------------------------------------------------------------------------------
     def release(self, lease: Lease, outcome: Outcome) -> None:
@@ -385,12 +371,12 @@ class KeyPool:
             if member.cool(model, until, kind):
                 self._dirty.add(member.sid)
         log.info(
-            "key %s%s rate limited for %s: %s until %s",
+            "key %s%s rate limited for %s: %s for %.1fs",
             st.sid,
             f" (project {st.key.project})" if st.key.project else "",
             model,
-            "daily quota spent" if kind == DAILY else "cooling down",
-            f"{until - now:.1f}s",
+            "daily quota spent, out until Pacific midnight," if kind == DAILY else "cooling down",
+            until - now,
         )
 
     # -- status ----------------------------------------------------------------------------------
@@ -400,18 +386,8 @@ class KeyPool:
         return [st.snapshot(self.day, now) for st in self._by_id.values()]
 
     def counts(self) -> dict[str, int]:
-        now = self._clock()
-        states = list(self._by_id.values())
-        enabled = [st for st in states if not st.off]
-        cooling = [st for st in enabled if any(u > now for u in st.until.values())]
-        return {
-            "configured": len(states),
-            "enabled": len(enabled),
-            "disabled": len(states) - len(enabled),
-            "cooling_down": len(cooling),
-            "available": len(enabled) - len(cooling),
-            "in_flight": sum(st.in_flight for st in states),
-        }
+        """Availability numbers for /health: configured, enabled, disabled, cooling_down, available, in_flight."""
+        return pool_counts(list(self._by_id.values()), self._clock())
 
     # -- cache affinity --------------------------------------------------------------------------
     async def remember_cache(self, cache_name: str, short_id: str) -> None:

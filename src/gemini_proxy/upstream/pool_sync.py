@@ -23,12 +23,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from gemini_proxy.state.base import KeyRecord, StateStore
-from gemini_proxy.upstream.keystate import DAILY, iso
 
 if TYPE_CHECKING:
     from gemini_proxy.upstream.pool import KeyPool
 
-__all__ = ["PoolSync", "describe_wait", "human_seconds"]
+__all__ = ["PoolSync"]
 
 log = logging.getLogger("gemini_proxy.pool")
 
@@ -45,6 +44,7 @@ class PoolSync:
         self.full_reload = True
         self.window = -1
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         try:
@@ -63,19 +63,24 @@ class PoolSync:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="key-pool-sync")
 
     async def close(self) -> None:
+        self._stopping = True
         task, self._task = self._task, None
         if task is not None:
+            # A cancellation can be lost inside a store client (a cancel racing a socket timeout
+            # turns into TimeoutError), so the loop also checks ``_stopping``.
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await asyncio.wait({task}, timeout=CLOSE_TIMEOUT + self.interval)
         try:
             await asyncio.wait_for(self._flush(), CLOSE_TIMEOUT)
         except Exception as exc:
             log.warning("key pool: final state flush failed (%s: %s)", type(exc).__name__, exc)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.interval)
+            if self._stopping:
+                break
             try:
                 await self.sync_once()
             except Exception:  # a bug here must not kill the task: keep syncing
@@ -179,53 +184,3 @@ class PoolSync:
         totals = await self.store.add_usage(window, counts)
         for st in states:
             st.remote_rpm = max(0, totals.get(st.sid, 0) - st.win_local)
-
-
-def human_seconds(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes}m {int(seconds % 60)}s"
-    return f"{minutes // 60}h {minutes % 60}m"
-
-
-def describe_wait(pool: KeyPool, model: str, exclude: frozenset[str], now: float, retry_after: float) -> str:
-    """Why no key can serve ``model`` now, by category, with when they come back. No secrets."""
-    disabled = cooling = daily = tried = busy = 0
-    cool_end: float | None = None
-    daily_end: float | None = None
-    for st in pool._order:
-        until = st.until.get(model, 0.0)
-        if st.off:
-            disabled += 1
-        elif until > now and st.kind.get(model) == DAILY:
-            daily += 1
-            daily_end = until if daily_end is None else min(daily_end, until)
-        elif until > now:
-            cooling += 1
-            cool_end = until if cool_end is None else min(cool_end, until)
-        elif st.sid in exclude:
-            tried += 1
-        else:
-            busy += 1
-    parts: list[str] = []
-    if cooling and cool_end is not None:
-        parts.append(f"{cooling} cooling down after rate limits (first back in {human_seconds(cool_end - now)})")
-    if daily and daily_end is not None:
-        parts.append(
-            f"{daily} out of daily quota (back at midnight America/Los_Angeles, {iso(daily_end)}, "
-            f"in {human_seconds(daily_end - now)})"
-        )
-    if busy:
-        parts.append(f"{busy} busy at their concurrency/requests-per-minute limit")
-    if tried:
-        parts.append(f"{tried} already tried for this request")
-    if disabled:
-        parts.append(f"{disabled} disabled (invalid key or permission denied)")
-    total = len(pool._order)
-    return (
-        f"No Gemini API key can serve model '{model}' now ({total} keys: {'; '.join(parts)}). "
-        f"Retry after {human_seconds(retry_after)}."
-    )
