@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gemini_proxy.api import gemini, openai, simple, system
+from gemini_proxy.api import gemini, keys, openai, simple, system
 from gemini_proxy.api.auth import ClientAuth
 from gemini_proxy.api.common import Services, json_response
 from gemini_proxy.config import Settings, load_settings
@@ -78,7 +78,7 @@ def create_app(settings: Settings) -> Starlette:
             await store.close()
 
     app = Starlette(
-        routes=[*system.routes, *openai.routes, *simple.routes, *gemini.routes],
+        routes=[*system.routes, *keys.routes, *openai.routes, *simple.routes, *gemini.routes],
         lifespan=lifespan,
         exception_handlers={Exception: _internal_error},
     )

@@ -231,10 +231,36 @@ def run_fake_upstream(args: argparse.Namespace) -> None:
 # keys check ------------------------------------------------------------------------------------
 
 def run_keys_check(args: argparse.Namespace) -> None:
-    from gemini_proxy.upstream.keycheck import run_check
+    """Validates every configured key (a models-list call each: no tokens spent) and updates key state."""
+    import asyncio
+
+    from gemini_proxy.state import open_store
+    from gemini_proxy.upstream.client import GeminiClient, make_session
+    from gemini_proxy.upstream.keycheck import check_keys, format_table
+    from gemini_proxy.upstream.keys import load_keys
+    from gemini_proxy.upstream.pool import KeyPool
 
     settings = settings_or_exit({})
-    raise SystemExit(run_check(settings))
+    keys_file = settings.keys_file if settings.keys_file is not None and settings.keys_file.exists() else None
+    keys = load_keys(settings.keys or None, keys_file)
+    if not keys:
+        fail("GEMINI_PROXY_KEYS: no Gemini API keys configured")
+
+    async def check() -> list[Any]:
+        store = await open_store(settings.db or None, settings.redis_url)
+        pool = KeyPool(keys, store)
+        await pool.start()
+        session = make_session(connect_timeout=settings.connect_timeout, request_timeout=30)
+        try:
+            return await check_keys(GeminiClient(session, settings.upstream_url), keys, pool)
+        finally:
+            await session.close()
+            await pool.close()
+            await store.close()
+
+    results = asyncio.run(check())
+    print(format_table(results))
+    raise SystemExit(1 if any(r.status == "invalid" for r in results) else 0)
 
 
 if __name__ == "__main__":

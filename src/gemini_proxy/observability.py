@@ -88,7 +88,7 @@ class _KeyStateCollector(Collector):
         for entry in self._snapshot():
             state = str(entry.get("state", "active"))
             for name in _KEY_STATES:
-                family.add_metric((str(entry.get("id", "?")), name), 1.0 if name == state else 0.0)
+                family.add_metric((str(entry.get("key", "?")), name), 1.0 if name == state else 0.0)
         yield family
 
 

@@ -16,6 +16,8 @@ from gemini_proxy.api.common import render_google, render_openai, render_simple
 from gemini_proxy.errors import AuthenticationError
 
 OPEN_PATHS = frozenset({"/health"})
+# Guarded by the admin token instead (api/keys.py).
+ADMIN_PREFIX = "/api/keys"
 
 
 def is_google_surface(path: str, headers: dict[bytes, bytes] | None = None) -> bool:
@@ -50,7 +52,8 @@ class ClientAuth:
         self.tokens = tuple(token.encode() for token in tokens)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.tokens or scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        path = scope.get("path", "")
+        if not self.tokens or scope["type"] != "http" or path in OPEN_PATHS or path.startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
         token = client_token(scope)
@@ -62,7 +65,6 @@ class ClientAuth:
             message + " Send one of the configured GEMINI_PROXY_AUTH_TOKENS as 'Authorization: Bearer <token>'"
             " or 'x-goog-api-key'."
         )
-        path = scope["path"]
         if is_google_surface(path, dict(scope["headers"])):
             response = render_google(error)
         elif path.startswith("/api/"):

@@ -139,6 +139,9 @@ class SimulatorApp:
         project = self.config.project_of(key)
         if project is None or key in self.config.invalid_keys:
             raise errors.bad_key(key)
+        state = self.config.faults.key_state(key, self.config.clock())
+        if state is not None and state.state == "invalid":  # marked at run time: refused on every call, like Google
+            raise errors.bad_key(key)
         return Caller(key=key, project=project, version=version)
 
     async def dispatch(

@@ -31,7 +31,7 @@ class UpstreamResponse:
     async def read(self) -> bytes:
         try:
             return await self._response.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise UpstreamUnavailable(f"Gemini connection failed while reading the answer: {_describe(exc)}") from exc
         finally:
             self._response.release()
@@ -42,7 +42,7 @@ class UpstreamResponse:
             async for data, _ in self._response.content.iter_chunks():
                 if data:
                     yield data
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise UpstreamUnavailable(f"Gemini connection failed mid-stream: {_describe(exc)}") from exc
         finally:
             self._response.release()
@@ -77,7 +77,7 @@ class GeminiClient:
             response = await self._session.request(
                 method, self._base_url + path, data=body, params=query, headers=request_headers
             )
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise UpstreamUnavailable(f"Gemini could not be reached: {_describe(exc)}") from exc
         return UpstreamResponse(response.status, response.headers, response)
 

@@ -5,7 +5,7 @@ send once through ``GeminiClient``, classify Google's answer (``quota.classify``
 and try another key when the failure is the key's or the server's, not the request's:
 
 * 429 and invalid keys rotate to the next key. These are cheap, so they are bounded by the
-  number of keys and the deadline, not by ``attempts``.
+  deadline and ``MAX_ROTATIONS``, not by ``attempts``; the pool benches such keys itself.
 * 5xx, timeouts and connection errors count against ``attempts`` and back off briefly.
 * a 400 about the request itself, or a 404, goes straight back to the client.
 * a stream is retried only until Google answers 200: after that the client has bytes.
@@ -29,6 +29,9 @@ from gemini_proxy.upstream.client import GeminiClient, UpstreamResponse
 from gemini_proxy.upstream.pool import KeyPool, Lease
 from gemini_proxy.upstream.quota import ClientFault, Outcome, RateLimited, Success, Transient, classify
 from gemini_proxy.upstream.usage import UsageScanner, usage_outcome
+
+# Upper bound on keys one request may rotate through after 429s and invalid keys.
+MAX_ROTATIONS = 64
 
 
 class AttemptObserver(Protocol):
@@ -95,7 +98,7 @@ class Gateway:
         observer: AttemptObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._client = client
+        self.client = client
         self._pool = pool
         self._attempts = attempts
         self._deadline = deadline
@@ -149,7 +152,7 @@ class Gateway:
     ) -> tuple[Lease, UpstreamResponse]:
         deadline = self._clock() + self._deadline
         tried: set[str] = set()
-        failures = 0
+        failures = rotations = 0
         last_error: UpstreamError | None = None
         while True:
             remaining = deadline - self._clock()
@@ -164,7 +167,7 @@ class Gateway:
                     raise last_error from None
                 raise
             try:
-                response = await self._client.send(lease.key, method, path, body=body, query=query)
+                response = await self.client.send(lease.key, method, path, body=body, query=query)
             except UpstreamUnavailable as exc:
                 outcome: Outcome = Transient(exc.message)
                 self._pool.release(lease, outcome)
@@ -185,9 +188,15 @@ class Gateway:
                     self._observe("client_error")
                     raise error
                 last_error = error
-            tried.add(lease.key.short_id)
+                rotations += 1
+                if rotations > MAX_ROTATIONS:
+                    raise error
             self._observe(_outcome_name(outcome))
             if isinstance(outcome, Transient):
+                # A key that just failed is not tried again by this request. A rate-limited or
+                # invalid key needs no such rule: the pool itself benches it, and a request may
+                # still wait for a short cooldown to end.
+                tried.add(lease.key.short_id)
                 failures += 1
                 if failures >= self._attempts:
                     raise last_error

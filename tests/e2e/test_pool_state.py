@@ -1,0 +1,175 @@
+"""Key state that outlives a request: restarts, workers, replicas over Redis, the keys file, admin."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.test_pool import CHAT, by_key, chat, fail_next, key_states
+from tests.servers import SIM_KEYS, ServerProcess, cli, start_proxy
+from tests.state.conftest import RedisServer
+
+
+def wait_until(condition, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return bool(condition())
+
+
+def states(proxy: ServerProcess) -> list[str]:
+    return sorted(entry["state"] for entry in key_states(proxy).values())
+
+
+def test_a_restart_keeps_key_state(sim: ServerProcess, tmp_path: Path) -> None:
+    env = {"GEMINI_PROXY_DB": str(tmp_path / "state.db")}
+    proxy = start_proxy(sim.url, env=env)
+    httpx.post(sim.url + "/_sim/keys", json={"key": "sim-key-2", "state": "invalid"})
+    fail_next(sim, status=429, key="sim-key-1", retry_delay="120s", count=1)
+    for _ in range(4):
+        assert chat(proxy).status_code == 200
+    assert states(proxy) == ["active", "cooling_down", "disabled"]
+    proxy.stop()
+    again = start_proxy(sim.url, env=env)
+    try:
+        # Known at once, before any request: nothing had to be rediscovered through errors.
+        assert states(again) == ["active", "cooling_down", "disabled"]
+        before = by_key(sim)
+        for _ in range(4):
+            assert chat(again).status_code == 200
+        after = by_key(sim)
+        assert after["sim-key-3"] - before["sim-key-3"] == 4
+    finally:
+        again.stop()
+
+
+def test_two_workers_share_a_cooldown(sim: ServerProcess, tmp_path: Path) -> None:
+    proxy = start_proxy(sim.url, env={"GEMINI_PROXY_DB": str(tmp_path / "state.db")}, args=["--workers", "2"])
+    try:
+        fail_next(sim, status=429, key="sim-key-1", retry_delay="60s", count=1)
+        # Fresh connections are spread over both workers by the kernel; one of them meets the 429.
+        for _ in range(4):
+            assert (
+                httpx.post(proxy.url + "/v1/chat/completions", json=CHAT, headers={"connection": "close"}).status_code
+                == 200
+            )
+        time.sleep(1.0)  # the workers sync through SQLite within a second
+        before = by_key(sim)["sim-key-1"]
+        for _ in range(20):
+            assert (
+                httpx.post(proxy.url + "/v1/chat/completions", json=CHAT, headers={"connection": "close"}).status_code
+                == 200
+            )
+        assert by_key(sim)["sim-key-1"] == before, "a worker used a key that another worker saw rate-limited"
+    finally:
+        proxy.stop()
+
+
+def test_two_replicas_share_state_through_redis(sim: ServerProcess, tmp_path: Path) -> None:
+    (tmp_path / "redis").mkdir()
+    redis = RedisServer(tmp_path / "redis")
+    env = {"GEMINI_PROXY_REDIS_URL": redis.url}
+    first, second = start_proxy(sim.url, env=env), start_proxy(sim.url, env=env)
+    try:
+        httpx.post(sim.url + "/_sim/keys", json={"key": "sim-key-3", "state": "invalid"})
+        fail_next(sim, status=429, key="sim-key-1", retry_delay="60s", count=1)
+        for _ in range(4):
+            assert chat(first).status_code == 200
+        assert wait_until(lambda: states(second) == ["active", "cooling_down", "disabled"], 3.0), states(second)
+        before = by_key(sim)
+        for _ in range(6):
+            assert chat(second).status_code == 200
+        after = by_key(sim)
+        assert after["sim-key-2"] - before["sim-key-2"] == 6
+        # Redis goes away: both replicas keep serving from their local view.
+        redis.stop()
+        for _ in range(3):
+            assert chat(first).status_code == 200 and chat(second).status_code == 200
+        assert "degraded mode" in first.log()
+    finally:
+        first.stop()
+        second.stop()
+        redis.stop()
+
+
+def test_keys_file_is_reloaded(sim: ServerProcess, tmp_path: Path) -> None:
+    keys_file = tmp_path / "gemini_tokens.txt"
+    keys_file.write_text("sim-key-1\n")
+    proxy = start_proxy(sim.url, keys=[], env={"GEMINI_PROXY_KEYS_FILE": str(keys_file)})
+    try:
+        assert httpx.get(proxy.url + "/health").json()["keys"]["configured"] == 1
+        keys_file.write_text("sim-key-1\nsim-key-2 name=second\n# sim-key-3\n")
+        assert wait_until(lambda: httpx.get(proxy.url + "/health").json()["keys"]["configured"] == 2, 6.0)
+        assert "second" in key_states(proxy)
+        keys_file.write_text("sim-key-2 name=second\n")
+        assert wait_until(lambda: httpx.get(proxy.url + "/health").json()["keys"]["configured"] == 1, 6.0)
+        for _ in range(3):
+            assert chat(proxy).status_code == 200
+    finally:
+        proxy.stop()
+
+
+def test_keys_check_command(sim: ServerProcess, tmp_path: Path) -> None:
+    httpx.post(sim.url + "/_sim/keys", json={"key": "sim-key-2", "state": "invalid"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_PROXY_")}
+    env.update(
+        GEMINI_PROXY_UPSTREAM_URL=sim.url,
+        GEMINI_PROXY_KEYS=",".join(SIM_KEYS),
+        GEMINI_PROXY_KEYS_FILE="",
+        GEMINI_PROXY_DB=str(tmp_path / "state.db"),
+    )
+    result = subprocess.run(cli("keys", "check"), env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    rows = result.stdout.splitlines()
+    assert rows[0].split() == ["key", "status", "detail"]
+    assert sorted(row.split()[1] for row in rows[1:]) == ["invalid", "valid", "valid"]
+    assert all(key not in result.stdout + result.stderr for key in SIM_KEYS)
+    assert httpx.get(sim.url + "/_sim/stats").json()["by_model"].get("gemini-2.5-flash", 0) == 0  # no generation
+    # The verdict is kept: a proxy on the same state file starts with the key disabled.
+    proxy = start_proxy(sim.url, env={"GEMINI_PROXY_DB": str(tmp_path / "state.db")})
+    try:
+        assert states(proxy) == ["active", "active", "disabled"]
+    finally:
+        proxy.stop()
+
+
+def test_admin_routes(sim: ServerProcess) -> None:
+    proxy = start_proxy(sim.url, env={"GEMINI_PROXY_ADMIN_TOKEN": "admin-secret", "GEMINI_PROXY_AUTH_TOKENS": "client"})
+    admin = {"authorization": "Bearer admin-secret"}
+    try:
+        assert httpx.get(proxy.url + "/api/keys").status_code == 401
+        assert httpx.get(proxy.url + "/api/keys", headers={"authorization": "Bearer client"}).status_code == 401
+        listing = httpx.get(proxy.url + "/api/keys", headers=admin).json()
+        ids = [entry["key"] for entry in listing["keys"]]
+        assert len(ids) == 3 and listing["counts"]["configured"] == 3
+        disabled = httpx.post(f"{proxy.url}/api/keys/{ids[0]}/disable", json={"reason": "maintenance"}, headers=admin)
+        assert disabled.status_code == 200
+        assert key_states_admin(proxy, admin)[ids[0]]["state"] == "disabled"
+        assert httpx.post(f"{proxy.url}/api/keys/{ids[0]}/enable", headers=admin).status_code == 200
+        assert key_states_admin(proxy, admin)[ids[0]]["state"] == "active"
+        assert httpx.post(f"{proxy.url}/api/keys/nope/enable", headers=admin).status_code == 404
+        httpx.post(sim.url + "/_sim/keys", json={"key": "sim-key-1", "state": "invalid"})
+        results = httpx.post(proxy.url + "/api/keys/check", headers=admin).json()["results"]
+        assert sorted(r["status"] for r in results) == ["invalid", "valid", "valid"]
+        assert sorted(entry["state"] for entry in key_states_admin(proxy, admin).values()) == [
+            "active",
+            "active",
+            "disabled",
+        ]
+    finally:
+        proxy.stop()
+    off = start_proxy(sim.url)
+    try:
+        assert httpx.get(off.url + "/api/keys", headers=admin).status_code == 404
+    finally:
+        off.stop()
+
+
+def key_states_admin(proxy: ServerProcess, headers: dict[str, str]) -> dict[str, dict]:
+    return {e["key"]: e for e in httpx.get(proxy.url + "/api/keys", headers=headers).json()["keys"]}
