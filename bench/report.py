@@ -92,9 +92,10 @@ def problems(results: dict[str, Any]) -> list[str]:
     """Phases that must be flagged: any error or non-2xx answer, or no request completed."""
     found = []
     for row in results["load"]:
-        if row["errors"] or row["non2xx"] or not row["requests"]:
+        if row["errors"] or row["non2xx"] or row.get("errors_all_rounds") or not row["requests"]:
             found.append(f"{row['target']} c={row['concurrency']}: {row['requests']} requests, "
-                         f"{row['errors']} socket errors, {row['non2xx']} non-2xx")
+                         f"{row['errors']} socket errors, {row['non2xx']} non-2xx "
+                         f"({row.get('errors_all_rounds', 0)} errors over all {row.get('rounds', 1)} rounds)")
     for row in results["stream"]:
         if row["errors"] or not row["requests"]:
             found.append(f"stream {row['target']}: {row['requests']} streams, {row['errors']} errors")
@@ -135,7 +136,9 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"One proxy worker; simulator and load generator on the same machine, all on 127.0.0.1. "
         f"Non-streaming: wrk, {s['threads']} thread, {s['duration_s']:g} s per phase "
-        f"(after a {s['warmup_s']:g} s warm-up per target). Streaming: {s['stream_requests']} sequential "
+        f"(after a {s['warmup_s']:g} s warm-up per target)"
+        + (f", least disturbed of {s['repeat']} rounds. " if s["repeat"] > 1 else ". ")
+        + f"Streaming: {s['stream_requests']} sequential "
         f"{s['stream_chunks']}-chunk streams per target (aiohttp, one keep-alive connection), in "
         f"{s['stream_rounds']} interleaved rounds; TTFB = request sent to first body byte. "
         "CPU columns are milliseconds of CPU per completed request, read from /proc (10 ms clock ticks); "
