@@ -49,8 +49,7 @@ class Answer:
     _json: Any = field(default=None)
 
     def json(self) -> Any:
-        if self._json is None:
-            self._json = orjson.loads(self.raw)
+        """The answer parsed (once, by the gateway); ``{}`` when it is not JSON."""
         return self._json
 
 
@@ -125,8 +124,8 @@ class Gateway:
         except BaseException:
             self._pool.release(lease, ClientFault())
             raise
-        answer = Answer(response.status, response.headers, raw, lease.key.short_id)
-        self._pool.release(lease, usage_outcome(raw))
+        answer = Answer(response.status, response.headers, raw, lease.key.short_id, _parse_json(raw))
+        self._pool.release(lease, usage_outcome(answer.json()))
         return answer
 
     async def open_stream(

@@ -8,19 +8,17 @@ key statistics only; what a client is told comes from the translation of the par
 from __future__ import annotations
 
 import re
-
-import orjson
+from typing import Any
 
 from gemini_proxy.upstream.quota import Success
 
 _COUNT = re.compile(rb'"(promptTokenCount|candidatesTokenCount|thoughtsTokenCount)"\s*:\s*(\d+)')
 
 
-def usage_outcome(raw: bytes) -> Success:
-    """``Success`` with the token counts of a unary answer (zeros when there are none)."""
-    try:
-        usage = orjson.loads(raw).get("usageMetadata") or {}
-    except (orjson.JSONDecodeError, AttributeError):
+def usage_outcome(answer: Any) -> Success:
+    """``Success`` with the token counts of a parsed unary answer (zeros when there are none)."""
+    usage = answer.get("usageMetadata") if isinstance(answer, dict) else None
+    if not isinstance(usage, dict):
         return Success()
     prompt = int(usage.get("promptTokenCount", 0))
     output = int(usage.get("candidatesTokenCount", 0)) + int(usage.get("thoughtsTokenCount", 0))
