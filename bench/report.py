@@ -18,6 +18,7 @@ LIMITS = {
 
 
 NOISY = 0.10  # share of busy CPU used by outside processes above which the report warns
+DISTURBED_CORES = 0.1  # outside load during a phase above which a budget figure resting on it is starred
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -56,32 +57,37 @@ def comparisons(results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return {"nonstream": nonstream, "stream": stream}
 
 
-def _check(name: str, what: str, value: float | None) -> dict[str, Any]:
+def _check(name: str, what: str, value: float | None, phases: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One budget row; ``disturbed`` when a phase it rests on ran beside notable outside load."""
     limit, unit = LIMITS[name]
-    if value is None:
-        return {"check": name, "what": what, "value": None, "limit": limit, "unit": unit, "pass": False,
-                "margin": None}
-    return {"check": name, "what": what, "value": round(value, 3), "limit": limit, "unit": unit,
-            "pass": value <= limit, "margin": round(limit - value, 3)}
+    disturbed = any(_outside_cores(p) > DISTURBED_CORES for p in phases or [])
+    return {"check": name, "what": what, "value": None if value is None else round(value, 3), "limit": limit,
+            "unit": unit, "pass": value is not None and value <= limit,
+            "margin": None if value is None else round(limit - value, 3), "disturbed": disturbed}
 
 
 def budget(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per budgeted figure. CPU is judged on the worst concurrency level of each proxy path."""
     rows = []
+    load = {(r["target"], r["concurrency"]): r for r in results["load"]}
     for target in PROXY_TARGETS:
-        cpu = [r["cpu_ms_per_request"]["proxy_tree"] for r in results["load"] if r["target"] == target]
+        phases = [r for r in results["load"] if r["target"] == target]
+        worst = max(phases, key=lambda r: r["cpu_ms_per_request"]["proxy_tree"], default=None)
         rows.append(_check("cpu_ms_per_request", f"proxy CPU per request, {target} (worst concurrency)",
-                           max(cpu) if cpu else None))
+                           worst["cpu_ms_per_request"]["proxy_tree"] if worst else None, [worst] if worst else []))
     added = {c["target"]: c for c in results["comparisons"]["nonstream"] if c["concurrency"] == 1}
     for target in PROXY_TARGETS:
         row = added.get(target)
+        phases = [load[(t, 1)] for t in (DIRECT, target) if (t, 1) in load]
         rows.append(_check("added_p50_c1_ms", f"added p50 latency at concurrency 1, {target}",
-                           row["added_p50_ms"] if row else None))
+                           row["added_p50_ms"] if row else None, phases))
     stream = {c["target"]: c for c in results["comparisons"]["stream"]}
+    streams = {r["target"]: r for r in results["stream"]}
     for target in PROXY_TARGETS:
         row = stream.get(target)
+        phases = [streams[t] for t in (DIRECT, target) if t in streams]
         rows.append(_check("added_stream_ttfb_ms", f"added streaming TTFB p50, {target}",
-                           row["added_ttfb_p50_ms"] if row else None))
+                           row["added_ttfb_p50_ms"] if row else None, phases))
     rows.append(_check("rss_mb", "proxy RSS after load (process tree)", results["rss_mb"]["proxy_tree"]))
     rows.append(_check("startup_s", "proxy start-up, spawn to first /health 200 (best of 3)",
                        results["startup_s"]["best"]))
@@ -111,10 +117,14 @@ def noise(results: dict[str, Any]) -> dict[str, float]:
             "other_share": round(others / busy, 3) if busy else 0.0}
 
 
-def _outside(row: dict[str, Any]) -> str:
+def _outside_cores(row: dict[str, Any]) -> float:
     """Cores' worth of CPU used by processes outside the benchmark during the phase."""
     seconds = row["cpu_s"]
-    return f"{seconds['others'] / seconds['wall']:.2f} cores" if seconds["wall"] else "n/a"
+    return float(seconds["others"] / seconds["wall"]) if seconds["wall"] else 0.0
+
+
+def _outside(row: dict[str, Any]) -> str:
+    return f"{_outside_cores(row):.2f} cores"
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -186,12 +196,15 @@ def markdown(results: dict[str, Any]) -> str:
         "", "## Budget", "",
     ]
     rows = [[b["what"], f"{_fmt(b['value'], 3)} {b['unit']}", f"≤ {b['limit']:g} {b['unit']}",
-             "PASS" if b["pass"] else "MISS",
+             ("PASS" if b["pass"] else "MISS") + ("*" if b["disturbed"] else ""),
              "n/a" if b["margin"] is None else f"{b['margin']:+.3f} {b['unit']} ({b['margin'] / b['limit']:+.0%})"]
             for b in results["budget"]]
     out += _table(["figure", "value", "limit", "verdict", "margin"], rows)
     met = sum(b["pass"] for b in results["budget"])
     out += ["", f"Budget: {met}/{len(results['budget'])} figures within limits."]
+    if any(b["disturbed"] for b in results["budget"]):
+        out += ["", f"\\* rests on a phase that ran beside more than {DISTURBED_CORES:g} core of outside load "
+                "(see the \"outside load\" columns): re-run on an idle machine before quoting it."]
     if results["noise"]["other_share"] > NOISY:
         out += ["", f"**Warning: the machine was not quiet.** Processes outside the benchmark used "
                 f"{results['noise']['other_cpu_s']:.1f} of the {results['noise']['busy_cpu_s']:.1f} busy CPU-seconds "
