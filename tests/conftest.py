@@ -30,9 +30,12 @@ def proxy(simulator: ServerProcess) -> Iterator[ServerProcess]:
 
 @pytest.fixture
 def sim(simulator: ServerProcess) -> Iterator[ServerProcess]:
-    """The shared simulator, reset before and after the test (faults, quotas, counters)."""
+    """The shared simulator, reset before and after the test: faults, quotas, counters, and any
+    setting the test changed through ``/_sim/config`` (delays, chunk counts)."""
+    settings = httpx.get(simulator.url + "/_sim/config").json()
     httpx.post(simulator.url + "/_sim/reset").raise_for_status()
     yield simulator
+    httpx.post(simulator.url + "/_sim/config", json=settings).raise_for_status()
     httpx.post(simulator.url + "/_sim/reset").raise_for_status()
 
 

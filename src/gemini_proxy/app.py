@@ -13,6 +13,7 @@ from starlette.responses import Response
 from gemini_proxy.api import gemini, keys, openai, simple, system
 from gemini_proxy.api.auth import ClientAuth
 from gemini_proxy.api.common import Services, json_response
+from gemini_proxy.api.disconnect import CancelOnDisconnect
 from gemini_proxy.config import Settings, load_settings
 from gemini_proxy.media import MediaFetcher
 from gemini_proxy.observability import Metrics
@@ -78,11 +79,13 @@ def create_app(settings: Settings) -> Starlette:
             await store.close()
 
     app = Starlette(
-        routes=[*system.routes, *keys.routes, *openai.routes, *simple.routes, *gemini.routes],
+        # Routes are matched in order: the hot ones first.
+        routes=[*openai.routes, *gemini.routes, *system.routes, *keys.routes, *simple.routes],
         lifespan=lifespan,
         exception_handlers={Exception: _internal_error},
     )
-    app.add_middleware(ClientAuth, tokens=settings.client_tokens)
+    app.add_middleware(CancelOnDisconnect)
+    app.add_middleware(ClientAuth, tokens=settings.client_tokens)  # added last: runs first
     return app
 
 

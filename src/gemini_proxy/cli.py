@@ -171,6 +171,8 @@ def run_uvicorn(settings: Settings) -> None:
         "host": settings.host, "port": settings.port, "loop": "uvloop", "http": "httptools",
         "access_log": settings.access_log, "log_config": None, "log_level": settings.log_level,
         "server_header": False, "timeout_graceful_shutdown": 10,
+        # Client addresses are not used; trusting X-Forwarded-* would only let a client spoof one.
+        "proxy_headers": False,
     }
     if settings.workers > 1:
         uvicorn.run("gemini_proxy.app:create_app_from_env", factory=True, workers=settings.workers, **options)

@@ -49,6 +49,7 @@ class Metrics:
             registry=self.registry,
         )
         self.totals = {"total": 0, "successful": 0, "failed": 0, "retried": 0}
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         if snapshot is not None:
             self.registry.register(_KeyStateCollector(snapshot))
 
@@ -59,8 +60,17 @@ class Metrics:
             self.totals["retried"] += 1
 
     def observe_request(self, surface: str, model: str, status: int, seconds: float) -> None:
-        self.requests.labels(surface, model, str(status)).inc()
-        self.latency.labels(surface).observe(seconds)
+        # labels() locks and validates on every call; the children are kept instead (bounded below).
+        children = self._children.get((surface, model, status))
+        if children is None:
+            if len(self._children) > 10_000:
+                self._children.clear()
+            children = self._children[(surface, model, status)] = (
+                self.requests.labels(surface, model, str(status)),
+                self.latency.labels(surface),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
         self.totals["total"] += 1
         self.totals["successful" if status < 400 else "failed"] += 1
 

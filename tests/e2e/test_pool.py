@@ -187,3 +187,52 @@ def test_no_key_in_logs_status_or_metrics(sim: ServerProcess) -> None:
     for key in SIM_KEYS:
         for output in outputs:
             assert key not in output
+
+
+@pytest.mark.parametrize("surface", ["openai", "native"])
+def test_a_client_that_disconnects_cancels_the_upstream_stream(
+    sim: ServerProcess, fresh: ServerProcess, surface: str
+) -> None:
+    httpx.post(sim.url + "/_sim/config", json={"chunk_delay": 0.5, "stream_chunks": 20}).raise_for_status()
+    words = " ".join(f"word{i}" for i in range(40))  # enough words for 20 chunks: a 10 s stream
+    if surface == "openai":
+        url = fresh.url + "/v1/chat/completions"
+        body = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": words}], "stream": True}
+    else:
+        url = fresh.url + "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+        body = {"contents": [{"parts": [{"text": words}]}]}
+    with httpx.stream("POST", url, json=body, timeout=30) as response:
+        assert response.status_code == 200
+        chunks = response.iter_bytes()  # held: a dropped iterator would close the connection at once
+        next(chunks)  # the stream has started
+        assert sum(entry["in_flight"] for entry in key_states(fresh).values()) == 1
+    # The client is gone: the proxy stops reading from Google at once and frees the key.
+    assert_soon = time.monotonic() + 2
+    while sum(entry["in_flight"] for entry in key_states(fresh).values()) and time.monotonic() < assert_soon:
+        time.sleep(0.05)
+    assert sum(entry["in_flight"] for entry in key_states(fresh).values()) == 0
+    # A client's departure says nothing about the key.
+    assert all(entry["state"] == "active" for entry in key_states(fresh).values())
+
+
+def test_streams_reuse_upstream_connections(sim: ServerProcess, fresh: ServerProcess) -> None:
+    client = openai.OpenAI(base_url=fresh.url + "/v1", api_key="x", max_retries=0)
+    for _ in range(5):
+        list(client.chat.completions.create(**CHAT, stream=True))
+    stats = httpx.get(sim.url + "/_sim/stats").json()
+    assert stats["total"] == 5
+    assert stats["connections"] == 1, "each stream opened a new connection to Google"
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_client_that_leaves_before_the_answer_cancels_too(
+    sim: ServerProcess, fresh: ServerProcess, stream: bool
+) -> None:
+    # Google may think for a long time before its first byte; a client may give up meanwhile.
+    httpx.post(sim.url + "/_sim/config", json={"first_byte_delay": 10}).raise_for_status()
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(fresh.url + "/v1/chat/completions", json={**CHAT, "stream": stream}, timeout=1.0)
+    deadline = time.monotonic() + 2
+    while sum(entry["in_flight"] for entry in key_states(fresh).values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sum(entry["in_flight"] for entry in key_states(fresh).values()) == 0

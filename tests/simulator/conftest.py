@@ -52,10 +52,12 @@ def _shared() -> Iterator[Sim]:
 
 
 @pytest.fixture
-def sim(_shared: Sim) -> Sim:
-    """A shared default simulator, reset before each test."""
+def sim(_shared: Sim) -> Iterator[Sim]:
+    """A shared default simulator, reset before each test; settings a test patched are restored after it."""
+    defaults = _shared.config.settings()
     _shared.config.reset()
-    return _shared
+    yield _shared
+    _shared.config.patch(defaults)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
+import time
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -172,3 +173,16 @@ def test_error_rates_are_seeded(make_sim) -> None:  # type: ignore[no-untyped-de
         s: Sim = make_sim(error_rates={503: 0.3, 500: 0.2}, seed=7)
         runs.append([s.generate("gemini-2.0-flash", user("x")).status_code for _ in range(30)])
     assert runs[0] == runs[1] and {200, 500, 503} <= set(runs[0])
+
+
+def test_a_client_that_leaves_during_the_first_byte_delay_is_cancelled(sim: Sim) -> None:
+    # Like Google: work for a client that went away stops, and is counted as CANCELLED (499).
+    sim.http.post("/_sim/config", json={"first_byte_delay": 5})
+    started = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):
+        sim.post("/v1beta/models/gemini-2.5-flash:generateContent", user("x"), timeout=0.3)
+    deadline = time.monotonic() + 2
+    while sim.http.get("/_sim/stats").json()["by_status"].get("499") != 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sim.http.get("/_sim/stats").json()["by_status"] == {"499": 1}
+    assert time.monotonic() - started < 3

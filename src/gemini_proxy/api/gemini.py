@@ -15,11 +15,12 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from gemini_proxy.api.common import check_model_id, render_google, services, surface
-from gemini_proxy.errors import InvalidRequest, NotFound
+from gemini_proxy.api.streaming import StreamResponse
+from gemini_proxy.errors import InvalidRequest, NotFound, UpstreamUnavailable
 
 # Query parameters that mean something to Google and nothing secret.
 _FORWARDED_QUERY = ("alt", "pageSize", "pageToken", "filter", "updateMask", "$alt")
@@ -31,11 +32,14 @@ CACHES = "cachedContents"
 
 def _version(request: Request) -> str:
     """``v1beta`` or ``v1``: the proxy forwards to the API version the client called."""
-    return "v1" if request.url.path.startswith("/v1/") else "v1beta"
+    return "v1" if request.scope["path"].startswith("/v1/") else "v1beta"
 
 
-def _query(request: Request) -> dict[str, str]:
-    return {name: request.query_params[name] for name in _FORWARDED_QUERY if name in request.query_params}
+def _query(request: Request) -> dict[str, str] | None:
+    if not request.scope["query_string"]:
+        return None
+    params = request.query_params
+    return {name: params[name] for name in _FORWARDED_QUERY if name in params}
 
 
 def _passthrough(status: int, headers: Any, raw: bytes) -> Response:
@@ -60,12 +64,14 @@ async def model_call(request: Request) -> Response:
 
         async def relay() -> AsyncIterator[bytes]:
             async with contextlib.aclosing(upstream.chunks()) as chunks:
-                with contextlib.suppress(Exception):  # a cut upstream cuts the client's stream too
+                with contextlib.suppress(UpstreamUnavailable):  # a cut upstream cuts the client's stream too
                     async for data in chunks:
                         yield data
 
-        headers = {"content-type": upstream.headers.get("content-type", "text/event-stream")}
-        return StreamingResponse(relay(), headers=headers)
+        return StreamResponse(  # type: ignore[return-value]
+            relay(),
+            media_type=upstream.headers.get("content-type", "text/event-stream"),
+        )
     answer = await svc.gateway.call(model, "POST", path, body=body, query=_query(request), prefer=prefer)
     return _passthrough(answer.status, answer.headers, answer.raw)
 
@@ -114,7 +120,11 @@ async def cache_item(request: Request) -> Response:
     name = f"cachedContents/{cache_id}"
     body = await request.body() if request.method == "PATCH" else None
     answer = await svc.gateway.call(
-        CACHES, request.method, f"/{version}/{name}", body=body, query=_query(request),
+        CACHES,
+        request.method,
+        f"/{version}/{name}",
+        body=body,
+        query=_query(request),
         prefer=await svc.pool.cache_owner(name),
     )
     return _passthrough(answer.status, answer.headers, answer.raw)

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from gemini_proxy.api import gemini as native
@@ -29,6 +29,7 @@ from gemini_proxy.api.common import (
     services,
     surface,
 )
+from gemini_proxy.api.streaming import StreamResponse
 from gemini_proxy.errors import ProxyError, UpstreamStatusError
 from gemini_proxy.translate import (
     ChatCall,
@@ -116,7 +117,10 @@ async def chat_completions(request: Request) -> Response:
 async def _stream_chat(svc: Services, call: ChatCall, payload: bytes, prefer: str | None) -> Response:
     # Errors up to here (including every retry) are ordinary HTTP errors: nothing was sent yet.
     upstream = await svc.gateway.open_stream(
-        call.model, f"/v1beta/models/{call.model}:streamGenerateContent", body=payload, query={"alt": "sse"},
+        call.model,
+        f"/v1beta/models/{call.model}:streamGenerateContent",
+        body=payload,
+        query={"alt": "sse"},
         prefer=prefer,
     )
     translator = ChatStreamTranslator(
@@ -143,7 +147,9 @@ async def _stream_chat(svc: Services, call: ChatCall, payload: bytes, prefer: st
         if not failed:
             yield b"data: [DONE]\n\n"
 
-    return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
+    return StreamResponse(  # type: ignore[return-value]
+        events(), media_type="text/event-stream", headers=SSE_HEADERS
+    )
 
 
 def _translate_event(translator: ChatStreamTranslator, event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -167,9 +173,7 @@ async def embeddings(request: Request) -> Response:
     request.state.model = model
     path = f"/v1beta/models/{model}:batchEmbedContents"
     bodies = to_batch_embed_bodies(texts, model=model, dimensions=dimensions)
-    answers = await asyncio.gather(
-        *(svc.gateway.call(model, "POST", path, body=orjson.dumps(b)) for b in bodies)
-    )
+    answers = await asyncio.gather(*(svc.gateway.call(model, "POST", path, body=orjson.dumps(b)) for b in bodies))
     parsed = [answer.json() for answer in answers]
     tokens = 0
     for batch, answer in zip(bodies, parsed, strict=True):

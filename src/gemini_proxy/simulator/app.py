@@ -105,7 +105,7 @@ class SimulatorApp:
             await send_body(send, err.code, body)
         finally:
             if not path.startswith("/_sim/"):
-                self.config.faults.record(key or "(none)", model, status)
+                self.config.faults.record(key or "(none)", model, status, scope.get("client"))
 
     # --- routing helpers -------------------------------------------------------------
 
@@ -151,7 +151,7 @@ class SimulatorApp:
         h = self.handlers
         if method in _MODEL_METHODS and verb == "POST":
             body = parse_json(await read_body(receive))
-            return await self.model_call(caller, model, method, body, query, send)
+            return await self.model_call(caller, model, method, body, query, send, receive)
         if rest == "models" and verb == "GET":
             size = int(query.get("pageSize", ["0"])[0] or 0)
             return await self.reply(send, self.catalog.page(size, query.get("pageToken", [None])[0]))
@@ -179,7 +179,8 @@ class SimulatorApp:
         return 200
 
     async def model_call(
-        self, caller: Caller, model: str, method: str, body: Any, query: dict[str, list[str]], send: Send
+        self, caller: Caller, model: str, method: str, body: Any, query: dict[str, list[str]], send: Send,
+        receive: Receive,
     ) -> int:
         h = self.handlers
         if method == "countTokens":
@@ -194,8 +195,8 @@ class SimulatorApp:
         stream = method in _STREAM_METHODS
         fault = h.admit(caller, info.id, counted=True, stream=stream)
         plan = h.plan(req)
-        if self.config.first_byte_delay:
-            await asyncio.sleep(self.config.first_byte_delay)
+        if self.config.first_byte_delay and await client_left(receive, self.config.first_byte_delay):
+            return 499  # like Google: work for a client that went away stops (CANCELLED)
         if not stream:
             data = orjson.dumps(h.unary(plan), option=orjson.OPT_INDENT_2) + b"\n"
             if fault is not None:
@@ -229,6 +230,20 @@ class SimulatorApp:
         if fault is not None:
             raise ConnectionCut()
         await send({"type": "http.response.body", "body": framer.end(len(chunks))})
+
+
+async def client_left(receive: Receive, seconds: float) -> bool:
+    """Waits ``seconds``, or less if the client disconnects first; True when it did."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (remaining := deadline - loop.time()) > 0:
+        try:
+            message = await asyncio.wait_for(receive(), timeout=remaining)
+        except TimeoutError:
+            return False
+        if message["type"] == "http.disconnect":
+            return True
+    return False
 
 
 def create_app(config: SimulatorConfig) -> SimulatorApp:

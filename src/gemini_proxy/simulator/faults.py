@@ -67,6 +67,8 @@ class Stats:
     by_key_model: Counter[str] = field(default_factory=Counter)
     by_status: Counter[str] = field(default_factory=Counter)
     total: int = 0
+    # Distinct client (host, port) pairs: TCP connections, so tests can see keep-alive reuse.
+    clients: set[tuple[str, int]] = field(default_factory=set)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +77,7 @@ class Stats:
             "by_model": dict(self.by_model),
             "by_key_model": dict(self.by_key_model),
             "by_status": dict(self.by_status),
+            "connections": len(self.clients),
         }
 
 
@@ -148,10 +151,12 @@ class Faults:
             return None
         return ks
 
-    def record(self, key: str, model: str, status: int) -> None:
+    def record(self, key: str, model: str, status: int, client: Any = None) -> None:
         with self._lock:
             s = self.stats
             s.total += 1
+            if client:
+                s.clients.add((str(client[0]), int(client[1])))
             s.by_key[key] += 1
             s.by_status[str(status)] += 1
             if model:

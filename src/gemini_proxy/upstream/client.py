@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 import aiohttp
+from yarl import URL
 
 from gemini_proxy.errors import UpstreamUnavailable
 from gemini_proxy.upstream.keys import ApiKey
@@ -57,6 +58,20 @@ class GeminiClient:
     def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
         self._session = session
         self._base_url = base_url.rstrip("/")
+        self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], URL] = {}
+
+    def _url(self, path: str, query: Mapping[str, str] | None) -> URL:
+        """The parsed URL for a path and query, cached: parsing a URL costs more than the rest of a send."""
+        cache_key = (path, tuple(query.items()) if query else ())
+        url = self._urls.get(cache_key)
+        if url is None:
+            url = URL(self._base_url + path)
+            if query:
+                url = url.with_query(dict(query))
+            if len(self._urls) >= 1024:  # model names and page tokens vary; keep the cache bounded
+                self._urls.clear()
+            self._urls[cache_key] = url
+        return url
 
     async def send(
         self,
@@ -75,7 +90,7 @@ class GeminiClient:
             request_headers.update(headers)
         try:
             response = await self._session.request(
-                method, self._base_url + path, data=body, params=query, headers=request_headers
+                method, self._url(path, query), data=body, headers=request_headers
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise UpstreamUnavailable(f"Gemini could not be reached: {_describe(exc)}") from exc
@@ -97,6 +112,7 @@ def make_session(*, connect_timeout: float, request_timeout: float, limit: int =
     timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=request_timeout)
     return aiohttp.ClientSession(
         connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),  # Google's cookies mean nothing to an API client
         timeout=timeout,
         auto_decompress=True,
         skip_auto_headers=("User-Agent",),

@@ -49,7 +49,9 @@ class Answer:
     _json: Any = field(default=None)
 
     def json(self) -> Any:
-        """The answer parsed (once, by the gateway); ``{}`` when it is not JSON."""
+        """The answer parsed (once, when first asked: a passthrough never needs it); ``{}`` if not JSON."""
+        if self._json is None:
+            self._json = _parse_json(self.raw)
         return self._json
 
 
@@ -81,7 +83,9 @@ class UpstreamStream:
     def release(self, outcome: Outcome) -> None:
         if not self._released:
             self._released = True
-            self._response.close()
+            if not isinstance(outcome, Success):
+                # Unread data is left on an unfinished stream: its connection cannot be reused.
+                self._response.close()
             self._pool.release(self._lease, outcome)
 
 
@@ -124,9 +128,8 @@ class Gateway:
         except BaseException:
             self._pool.release(lease, ClientFault())
             raise
-        answer = Answer(response.status, response.headers, raw, lease.key.short_id, _parse_json(raw))
-        self._pool.release(lease, usage_outcome(answer.json()))
-        return answer
+        self._pool.release(lease, usage_outcome(raw))
+        return Answer(response.status, response.headers, raw, lease.key.short_id)
 
     async def open_stream(
         self,

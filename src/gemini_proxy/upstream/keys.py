@@ -43,14 +43,16 @@ class ApiKey:
     secret: str = field(repr=False)
     label: str | None = None
     project: str | None = None
+    # Computed once: it is read on every request (a hash per read showed in profiles).
+    short_id: str = field(init=False, repr=False, compare=False)
+    """``label`` if given, else ``sha256(secret)[:6] + "..." + secret[-4:]``."""
 
-    @property
-    def short_id(self) -> str:
-        """``label`` if given, else ``sha256(secret)[:6] + "..." + secret[-4:]``."""
+    def __post_init__(self) -> None:
         if self.label:
-            return self.label
-        digest = hashlib.sha256(self.secret.encode()).hexdigest()[:6]
-        return f"{digest}...{self.secret[-4:]}"
+            short_id = self.label
+        else:
+            short_id = f"{hashlib.sha256(self.secret.encode()).hexdigest()[:6]}...{self.secret[-4:]}"
+        object.__setattr__(self, "short_id", short_id)
 
     @property
     def fingerprint(self) -> str:

@@ -8,21 +8,26 @@ key statistics only; what a client is told comes from the translation of the par
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from gemini_proxy.upstream.quota import Success
 
+_NO_USAGE = Success()
 _COUNT = re.compile(rb'"(promptTokenCount|candidatesTokenCount|thoughtsTokenCount)"\s*:\s*(\d+)')
 
 
-def usage_outcome(answer: Any) -> Success:
-    """``Success`` with the token counts of a parsed unary answer (zeros when there are none)."""
-    usage = answer.get("usageMetadata") if isinstance(answer, dict) else None
-    if not isinstance(usage, dict):
-        return Success()
-    prompt = int(usage.get("promptTokenCount", 0))
-    output = int(usage.get("candidatesTokenCount", 0)) + int(usage.get("thoughtsTokenCount", 0))
-    return Success(prompt_tokens=prompt, output_tokens=output)
+def usage_outcome(raw: bytes) -> Success:
+    """``Success`` with the token counts of a unary answer, read from its bytes without parsing.
+
+    ``usageMetadata`` follows the candidates, so only the text after its last mention is scanned.
+    """
+    start = raw.rfind(b'"usageMetadata"')
+    if start < 0:
+        return _NO_USAGE
+    counts = dict(_COUNT.findall(raw, start))
+    return Success(
+        prompt_tokens=int(counts.get(b"promptTokenCount", 0)),
+        output_tokens=int(counts.get(b"candidatesTokenCount", 0)) + int(counts.get(b"thoughtsTokenCount", 0)),
+    )
 
 
 class UsageScanner:

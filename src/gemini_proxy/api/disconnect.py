@@ -1,0 +1,79 @@
+"""Cancel a request's work when its client goes away before the answer is complete.
+
+uvicorn neither cancels the handler nor fails ``send`` when a client disconnects: it only tells
+``receive``. Without this, a client that gives up during a long generation (or before a
+stream's first chunk) would leave the Gemini request running and its key busy. Once the app
+has read the request body, one watcher task waits on ``receive``; a disconnect before the last
+body message is sent cancels the handler task, which cancels the upstream call (the gateway
+then releases the key without blaming it). The watcher is cancelled as soon as the answer is
+complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("gemini_proxy")
+
+
+class CancelOnDisconnect:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        watch = _Watch(task, receive)
+
+        async def receive_body() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                watch.start()
+            return message
+
+        async def send_answer(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                watch.stop()
+            await send(message)
+
+        try:
+            await self.app(scope, receive_body, send_answer)
+        except asyncio.CancelledError:
+            if not watch.cancelled_task:
+                raise
+            task.uncancel()
+            log.info("client disconnected; its request was cancelled", extra={"path": scope["path"]})
+        finally:
+            watch.stop()
+
+
+class _Watch:
+    __slots__ = ("_receive", "_task", "_watcher", "cancelled_task")
+
+    def __init__(self, task: asyncio.Task[None], receive: Receive) -> None:
+        self._task = task
+        self._receive = receive
+        self._watcher: asyncio.Task[None] | None = None
+        self.cancelled_task = False
+
+    def start(self) -> None:
+        if self._watcher is None:
+            self._watcher = asyncio.get_running_loop().create_task(self._run())
+
+    def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
+
+    async def _run(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+        self._watcher = None
+        self.cancelled_task = True
+        self._task.cancel()
