@@ -58,7 +58,7 @@ def create_app(settings: Settings) -> Starlette:
         )
         if watcher is not None:
             await watcher.start()
-        app.state.services = Services(
+        app.services = Services(  # type: ignore[attr-defined]
             settings=settings,
             pool=pool,
             store=store,

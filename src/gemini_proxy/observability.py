@@ -9,97 +9,118 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _KEY_STATES = ("active", "cooling_down", "out_of_daily_quota", "disabled")
+_MAX_SERIES = 10_000  # label combinations kept per metric; a flood of model names cannot exhaust memory
 
 
 class Metrics:
+    """Request, upstream and token counters, exposed in Prometheus' text format.
+
+    Counting happens on every request, so it is plain dict arithmetic (the event loop is one
+    thread: no locks); ``prometheus_client`` only formats the numbers when ``/metrics`` is read.
+    """
+
     def __init__(self, snapshot: Callable[[], list[dict[str, Any]]] | None = None) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
         self.started = time.time()
-        self.requests = Counter(
-            "gemini_proxy_requests",
-            "Client requests by surface, model and HTTP status.",
-            ("surface", "model", "status"),
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "gemini_proxy_request_duration_seconds",
-            "Time to the full answer (streams: to the last byte), by surface.",
-            ("surface",),
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.attempts = Counter(
-            "gemini_proxy_upstream_attempts",
-            "Requests sent to Gemini by outcome (ok, rate_limited, invalid_key, transient, client_error).",
-            ("outcome",),
-            registry=self.registry,
-        )
-        self.tokens = Counter(
-            "gemini_proxy_tokens", "Tokens by model and direction (in, out).", ("model", "direction"),
-            registry=self.registry,
-        )
+        self.requests: dict[tuple[str, str, str], int] = {}
+        self.latency: dict[str, list[float]] = {}  # surface -> bucket counts (+Inf last), then sum
+        self.attempts: dict[str, int] = {}
+        self.tokens: dict[tuple[str, str], int] = {}
         self.totals = {"total": 0, "successful": 0, "failed": 0, "retried": 0}
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        if snapshot is not None:
-            self.registry.register(_KeyStateCollector(snapshot))
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(_Exporter(self, snapshot))
 
     # Called by the gateway for every upstream attempt.
     def attempt(self, outcome: str) -> None:
-        self.attempts.labels(outcome).inc()
+        self.attempts[outcome] = self.attempts.get(outcome, 0) + 1
         if outcome != "ok" and outcome != "client_error":
             self.totals["retried"] += 1
 
     def observe_request(self, surface: str, model: str, status: int, seconds: float) -> None:
-        # labels() locks and validates on every call; the children are kept instead (bounded below).
-        children = self._children.get((surface, model, status))
-        if children is None:
-            if len(self._children) > 10_000:
-                self._children.clear()
-            children = self._children[(surface, model, status)] = (
-                self.requests.labels(surface, model, str(status)),
-                self.latency.labels(surface),
-            )
-        children[0].inc()
-        children[1].observe(seconds)
+        series = (surface, model, str(status))
+        count = self.requests.get(series)
+        if count is not None or len(self.requests) < _MAX_SERIES:
+            self.requests[series] = (count or 0) + 1
+        buckets = self.latency.get(surface)
+        if buckets is None:
+            buckets = self.latency[surface] = [0.0] * (len(_LATENCY_BUCKETS) + 2)
+        buckets[bisect_left(_LATENCY_BUCKETS, seconds)] += 1
+        buckets[-1] += seconds
         self.totals["total"] += 1
         self.totals["successful" if status < 400 else "failed"] += 1
 
     def observe_tokens(self, model: str, prompt: int, completion: int) -> None:
-        if prompt:
-            self.tokens.labels(model, "in").inc(prompt)
-        if completion:
-            self.tokens.labels(model, "out").inc(completion)
+        for direction, amount in (("in", prompt), ("out", completion)):
+            if amount and (len(self.tokens) < _MAX_SERIES or (model, direction) in self.tokens):
+                self.tokens[(model, direction)] = self.tokens.get((model, direction), 0) + amount
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
-class _KeyStateCollector(Collector):
-    def __init__(self, snapshot: Callable[[], list[dict[str, Any]]]) -> None:
+class _Exporter(Collector):
+    """Turns the counts into Prometheus metric families when they are scraped."""
+
+    def __init__(self, metrics: Metrics, snapshot: Callable[[], list[dict[str, Any]]] | None) -> None:
+        self._metrics = metrics
         self._snapshot = snapshot
 
     def describe(self) -> Iterable[Metric]:
         return []
 
     def collect(self) -> Iterator[Metric]:
-        family = GaugeMetricFamily(
-            "gemini_proxy_key_state", "1 for the state each key is in (by short id).", labels=("key", "state")
+        m = self._metrics
+        requests = CounterMetricFamily(
+            "gemini_proxy_requests", "Client requests by surface, model and HTTP status.",
+            labels=("surface", "model", "status"),
         )
-        for entry in self._snapshot():
-            state = str(entry.get("state", "active"))
-            for name in _KEY_STATES:
-                family.add_metric((str(entry.get("key", "?")), name), 1.0 if name == state else 0.0)
-        yield family
+        for labels, value in m.requests.items():
+            requests.add_metric(labels, value)
+        yield requests
+        latency = HistogramMetricFamily(
+            "gemini_proxy_request_duration_seconds",
+            "Time until the answer starts (a stream's first byte), by surface.", labels=("surface",),
+        )
+        for surface, buckets in m.latency.items():
+            cumulative, running = [], 0.0
+            for bound, count in zip((*map(str, _LATENCY_BUCKETS), "+Inf"), buckets[:-1], strict=True):
+                running += count
+                cumulative.append((bound, running))
+            latency.add_metric((surface,), cumulative, buckets[-1])
+        yield latency
+        attempts = CounterMetricFamily(
+            "gemini_proxy_upstream_attempts",
+            "Requests sent to Gemini by outcome (ok, rate_limited, invalid_key, transient, client_error).",
+            labels=("outcome",),
+        )
+        for outcome, value in m.attempts.items():
+            attempts.add_metric((outcome,), value)
+        yield attempts
+        tokens = CounterMetricFamily(
+            "gemini_proxy_tokens", "Tokens by model and direction (in, out).", labels=("model", "direction")
+        )
+        for token_labels, value in m.tokens.items():
+            tokens.add_metric(token_labels, value)
+        yield tokens
+        if self._snapshot is not None:
+            states = GaugeMetricFamily(
+                "gemini_proxy_key_state", "1 for the state each key is in (by short id).", labels=("key", "state")
+            )
+            for entry in self._snapshot():
+                state = str(entry.get("state", "active"))
+                for name in _KEY_STATES:
+                    states.add_metric((str(entry.get("key", "?")), name), 1.0 if name == state else 0.0)
+            yield states
 
 
 class JsonFormatter(logging.Formatter):

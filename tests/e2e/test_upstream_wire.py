@@ -78,6 +78,7 @@ def test_keys_travel_in_the_header_only(recorder: Recorder) -> None:
         assert path.startswith("/v1beta/models/gemini-2.5-flash:generateContent")
         assert "key=" not in path
         assert headers["x-goog-api-key"] == "pool-key-A"
+        assert headers["content-type"] == "application/json"
         assert "client-secret" not in json.dumps(headers)
         assert "authorization" not in headers
     # The native body reached Google byte for byte, unknown fields included.

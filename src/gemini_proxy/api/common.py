@@ -37,7 +37,7 @@ _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 
 @dataclass(slots=True)
 class Services:
-    """Everything the routes need, created once in lifespan and kept on ``app.state.services``."""
+    """Everything the routes need, created once in lifespan and kept on the app as ``app.services``."""
 
     settings: Settings
     pool: KeyPool
@@ -51,7 +51,8 @@ class Services:
 
 
 def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    """The services of the app serving ``request`` (an attribute: the hottest lookup of all)."""
+    return request.scope["app"].services  # type: ignore[no-any-return]
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp.payload import BytesPayload
 from yarl import URL
 
 from gemini_proxy.errors import UpstreamUnavailable
@@ -84,14 +85,12 @@ class GeminiClient:
         headers: Mapping[str, str] | None = None,
     ) -> UpstreamResponse:
         request_headers = {"x-goog-api-key": key.secret}
-        if body is not None:
-            request_headers["content-type"] = "application/json"
         if headers:
             request_headers.update(headers)
+        # A ready payload skips aiohttp's lookup of a payload type for the body.
+        data = None if body is None else BytesPayload(body, content_type="application/json")
         try:
-            response = await self._session.request(
-                method, self._url(path, query), data=body, headers=request_headers
-            )
+            response = await self._session.request(method, self._url(path, query), data=data, headers=request_headers)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise UpstreamUnavailable(f"Gemini could not be reached: {_describe(exc)}") from exc
         return UpstreamResponse(response.status, response.headers, response)
