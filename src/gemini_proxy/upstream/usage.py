@@ -1,7 +1,8 @@
 """Token counts for the pool's per-key statistics, read from Gemini's ``usageMetadata``.
 
-Unary answers are parsed; streams are scanned without parsing (the last counts seen win,
-since Google's usage is cumulative and the final chunk's is the true one). These feed the
+Neither unary answers nor streams are parsed for this: the counts after the last
+``usageMetadata`` are read with one regular expression (Google's usage is cumulative and the
+final chunk's is the true one). These feed the
 key statistics only; what a client is told comes from the translation of the parsed answer.
 """
 
@@ -30,26 +31,24 @@ def usage_outcome(raw: bytes) -> Success:
     )
 
 
-class UsageScanner:
-    """Keeps the last token counts seen in a stream's bytes."""
+# The final usageMetadata sits near the end of a stream: its last event's candidates come before it.
+_TAIL = 8192
 
-    __slots__ = ("_counts", "_tail")
+
+class UsageScanner:
+    """Keeps the last token counts of a stream, scanning only once, at its end.
+
+    Google's usage is cumulative and the final chunk's is the true one, so only the tail of the
+    stream matters: its last ``_TAIL`` bytes are kept, however the network cut the reads.
+    """
+
+    __slots__ = ("_tail",)
 
     def __init__(self) -> None:
-        self._counts: dict[bytes, int] = {}
         self._tail = b""
 
     def feed(self, data: bytes) -> None:
-        # Keep a short tail so that a count split across two network chunks is still found.
-        window = self._tail + data
-        if b"TokenCount" in window:
-            for match in _COUNT.finditer(window):
-                self._counts[match.group(1)] = int(match.group(2))
-        self._tail = window[-64:]
+        self._tail = data[-_TAIL:] if len(data) >= _TAIL else (self._tail + data)[-_TAIL:]
 
     def outcome(self) -> Success:
-        counts = self._counts
-        return Success(
-            prompt_tokens=counts.get(b"promptTokenCount", 0),
-            output_tokens=counts.get(b"candidatesTokenCount", 0) + counts.get(b"thoughtsTokenCount", 0),
-        )
+        return usage_outcome(self._tail)
