@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _KEY_STATES = ("active", "cooling_down", "out_of_daily_quota", "disabled")
-_MAX_SERIES = 10_000  # label combinations kept per metric; a flood of model names cannot exhaust memory
+_MAX_SERIES = 2_000  # label combinations per metric; past it new models count as "(other)", memory stays bounded
 
 
 class Metrics:
@@ -33,7 +33,7 @@ class Metrics:
     def __init__(self, snapshot: Callable[[], list[dict[str, Any]]] | None = None) -> None:
         self.started = time.time()
         self.requests: dict[tuple[str, str, str], int] = {}
-        self.latency: dict[str, list[float]] = {}  # surface -> bucket counts (+Inf last), then sum
+        self.latency: dict[tuple[str, str, str], list[float]] = {}  # series -> bucket counts (+Inf last), sum
         self.attempts: dict[str, int] = {}
         self.tokens: dict[tuple[str, str], int] = {}
         self.totals = {"total": 0, "successful": 0, "failed": 0, "retried": 0}
@@ -49,11 +49,13 @@ class Metrics:
     def observe_request(self, surface: str, model: str, status: int, seconds: float) -> None:
         series = (surface, model, str(status))
         count = self.requests.get(series)
-        if count is not None or len(self.requests) < _MAX_SERIES:
-            self.requests[series] = (count or 0) + 1
-        buckets = self.latency.get(surface)
+        if count is None and len(self.requests) >= _MAX_SERIES:
+            series = (surface, "(other)", str(status))
+            count = self.requests.get(series)
+        self.requests[series] = (count or 0) + 1
+        buckets = self.latency.get(series)
         if buckets is None:
-            buckets = self.latency[surface] = [0.0] * (len(_LATENCY_BUCKETS) + 2)
+            buckets = self.latency[series] = [0.0] * (len(_LATENCY_BUCKETS) + 2)
         buckets[bisect_left(_LATENCY_BUCKETS, seconds)] += 1
         buckets[-1] += seconds
         self.totals["total"] += 1
@@ -89,14 +91,15 @@ class _Exporter(Collector):
         yield requests
         latency = HistogramMetricFamily(
             "gemini_proxy_request_duration_seconds",
-            "Time until the answer starts (a stream's first byte), by surface.", labels=("surface",),
+            "Time until the answer starts (a stream's first byte), by surface, model and status.",
+            labels=("surface", "model", "status"),
         )
-        for surface, buckets in m.latency.items():
+        for series, buckets in m.latency.items():
             cumulative, running = [], 0.0
             for bound, count in zip((*map(str, _LATENCY_BUCKETS), "+Inf"), buckets[:-1], strict=True):
                 running += count
                 cumulative.append((bound, running))
-            latency.add_metric((surface,), cumulative, buckets[-1])
+            latency.add_metric(series, cumulative, buckets[-1])
         yield latency
         attempts = CounterMetricFamily(
             "gemini_proxy_upstream_attempts",

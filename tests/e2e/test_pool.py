@@ -236,3 +236,16 @@ def test_a_client_that_leaves_before_the_answer_cancels_too(
     while sum(entry["in_flight"] for entry in key_states(fresh).values()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert sum(entry["in_flight"] for entry in key_states(fresh).values()) == 0
+
+
+def test_metrics_by_surface_model_and_status(sim: ServerProcess, fresh: ServerProcess) -> None:
+    for _ in range(2):
+        assert chat(fresh).status_code == 200
+    assert chat(fresh, {"model": "gemini-2.5-flash", "messages": []}).status_code == 400
+    text = httpx.get(fresh.url + "/metrics").text
+    labels = 'model="gemini-2.5-flash",status="200",surface="openai"'
+    assert f"gemini_proxy_requests_total{{{labels}}} 2.0" in text
+    assert f"gemini_proxy_request_duration_seconds_count{{{labels}}} 2.0" in text
+    assert 'status="400",surface="openai"} 1.0' in text
+    assert 'gemini_proxy_tokens_total{direction="in",model="gemini-2.5-flash"}' in text
+    assert 'gemini_proxy_key_state{key="' in text
