@@ -104,3 +104,24 @@ def start_proxy(upstream: str, *, keys: Sequence[str] = SIM_KEYS, env: Mapping[s
     }
     command = cli("serve", "--port", str(port), *args)
     return ServerProcess(command, port=port, env=proxy_env, cwd=cwd or tempfile.mkdtemp(prefix="proxy-")).start()
+
+
+def start_demo(port: int, *, capture_output: bool = False) -> subprocess.Popen[str]:
+    """``gemini-proxy serve --demo`` on ``port`` (no GEMINI_PROXY_* settings inherited); returns once
+    ``/health`` answers. With ``capture_output`` its stdout and stderr stay readable from ``.stdout``."""
+    env = {**_base_env(), "GEMINI_PROXY_PORT": str(port)}
+    output = subprocess.PIPE if capture_output else subprocess.DEVNULL
+    process = subprocess.Popen(
+        cli("serve", "--demo"), env=env, cwd=tempfile.mkdtemp(), stdout=output, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=_die_with_parent,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5).status_code == 200:
+                return process
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the demo did not start")

@@ -7,37 +7,17 @@ import os
 import re
 import shlex
 import subprocess
-import tempfile
 import time
 
 import httpx
 
-from tests.servers import cli, free_port
+from tests.servers import free_port, start_demo
 
 
 def test_demo_banner_curl_works_as_printed() -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_PROXY_")}
-    env["GEMINI_PROXY_PORT"] = str(port)
-    process = subprocess.Popen(
-        cli("serve", "--demo"),
-        env=env,
-        cwd=tempfile.mkdtemp(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_demo(port, capture_output=True)
     try:
-        output = ""
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("demo did not start")
         # Read the banner that was printed before the server came up.
         os.set_blocking(process.stdout.fileno(), False)  # type: ignore[union-attr]
         output = process.stdout.read() or ""  # type: ignore[union-attr]

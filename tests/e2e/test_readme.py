@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.servers import cli, free_port
+from tests.servers import free_port, start_demo
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -22,19 +18,8 @@ README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 @pytest.fixture(scope="module")
 def demo_port() -> Iterator[int]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_PROXY_")}
-    env["GEMINI_PROXY_PORT"] = str(port)
-    process = subprocess.Popen(
-        cli("serve", "--demo"), env=env, cwd=tempfile.mkdtemp(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    process = start_demo(port)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         yield port
     finally:
         process.terminate()
