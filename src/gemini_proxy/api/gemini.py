@@ -71,6 +71,7 @@ async def model_call(request: Request) -> Response:
         return StreamResponse(  # type: ignore[return-value]
             relay(),
             media_type=upstream.headers.get("content-type", "text/event-stream"),
+            on_close=upstream.close,
         )
     answer = await svc.gateway.call(model, "POST", path, body=body, query=_query(request), prefer=prefer)
     return _passthrough(answer.status, answer.headers, answer.raw)

@@ -148,14 +148,15 @@ async def _stream_chat(svc: Services, call: ChatCall, payload: bytes, prefer: st
             yield b"data: [DONE]\n\n"
 
     return StreamResponse(  # type: ignore[return-value]
-        events(), media_type="text/event-stream", headers=SSE_HEADERS
+        events(), media_type="text/event-stream", headers=SSE_HEADERS, on_close=upstream.close
     )
 
 
 def _translate_event(translator: ChatStreamTranslator, event: dict[str, Any]) -> list[dict[str, Any]]:
     if "error" in event and "candidates" not in event:
         error = event["error"] if isinstance(event["error"], dict) else {}
-        raise UpstreamStatusError(int(error.get("code") or 502), event)
+        code = error.get("code")
+        raise UpstreamStatusError(code if isinstance(code, int) and 400 <= code < 600 else 502, event)
     return translator.feed(event)
 
 

@@ -1,4 +1,4 @@
-"""A plain streaming response: chunks go out as they come, nothing else.
+"""A plain streaming response: chunks go out as they come; ``on_close`` runs however it ends.
 
 Starlette's ``StreamingResponse`` runs each stream inside an anyio task group to watch for
 disconnects; here ``api/disconnect.py`` already watches every request, so the stream needs no
@@ -7,7 +7,7 @@ watcher of its own.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.types import Receive, Scope, Send
 
@@ -18,10 +18,12 @@ class StreamResponse:
         chunks: AsyncIterator[bytes],
         *,
         media_type: str,
+        on_close: Callable[[], None],
         headers: dict[str, str] | None = None,
         status_code: int = 200,
     ) -> None:
         self.chunks = chunks
+        self.on_close = on_close
         self.status_code = status_code
         self.raw_headers = [(b"content-type", media_type.encode("latin-1"))]
         self.raw_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
@@ -33,6 +35,11 @@ class StreamResponse:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            aclose = getattr(self.chunks, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            try:
+                aclose = getattr(self.chunks, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            finally:
+                # Also when the body never started (the client left first): a generator that never
+                # ran has no ``finally`` of its own, and the upstream stream must still be closed.
+                self.on_close()

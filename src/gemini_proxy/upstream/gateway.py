@@ -80,6 +80,10 @@ class UpstreamStream:
         finally:
             self.release(outcome)
 
+    def close(self) -> None:
+        """Ends the stream wherever it is (idempotent): a client that left says nothing about the key."""
+        self.release(ClientFault())
+
     def release(self, outcome: Outcome) -> None:
         if not self._released:
             self._released = True
