@@ -103,7 +103,8 @@ class _Exporter(Collector):
         yield latency
         attempts = CounterMetricFamily(
             "gemini_proxy_upstream_attempts",
-            "Requests sent to Gemini by outcome (ok, rate_limited, invalid_key, transient, client_error).",
+            "Requests sent to Gemini by outcome (ok, rate_limited, rate_limited_daily, invalid_key, transient, "
+            "client_error).",
             labels=("outcome",),
         )
         for outcome, value in m.attempts.items():

@@ -89,6 +89,7 @@ def test_invalid_key_is_disabled_and_never_tried_again(sim: ServerProcess, fresh
     assert by_key(sim)["sim-key-2"] == 1
     disabled = [entry for entry in key_states(fresh).values() if entry["state"] == "disabled"]
     assert len(disabled) == 1 and "API_KEY_INVALID" in str(disabled[0])
+    assert 'gemini_proxy_upstream_attempts_total{outcome="invalid_key"} 1.0' in httpx.get(fresh.url + "/metrics").text
 
 
 def test_server_errors_are_retried_on_another_key(sim: ServerProcess, fresh: ServerProcess) -> None:

@@ -27,7 +27,7 @@ import orjson
 from gemini_proxy.errors import NoKeyAvailable, UpstreamError, UpstreamStatusError, UpstreamUnavailable
 from gemini_proxy.upstream.client import GeminiClient, UpstreamResponse
 from gemini_proxy.upstream.pool import KeyPool, Lease
-from gemini_proxy.upstream.quota import ClientFault, Outcome, RateLimited, Success, Transient, classify
+from gemini_proxy.upstream.quota import ClientFault, InvalidKey, Outcome, RateLimited, Success, Transient, classify
 from gemini_proxy.upstream.usage import UsageScanner, usage_outcome
 
 # Upper bound on keys one request may rotate through after 429s and invalid keys.
@@ -182,10 +182,14 @@ class Gateway:
                 self._pool.release(lease, ClientFault())
                 raise
             else:
-                if response.status == 200:
+                if 200 <= response.status < 300:
                     self._observe("ok")
                     return lease, response
-                raw = await _read_error(response)
+                try:
+                    raw = await _read_error(response)
+                except BaseException:  # cancelled while reading Google's error: the client left
+                    self._pool.release(lease, ClientFault())
+                    raise
                 parsed = _parse_json(raw)
                 outcome = classify(response.status, parsed)
                 self._pool.release(lease, outcome)
@@ -238,9 +242,11 @@ def _is_rate_limit(error: UpstreamError) -> bool:
     return isinstance(error, UpstreamStatusError) and error.upstream_status == 429
 
 
+_OUTCOME_NAMES = {Success: "ok", InvalidKey: "invalid_key", Transient: "transient", ClientFault: "client_error"}
+
+
 def _outcome_name(outcome: Outcome) -> str:
+    """The ``outcome`` label of ``gemini_proxy_upstream_attempts_total``."""
     if isinstance(outcome, RateLimited):
         return "rate_limited_daily" if outcome.per_day else "rate_limited"
-    if isinstance(outcome, Success):
-        return "ok"
-    return type(outcome).__name__.lower()
+    return _OUTCOME_NAMES[type(outcome)]
