@@ -134,3 +134,12 @@ def test_v1_paths_work_too(proxy: ServerProcess) -> None:
         proxy.url + "/v1/models/gemini-2.5-flash:generateContent", json={"contents": [{"parts": [{"text": "v1"}]}]}
     )
     assert response.status_code == 200, response.text
+
+
+def test_v1_model_list_for_gemini_and_openai_clients(proxy: ServerProcess) -> None:
+    google = httpx.get(proxy.url + "/v1/models", headers={"x-goog-api-key": "anything"}).json()
+    assert "models" in google and google["models"][0]["name"].startswith("models/")
+    openai_shape = httpx.get(proxy.url + "/v1/models").json()
+    assert openai_shape["object"] == "list" and "models/" not in openai_shape["data"][0]["id"]
+    one = httpx.get(proxy.url + "/v1/models/gemini-2.5-flash", headers={"x-goog-api-key": "anything"}).json()
+    assert one["name"] == "models/gemini-2.5-flash"

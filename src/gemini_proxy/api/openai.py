@@ -218,17 +218,26 @@ async def _model_listing(svc: Services) -> dict[str, Any]:
 
 
 @surface(render_openai, "openai")
-async def list_models(request: Request) -> Response:
-    if is_google_surface(request.url.path, dict(request.scope["headers"])):
-        return await native.list_models(request)
+async def _list_models(request: Request) -> Response:
     return json_response(await _model_listing(services(request)))
 
 
 @surface(render_openai, "openai")
+async def _get_model(request: Request) -> Response:
+    return json_response(find_model(await _model_listing(services(request)), request.path_params["target"]))
+
+
+async def list_models(request: Request) -> Response:
+    """``GET /v1/models``: OpenAI's list, or Google's for a Gemini client of the v1 API."""
+    if is_google_surface(request.url.path, dict(request.scope["headers"])):
+        return await native.list_models(request)
+    return await _list_models(request)
+
+
 async def get_model(request: Request) -> Response:
     if is_google_surface(request.url.path, dict(request.scope["headers"])):
         return await native.get_model(request)
-    return json_response(find_model(await _model_listing(services(request)), request.path_params["target"]))
+    return await _get_model(request)
 
 
 routes = [
