@@ -25,6 +25,27 @@ from gemini_proxy.errors import InvalidRequest
 _MAX_REDIRECTS = 3
 
 
+# Servers often label files generically; Gemini needs the real type of inline data.
+_GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream", "application/binary"})
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"%PDF-", "application/pdf"),
+)
+
+
+def sniff_type(head: bytes) -> str | None:
+    """The media type of common images and PDFs from their first bytes."""
+    for signature, mime in _SIGNATURES:
+        if head.startswith(signature):
+            return mime
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
 class ForbiddenAddress(OSError):
     pass
 
@@ -93,7 +114,7 @@ class MediaFetcher:
                 param=param,
                 code="invalid_image_url",
             ) from None
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:  # ValueError: a malformed URL
             reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
             raise InvalidRequest(
                 f"Could not fetch {_safe(url)}: {reason}.", param=param, code="invalid_image_url"
@@ -120,6 +141,8 @@ class MediaFetcher:
                     if len(data) > self._max_bytes:
                         raise self._too_large(url, param)
                 mime = (response.content_type or "application/octet-stream").lower()
+                if mime in _GENERIC_TYPES:
+                    mime = sniff_type(bytes(data[:16])) or mime
                 return mime, base64.b64encode(bytes(data)).decode("ascii")
         raise InvalidRequest(f"Too many redirects fetching {_safe(url)}.", param=param, code="invalid_image_url")
 
@@ -147,5 +170,8 @@ class MediaFetcher:
 
 def _safe(url: str) -> str:
     """The URL without its query string, which may carry credentials."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # malformed: still never show a query string
+        return url.split("?", 1)[0][:200]
     return f"{parts.scheme}://{parts.netloc}{parts.path}"

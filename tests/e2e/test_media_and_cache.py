@@ -98,6 +98,13 @@ def test_image_urls_are_fetched_within_limits_when_allowed(simulator: ServerProc
         proxy.stop()
 
 
+@pytest.mark.parametrize("url", ["http://[::1", "http://exa mple.com/x.png", "ftp://example.com/x.png"])
+def test_malformed_image_urls_are_a_400(proxy: ServerProcess, url: str) -> None:
+    response = ask_about(proxy, url)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == "messages[0].content[1].image_url"
+
+
 @pytest.mark.parametrize("path", ["/pixel.png", "/redirect"])
 def test_private_addresses_are_refused_by_default(proxy: ServerProcess, images: str, path: str) -> None:
     for url in (images + path, images.replace("127.0.0.1", "localhost") + path):
