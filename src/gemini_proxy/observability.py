@@ -83,7 +83,8 @@ class _Exporter(Collector):
     def collect(self) -> Iterator[Metric]:
         m = self._metrics
         requests = CounterMetricFamily(
-            "gemini_proxy_requests", "Client requests by surface, model and HTTP status.",
+            "gemini_proxy_requests",
+            "Client requests by surface, model and HTTP status.",
             labels=("surface", "model", "status"),
         )
         for labels, value in m.requests.items():
@@ -131,7 +132,11 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and any ``extra`` fields."""
 
     # Record attributes that are not extra fields (uvicorn's color_message repeats the message with ANSI codes).
-    _standard = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "color_message"}
+    _standard = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+        "message",
+        "asctime",
+        "color_message",
+    }
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

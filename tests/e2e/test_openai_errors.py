@@ -63,6 +63,17 @@ def test_bad_input_is_a_400_naming_the_field(proxy: ServerProcess, body: bytes |
     assert error["type"] == "invalid_request_error"
 
 
+def test_deeply_nested_tool_arguments_are_a_400(proxy: ServerProcess) -> None:
+    arguments = '{"a": ' + "[" * 300 + "]" * 300 + "}"
+    response = post(proxy, {"model": "gemini-2.5-flash", "messages": [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": arguments}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+    ]})
+    assert_openai_error(response, 400)
+
+
 def test_ignored_openai_parameters_are_accepted(proxy: ServerProcess) -> None:
     response = post(
         proxy,

@@ -184,7 +184,9 @@ def test_empty_final_text_part_keeps_signature_but_sends_nothing() -> None:
     t = ChatStreamTranslator(CALL, completion_id="id", created=5, new_call_id=counter())
     assert len(t.feed(events[0])) == 1
     assert t.feed(events[1]) == []
-    assert t.text_signatures == {0: "c2ln"}
+    finish = t.finish()[-1]["choices"][0]
+    assert finish["delta"] == {"extra_content": {"google": {"thought_signature": "c2ln"}}}
+    assert finish["finish_reason"] == "stop"
     merged = {"candidates": [cand({"text": "Hi"}, {"text": "", "thoughtSignature": "c2ln"})]}
     assert complete(merged)["choices"][0]["message"]["extra_content"] == {"google": {"thought_signature": "c2ln"}}
 

@@ -30,7 +30,7 @@ from gemini_proxy.api.common import (
     surface,
 )
 from gemini_proxy.api.streaming import StreamResponse
-from gemini_proxy.errors import ProxyError, UpstreamStatusError
+from gemini_proxy.errors import InvalidRequest, ProxyError, UpstreamStatusError
 from gemini_proxy.translate import (
     ChatCall,
     ChatStreamTranslator,
@@ -80,6 +80,15 @@ async def prepare_chat(svc: Services, body: dict[str, Any]) -> ChatCall:
     return call
 
 
+def encode_gemini_body(call: ChatCall) -> bytes:
+    """The Gemini request as JSON. orjson stops at 254 levels of nesting (and parses up to 1024):
+    a request nested that deep (tool arguments, say) is the client's problem, not a 500."""
+    try:
+        return orjson.dumps(call.gemini_body)
+    except orjson.JSONEncodeError:
+        raise InvalidRequest("The request is nested too deeply to be sent to Gemini.", param="messages") from None
+
+
 async def cache_affinity(svc: Services, gemini_body: dict[str, Any]) -> str | None:
     name = gemini_body.get("cachedContent")
     return await svc.pool.cache_owner(name) if isinstance(name, str) else None
@@ -98,7 +107,7 @@ async def chat_completions(request: Request) -> Response:
     svc = services(request)
     call = await prepare_chat(svc, await read_json_object(request))
     request.state.model = call.model
-    payload = orjson.dumps(call.gemini_body)
+    payload = encode_gemini_body(call)
     prefer = await cache_affinity(svc, call.gemini_body)
     if call.stream:
         return await _stream_chat(svc, call, payload, prefer)

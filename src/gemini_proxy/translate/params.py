@@ -104,7 +104,8 @@ def generation_config(body: dict[str, Any], model: str) -> tuple[GenerationConfi
     if (v := _number(body, "frequency_penalty", -2, 2)) is not None:
         cfg["frequencyPenalty"] = v
     if (seed := _int(body, "seed", -(2**63))) is not None:
-        cfg["seed"] = seed
+        # Gemini's seed is an int32; OpenAI clients send up to 64 bits. Folding keeps equal seeds equal.
+        cfg["seed"] = (seed + 2**31) % 2**32 - 2**31
     n = _int(body, "n", 1)
     if n is not None and n != 1:
         cfg["candidateCount"] = n
@@ -127,7 +128,7 @@ def generation_config(body: dict[str, Any], model: str) -> tuple[GenerationConfi
     extra, thinking = _google(body)
     effort = body.get("reasoning_effort")
     if effort is not None:
-        if effort not in REASONING_EFFORTS:
+        if not isinstance(effort, str) or effort not in REASONING_EFFORTS:
             raise InvalidRequest(
                 f"reasoning_effort must be one of {', '.join(sorted(REASONING_EFFORTS))}", param="reasoning_effort"
             )

@@ -81,7 +81,7 @@ def _choice(cand: dict[str, Any], pos: int, call: ChatCall, new_call_id: Callabl
             images.append(img)
     index = cand.get("index", pos)
     reason = finish_reason(cand.get("finishReason"), has_calls=bool(calls), legacy=call.legacy_functions)
-    content = "".join(texts) if texts else None
+    content = "".join(texts) or None  # Gemini 3 closes calls with an empty text part: still no content
     message: Message = {
         "role": "assistant",
         "content": content,

@@ -35,6 +35,7 @@ _COPY = ("minItems", "maxItems", "minLength", "maxLength", "pattern", "minimum",
 _TYPES = {"string": "STRING", "number": "NUMBER", "integer": "INTEGER", "boolean": "BOOLEAN",
           "array": "ARRAY", "object": "OBJECT"}  # fmt: skip
 _MAX_NODES = 2000  # inlined size above which we send the JSON Schema instead
+_MAX_DEPTH = 64  # deeper schemas are refused: no real tool needs them, and they would overflow the stack
 _DROP_JSON = frozenset({"$schema", "$id", "$comment"})
 _SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
 _SCHEMA_LISTS = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})
@@ -76,12 +77,13 @@ def clean_json_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class _Converter:
-    __slots__ = ("root", "param", "nodes")
+    __slots__ = ("root", "param", "nodes", "depth")
 
     def __init__(self, root: dict[str, Any], param: str) -> None:
         self.root = root
         self.param = param
         self.nodes = 0
+        self.depth = 0
 
     def resolve(self, ref: object) -> dict[str, Any]:
         if not isinstance(ref, str) or not ref.startswith("#"):
@@ -97,6 +99,15 @@ class _Converter:
         return node
 
     def convert(self, node: object, stack: tuple[str, ...]) -> dict[str, Any]:
+        self.depth += 1
+        try:
+            if self.depth > _MAX_DEPTH:
+                raise InvalidRequest(f"schema is nested more than {_MAX_DEPTH} levels deep", param=self.param)
+            return self._convert(node, stack)
+        finally:
+            self.depth -= 1
+
+    def _convert(self, node: object, stack: tuple[str, ...]) -> dict[str, Any]:
         self.nodes += 1
         if self.nodes > _MAX_NODES:
             raise _Unrepresentable
@@ -225,7 +236,7 @@ class _Converter:
         out["properties"] = {name: self.convert(sub, stack) for name, sub in props.items()}
         required = node.get("required")
         if isinstance(required, list):
-            req = [r for r in dict.fromkeys(required) if isinstance(r, str) and r in props]
+            req = [r for r in dict.fromkeys(r for r in required if isinstance(r, str)) if r in props]
             if req:
                 out["required"] = req
         out["propertyOrdering"] = list(props)

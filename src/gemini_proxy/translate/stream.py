@@ -27,19 +27,21 @@ from typing import Any
 from gemini_proxy.errors import ProxyError
 
 from .call import ChatCall
-from .candidates import block_refusal, finish_reason, image, logprobs, parts_of, tool_call
+from .candidates import block_refusal, filter_refusal, finish_reason, image, logprobs, parts_of, tool_call
 from .errors import error_to_openai
 from .openai_types import Delta, FinishReason
 from .usage import to_usage
 
 
 class _Choice:
-    __slots__ = ("started", "tools", "reason", "blocked")
+    __slots__ = ("started", "tools", "reason", "finish_message", "text_signature", "blocked")
 
     def __init__(self) -> None:
         self.started = False
         self.tools = 0
         self.reason: object = None
+        self.finish_message: object = None
+        self.text_signature: str | None = None
         self.blocked = False
 
 
@@ -52,7 +54,6 @@ class ChatStreamTranslator:
         self._choices: dict[int, _Choice] = {}
         self._usage: object = None
         self._signatures: dict[str, str] = {}
-        self.text_signatures: dict[int, str] = {}
         self._finished = False
 
     @property
@@ -103,20 +104,19 @@ class ChatStreamTranslator:
             state = self._choices.setdefault(index, _Choice())
             if cand.get("finishReason"):
                 state.reason = cand["finishReason"]
+                state.finish_message = cand.get("finishMessage")
             lp = logprobs(cand) if call.logprobs else None
             for part in parts_of(cand):
                 if not isinstance(part, dict):
                     continue
                 delta: Delta
                 if "functionCall" in part:
-                    if not call.parallel_tool_calls and state.tools:
-                        continue
+                    if (call.legacy_functions or not call.parallel_tool_calls) and state.tools:
+                        continue  # only the first call is passed on: no id, no remembered signature for others
                     tc = tool_call(part, self._new_call_id)
                     if "extra_content" in tc:
                         self._signatures[tc["id"]] = tc["extra_content"]["google"]["thought_signature"]
                     if call.legacy_functions:
-                        if state.tools:
-                            continue
                         delta = {"function_call": tc["function"]}
                     else:
                         delta = {"tool_calls": [{"index": state.tools, **tc}]}
@@ -124,7 +124,7 @@ class ChatStreamTranslator:
                 else:
                     sig = part.get("thoughtSignature")
                     if isinstance(sig, str) and sig:
-                        self.text_signatures[index] = sig
+                        state.text_signature = sig
                     text = part.get("text")
                     if isinstance(text, str):
                         if not text:
@@ -154,14 +154,21 @@ class ChatStreamTranslator:
         out: list[dict[str, Any]] = []
         for index in sorted(self._choices):
             state = self._choices[index]
-            if not state.started:
-                out.append(self._chunk(index, self._delta(state, {"content": ""})))
             reason: FinishReason = (
                 "content_filter"
                 if state.blocked
                 else finish_reason(state.reason, has_calls=state.tools > 0, legacy=self._call.legacy_functions)
             )
-            out.append(self._chunk(index, {}, reason))
+            if not state.started:
+                first: Delta = {"content": ""}
+                if reason == "content_filter":  # blocked before any text: say why, as the unary answer does
+                    cand = {"finishReason": state.reason, "finishMessage": state.finish_message}
+                    first = {"content": None, "refusal": filter_refusal(cand)}
+                out.append(self._chunk(index, self._delta(state, first)))
+            last: Delta = {}
+            if state.text_signature is not None:  # a text part's thought signature, as the unary answer has it
+                last = {"extra_content": {"google": {"thought_signature": state.text_signature}}}  # type: ignore[typeddict-unknown-key]
+            out.append(self._chunk(index, last, reason))
         if self._call.include_usage:
             out.append({
                 "id": self._id,
