@@ -65,12 +65,14 @@ test-key-4 project=proj-a
         ("test-key-1 colour=blue", "unknown attribute 'colour'"),
         ("test-key-1 name", "expected name=value"),
         ("test-key-1 name=a\ntest-key-2 name=a", "share the id 'a'"),
+        ("test-key-1 second-secret-key", "two keys on one line"),
+        ("test-key-1 AQ.second-secret=key", "unknown attribute \\(use"),
     ],
 )
 def test_parse_keys_errors_name_line_not_secret(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message) as info:
         parse_keys(text)
-    assert "test-key-1" not in str(info.value)
+    assert "test-key-1" not in str(info.value) and "second-secret" not in str(info.value)
 
 
 def test_load_keys_merges_env_and_file(tmp_path: Path) -> None:

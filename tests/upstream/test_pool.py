@@ -175,9 +175,13 @@ async def test_exclude_and_prefer(clock: FakeClock) -> None:
     for _ in range(10):
         assert await use(pool, Success(), exclude=frozenset(ids[:2])) == ids[2]
         assert await use(pool, Success(), prefer=ids[1]) == ids[1]
-    assert await use(pool, Success(), prefer=ids[1], exclude=frozenset({ids[1]})) != ids[1]
+    # prefer pins a cache's owner (untagged keys are each their own project): no other key may serve.
+    with pytest.raises(NoKeyAvailable):
+        await pool.acquire(M, prefer=ids[1], exclude=frozenset({ids[1]}))
     await use(pool, RateLimited(10.0), prefer=ids[0])
-    assert await use(pool, Success(), prefer=ids[0]) != ids[0]  # preferred key cooling: another one serves
+    with pytest.raises(NoKeyAvailable) as cooling:  # the owner cooling: wait for it, not another key
+        await pool.acquire(M, prefer=ids[0])
+    assert 9 <= cooling.value.retry_after <= 10
     with pytest.raises(NoKeyAvailable, match="already tried") as info:
         await pool.acquire(M, exclude=frozenset(ids[1:]))
     assert info.value.retry_after == 1.0  # the tried keys are fine: retry soon
@@ -338,3 +342,27 @@ async def test_cache_affinity(clock: FakeClock) -> None:
     await pool.remember_cache("cachedContents/abc", "work-1")
     assert await pool.cache_owner("cachedContents/abc") == "work-1"
     assert await pool.cache_owner("cachedContents/zzz") is None
+
+
+async def test_a_cache_request_waits_for_its_project_instead_of_going_elsewhere(clock: FakeClock) -> None:
+    keys = [
+        ApiKey("test-key-1", "a1", "proj-a"),
+        ApiKey("test-key-2", "a2", "proj-a"),
+        ApiKey("test-key-3", "b1", "proj-b"),
+    ]
+    pool = KeyPool(keys, MemoryStore(clock=clock), clock=clock)
+    await pool.start()
+    try:
+        # The owner failed for this request: the other key of its project can see the cache too.
+        for _ in range(3):
+            lease = await pool.acquire(M, prefer="a1", exclude=frozenset({"a1"}))
+            assert lease.key.label == "a2"
+            pool.release(lease, Success())
+        # The whole project cooling down: not proj-b's key, which cannot see the cache.
+        pool.release(await pool.acquire(M, prefer="a1"), RateLimited(retry_after=30, per_day=False, quota_id=None))
+        with pytest.raises(NoKeyAvailable) as info:
+            await pool.acquire(M, prefer="a1")
+        assert 25 <= info.value.retry_after <= 30
+        assert (await pool.acquire(M)).key.project == "proj-b"  # without a cache, anyone
+    finally:
+        await pool.close()

@@ -112,3 +112,42 @@ async def test_rpm_shared_between_pools_through_store(clock: FakeClock) -> None:
     finally:
         await a.close()
         await b.close()
+
+
+class _FlakyStore(MemoryStore):
+    """A shared store that can go down."""
+
+    down = False
+
+    async def save_records(self, updates):  # type: ignore[no-untyped-def]
+        if self.down:
+            raise ConnectionError("store down")
+        await super().save_records(updates)
+
+    async def add_usage(self, window, counts):  # type: ignore[no-untyped-def]
+        if self.down:
+            raise ConnectionError("store down")
+        return await super().add_usage(window, counts)
+
+
+async def test_other_replicas_usage_expires_with_its_minute_even_when_the_store_is_down(clock: FakeClock) -> None:
+    store = _FlakyStore(clock=clock)
+    a = KeyPool(fake_keys(1), store, clock=clock, rpm_per_key=4, sync_interval=3600)
+    b = KeyPool(fake_keys(1), store, clock=clock, rpm_per_key=4, sync_interval=3600)
+    await a.start()
+    await b.start()
+    try:
+        for _ in range(4):
+            a.release(await a.acquire(M), Success())
+        await a._sync.sync_once()
+        await b._sync.sync_once()
+        with pytest.raises(NoKeyAvailable):  # a used the whole minute
+            await b.acquire(M)
+        store.down = True
+        clock.advance(61)
+        await b._sync.sync_once()  # fails to reach the store, but the minute is over
+        b.release(await b.acquire(M), Success())
+    finally:
+        store.down = False
+        await a.close()
+        await b.close()

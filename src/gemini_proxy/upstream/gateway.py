@@ -11,7 +11,8 @@ and try another key when the failure is the key's or the server's, not the reque
 * a stream is retried only until Google answers 200: after that the client has bytes.
 
 When no key is left the pool raises ``NoKeyAvailable`` (429 with Retry-After), unless the
-last failure was a server error, which is then the more truthful answer.
+last failure was a server error (5xx, timeout), which is then the more truthful answer; a key's
+own 429 or 400/401/403 never reaches the client.
 """
 
 from __future__ import annotations
@@ -162,14 +163,15 @@ class Gateway:
         last_error: UpstreamError | None = None
         while True:
             remaining = deadline - self._clock()
-            if remaining <= 0 and last_error is not None:
+            if remaining <= 0 and last_error is not None and _is_server_error(last_error):
                 raise last_error
             try:
                 lease = await self._pool.acquire(
                     model, exclude=frozenset(tried), max_wait=max(0.0, min(self._max_wait, remaining)), prefer=prefer
                 )
             except NoKeyAvailable:
-                if last_error is not None and not _is_rate_limit(last_error):
+                # A server error is the truer answer; a key's own 429/401/403 is not the client's business.
+                if last_error is not None and _is_server_error(last_error):
                     raise last_error from None
                 raise
             try:
@@ -238,8 +240,8 @@ def _unwrap(parsed: Any) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def _is_rate_limit(error: UpstreamError) -> bool:
-    return isinstance(error, UpstreamStatusError) and error.upstream_status == 429
+def _is_server_error(error: UpstreamError) -> bool:
+    return not isinstance(error, UpstreamStatusError) or error.upstream_status >= 500
 
 
 _OUTCOME_NAMES = {Success: "ok", InvalidKey: "invalid_key", Transient: "transient", ClientFault: "client_error"}

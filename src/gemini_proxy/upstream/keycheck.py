@@ -59,7 +59,9 @@ async def check_keys(client: GeminiClient, keys: Sequence[ApiKey], pool: KeyPool
     if pool is not None:
         states = {entry["key"]: entry for entry in pool.snapshot()}
         for result in results:
-            state = states.get(result.key_id, {})
+            state = states.get(result.key_id)
+            if state is None:  # in the keys file, not yet in the pool (the watcher reloads every 2 s)
+                continue
             if result.status == "invalid":
                 pool.disable(result.key_id, result.detail)
             elif result.status in ("valid", "rate_limited") and state.get("state") == "disabled":

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,8 @@ from typing import Protocol
 __all__ = ["ApiKey", "KeysFileWatcher", "load_keys", "parse_keys"]
 
 log = logging.getLogger("gemini_proxy.pool")
+
+_ATTRIBUTE_NAME = re.compile(r"[a-z_]{1,20}")
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -46,6 +49,8 @@ class ApiKey:
     # Computed once: it is read on every request (a hash per read showed in profiles).
     short_id: str = field(init=False, repr=False, compare=False)
     """``label`` if given, else ``sha256(secret)[:6] + "..." + secret[-4:]``."""
+    fingerprint: str = field(init=False, repr=False, compare=False)
+    """Hash of the whole key line (secret + attributes): tells when a key's line changed."""
 
     def __post_init__(self) -> None:
         if self.label:
@@ -53,12 +58,9 @@ class ApiKey:
         else:
             short_id = f"{hashlib.sha256(self.secret.encode()).hexdigest()[:6]}...{self.secret[-4:]}"
         object.__setattr__(self, "short_id", short_id)
-
-    @property
-    def fingerprint(self) -> str:
-        """Hash of the whole key line (secret + attributes): tells when a key's line changed."""
         line = "\0".join((self.secret, self.label or "", self.project or ""))
-        return hashlib.sha256(line.encode()).hexdigest()[:16]
+        object.__setattr__(self, "fingerprint", hashlib.sha256(line.encode()).hexdigest()[:16])
+
 
     def __repr__(self) -> str:
         return f"ApiKey({self.short_id})"
@@ -78,13 +80,15 @@ def _parse_item(text: str, where: str) -> ApiKey | None:
     for attr in attrs:
         name, eq, value = attr.partition("=")
         if not eq or not value:
-            raise ValueError(f"keys {where}: expected name=value after the key, got {name!r}")
+            # Never quote the token: it is often a second key pasted on the same line.
+            raise ValueError(f"keys {where}: expected name=value after the key (two keys on one line?)")
         if name in ("name", "label"):
             label = value
         elif name == "project":
             project = value
         else:
-            raise ValueError(f"keys {where}: unknown attribute {name!r} (use name= or project=)")
+            shown = f" {name!r}" if _ATTRIBUTE_NAME.fullmatch(name) else ""  # a typo is shown, a secret is not
+            raise ValueError(f"keys {where}: unknown attribute{shown} (use name= or project=)")
     return ApiKey(secret, label, project)
 
 

@@ -32,6 +32,9 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+_STEP = 1e-2  # seconds
+
+
 class KeyState:
     """Mutable state of one key. ``until``/``kind`` per model is what selection reads."""
 
@@ -79,13 +82,15 @@ class KeyState:
         self.pend_tot = [0, 0, 0, 0]
 
     # -- disabled / enabled ------------------------------------------------------------------
+    # The later of disable and enable wins. The tie-break step must survive the stores' precision:
+    # Redis's JSON keeps 14 significant digits, about 0.1 ms for today's epoch seconds.
     def disable(self, reason: str, now: float) -> None:
-        self.dis_at = max(now, self.en_at + 1e-6)
+        self.dis_at = max(now, self.en_at + _STEP)
         self.dis_reason = reason
         self.off = True
 
     def enable(self, now: float) -> None:
-        self.en_at = max(now, self.dis_at + 1e-6)
+        self.en_at = max(now, self.dis_at + _STEP)
         self.off = False
 
     def cool(self, model: str, until: float, kind: str) -> bool:

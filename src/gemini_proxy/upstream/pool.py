@@ -277,13 +277,22 @@ class KeyPool:
         max_wait: float = 0.0,
         prefer: str | None = None,
     ) -> Lease:
-        """A key that can serve ``model`` now, waiting up to ``max_wait`` s; else ``NoKeyAvailable``."""
+        """A key that can serve ``model`` now, waiting up to ``max_wait`` s; else ``NoKeyAvailable``.
+
+        ``prefer`` names the key that owns a context cache: only keys of its project can see the
+        cache, so no other key is chosen (the request waits for them, or gets the 429).
+        """
         if model.startswith("models/"):
             model = model[7:]
+        pinned: frozenset[str] = frozenset()  # keys that cannot see the cache: never usable by this request
+        if prefer is not None and (owner := self._by_id.get(prefer)) is not None:
+            group = {member.sid for member in self._group_of(owner)}
+            pinned = frozenset(sid for sid in self._by_id if sid not in group)
+            exclude = exclude | pinned
         now = self._clock()
         st = self._pick(model, exclude, prefer, now)
         if st is None:
-            st = await self._wait(model, exclude, prefer, max_wait)
+            st = await self._wait(model, exclude, prefer, max_wait, pinned)
             now = self._clock()
         st.in_flight += 1
         if self.rpm:
@@ -291,7 +300,9 @@ class KeyPool:
             st.rpm_unsent += 1
         return Lease(st, model, now)
 
-    async def _wait(self, model: str, exclude: frozenset[str], prefer: str | None, max_wait: float) -> KeyState:
+    async def _wait(
+        self, model: str, exclude: frozenset[str], prefer: str | None, max_wait: float, pinned: frozenset[str]
+    ) -> KeyState:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max_wait
         while True:
@@ -302,7 +313,7 @@ class KeyPool:
             free_in = self._free_in(model, exclude, now)
             remaining = deadline - loop.time()
             if free_in is None or remaining <= 0 or free_in > remaining:
-                raise self._no_key(model, exclude, now)
+                raise self._no_key(model, exclude, now, pinned)
             wake = self._wake
             self._waiters += 1
             try:
@@ -312,8 +323,9 @@ class KeyPool:
             finally:
                 self._waiters -= 1
 
-    def _no_key(self, model: str, exclude: frozenset[str], now: float) -> NoKeyAvailable:
-        return no_key_error(self._order, model, exclude, now, self._free_in(model, frozenset(), now))
+    def _no_key(self, model: str, exclude: frozenset[str], now: float, pinned: frozenset[str]) -> NoKeyAvailable:
+        # Retry-After: when a retry of this request could be served (keys it tried are fine then).
+        return no_key_error(self._order, model, exclude, now, self._free_in(model, pinned, now))
 
     # -- outcomes --------------------------------------------------------------------------------
     def release(self, lease: Lease, outcome: Outcome) -> None:

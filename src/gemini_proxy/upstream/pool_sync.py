@@ -116,6 +116,14 @@ class PoolSync:
     async def sync_once(self) -> None:
         pool = self.pool
         now = pool.now()
+        window = int(now // 60)
+        if pool.rpm and window != self.window:
+            # A new minute: other replicas' usage of the last one no longer counts, store or no store
+            # (a store that is down must not leave a key "busy" for good).
+            self.window = window
+            for st in pool.states():
+                st.win_local = 0
+                st.remote_rpm = 0
         try:
             if self.degraded:  # the store may have lost everything: push our whole view first
                 pool.mark_dirty({st.sid for st in pool.states()})
@@ -138,7 +146,7 @@ class PoolSync:
             self._merge(records)
             self.version, self.full_reload = version, False
             if pool.rpm:
-                await self._usage(int(now // 60))
+                await self._usage(window)
         except Exception as exc:
             self._fail("sync", exc)
             self.full_reload = True
@@ -173,10 +181,6 @@ class PoolSync:
 
     async def _usage(self, window: int) -> None:
         states = self.pool.states()
-        if window != self.window:
-            self.window = window
-            for st in states:
-                st.win_local = 0
         counts = {st.sid: st.rpm_unsent for st in states}
         for st in states:
             st.win_local += st.rpm_unsent

@@ -45,10 +45,12 @@ class UsageScanner:
     __slots__ = ("_tail",)
 
     def __init__(self) -> None:
-        self._tail = b""
+        self._tail = bytearray()
 
     def feed(self, data: bytes) -> None:
-        self._tail = data[-_TAIL:] if len(data) >= _TAIL else (self._tail + data)[-_TAIL:]
+        self._tail += data
+        if len(self._tail) > 2 * _TAIL:  # trimmed now and then, not copied on every chunk
+            del self._tail[:-_TAIL]
 
     def outcome(self) -> Success:
-        return usage_outcome(self._tail)
+        return usage_outcome(bytes(self._tail[-_TAIL:]))
