@@ -143,3 +143,16 @@ def test_v1_model_list_for_gemini_and_openai_clients(proxy: ServerProcess) -> No
     assert openai_shape["object"] == "list" and "models/" not in openai_shape["data"][0]["id"]
     one = httpx.get(proxy.url + "/v1/models/gemini-2.5-flash", headers={"x-goog-api-key": "anything"}).json()
     assert one["name"] == "models/gemini-2.5-flash"
+
+
+@pytest.mark.parametrize("model", ["a%2Fb", "gemini%20flash", "gemini-2.5-flash%0A"])
+def test_model_ids_that_are_not_safe_in_a_path_are_refused(
+    proxy: ServerProcess, sim: ServerProcess, model: str
+) -> None:
+    response = httpx.post(
+        f"{proxy.url}/v1beta/models/{model}:generateContent", json={"contents": [{"parts": [{"text": "x"}]}]}
+    )
+    assert 400 <= response.status_code < 500
+    if "%0A" not in model:  # a newline does not even match a route (405 from the router)
+        assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert httpx.get(sim.url + "/_sim/stats").json()["total"] == 0  # nothing reached Gemini

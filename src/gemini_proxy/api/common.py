@@ -10,7 +10,6 @@ Each surface renders ``ProxyError`` in its own format at the edge:
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from starlette.responses import Response
 
 from gemini_proxy.errors import InvalidRequest, NoKeyAvailable, ProxyError, UpstreamStatusError
 from gemini_proxy.translate import error_to_openai
+from gemini_proxy.translate.models import is_valid_model_id
 
 if TYPE_CHECKING:
     from gemini_proxy.config import Settings
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from gemini_proxy.upstream.pool import KeyPool
 
 JSON = "application/json"
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 
 
 @dataclass(slots=True)
@@ -69,8 +68,8 @@ async def read_json_object(request: Request) -> dict[str, Any]:
 
 
 def check_model_id(model: str, *, param: str = "model") -> str:
-    """A model id that is safe to put in an upstream path."""
-    if not _MODEL_ID.match(model):
+    """A model id from a URL that is safe to put in an upstream path."""
+    if not is_valid_model_id(model):
         raise InvalidRequest(f"Invalid model name {model!r}.", param=param, code="invalid_model")
     return model
 

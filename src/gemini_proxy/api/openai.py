@@ -22,7 +22,6 @@ from gemini_proxy.api import gemini as native
 from gemini_proxy.api.auth import is_google_surface
 from gemini_proxy.api.common import (
     Services,
-    check_model_id,
     json_response,
     read_json_object,
     render_openai,
@@ -76,7 +75,6 @@ async def prepare_chat(svc: Services, body: dict[str, Any]) -> ChatCall:
         signatures=signatures,
         fetched_media=fetched,
     )
-    check_model_id(call.model)
     return call
 
 
@@ -179,7 +177,7 @@ async def embeddings(request: Request) -> Response:
     body = await read_json_object(request)
     texts = embedding_inputs(body)
     dimensions, encoding = embedding_options(body)
-    model = check_model_id(resolve_model(body.get("model"), aliases=svc.aliases, default=None))
+    model = resolve_model(body.get("model"), aliases=svc.aliases, default=None)
     request.state.model = model
     path = f"/v1beta/models/{model}:batchEmbedContents"
     bodies = to_batch_embed_bodies(texts, model=model, dimensions=dimensions)

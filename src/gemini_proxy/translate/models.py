@@ -43,6 +43,11 @@ def resolve_model(name: str | None, *, aliases: Mapping[str, str], default: str 
     return target
 
 
+def is_valid_model_id(name: str) -> bool:
+    """A bare model id that is safe to put in an upstream URL path."""
+    return _VALID_NAME.fullmatch(name) is not None
+
+
 def _strip(name: str) -> str:
     for prefix in _PREFIXES:
         if name.startswith(prefix):
