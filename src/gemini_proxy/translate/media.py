@@ -53,9 +53,14 @@ def _inline(mime: str, data: str) -> Part:
     return {"inlineData": {"mimeType": mime, "data": data}}
 
 
-def image_part(part: Mapping[str, Any], fetched: Mapping[str, tuple[str, str]], param: str) -> Part:
+def image_url(part: Mapping[str, Any]) -> object:
+    """The URL of an ``image_url`` part: ``{"url": ...}``, or the bare string some clients send."""
     spec = part.get("image_url")
-    url = spec.get("url") if isinstance(spec, dict) else spec  # some clients send the bare string
+    return spec.get("url") if isinstance(spec, dict) else spec
+
+
+def image_part(part: Mapping[str, Any], fetched: Mapping[str, tuple[str, str]], param: str) -> Part:
+    url = image_url(part)
     if not isinstance(url, str) or not url:
         raise InvalidRequest("image_url.url must be a non-empty string", param=param)
     if url.startswith("data:"):
@@ -115,8 +120,7 @@ def collect_media_urls(body: object) -> list[tuple[str, str]]:
         for j, part in enumerate(content):
             if not isinstance(part, dict) or part.get("type") != "image_url":
                 continue
-            spec = part.get("image_url")
-            url = spec.get("url") if isinstance(spec, dict) else spec
+            url = image_url(part)
             if isinstance(url, str) and url.startswith(("http://", "https://")):
                 urls.setdefault(url, f"messages[{i}].content[{j}].image_url")
     return list(urls.items())
