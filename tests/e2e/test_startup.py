@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -121,3 +122,36 @@ def test_health_does_not_call_upstream() -> None:
         assert response.json()["keys"]["configured"] == 3
     finally:
         proxy.stop()
+
+
+def test_dotenv_is_read_and_flags_override_it(simulator, tmp_path: Path) -> None:
+    # .env in the working directory supplies keys; its bad log level is overridden by the flag.
+    (tmp_path / ".env").write_text(
+        "GEMINI_PROXY_KEYS=sim-key-1,sim-key-2,sim-key-3\nGEMINI_PROXY_LOG_LEVEL=loud\nGEMINI_PROXY_DB=\n"
+        f"GEMINI_PROXY_UPSTREAM_URL={simulator.url}\n"
+    )
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_PROXY_")}
+    process = subprocess.Popen(
+        cli("serve", "--port", str(port), "--log-level", "warning"),
+        env={**clean, "GEMINI_PROXY_KEYS_FILE": ""},
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5).json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        else:
+            raise AssertionError("the proxy did not start")
+        assert health["keys"]["configured"] == 3
+    finally:
+        process.terminate()
+        process.wait(10)
+    # Without the flag, the .env's bad value stops start-up and is named.
+    result = run_serve({"GEMINI_PROXY_KEYS_FILE": ""}, cwd=str(tmp_path))
+    assert_one_line_error(result, "GEMINI_PROXY_LOG_LEVEL")
