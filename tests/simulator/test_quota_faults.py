@@ -186,3 +186,68 @@ def test_a_client_that_leaves_during_the_first_byte_delay_is_cancelled(sim: Sim)
         time.sleep(0.02)
     assert sim.http.get("/_sim/stats").json()["by_status"] == {"499": 1}
     assert time.monotonic() - started < 3
+
+
+def quota_value(r: httpx.Response) -> str:
+    return str(details(r)["QuotaFailure"]["violations"][0]["quotaValue"])
+
+
+def test_injected_429s_never_say_limit_zero_when_rpm_rpd_unset(sim: Sim) -> None:
+    # "limit: 0" means "no free-tier quota at all" (notes §5): injected 429s quote realistic defaults.
+    assert sim.config.rpm is None and sim.config.rpd is None
+    sim.config.fail_next(429)
+    r = sim.generate("gemini-2.5-flash", user("x"))
+    assert r.status_code == 429 and quota_value(r) == "15" and "limit: 15," in r.json()["error"]["message"]
+    sim.config.fail_next(429, per_day=True)
+    r = sim.generate("gemini-2.5-flash", user("x"))
+    assert quota_value(r) == "20" and "limit: 20," in r.json()["error"]["message"]
+    sim.config.set_key_state("sim-k", "exhausted_minute")
+    r = sim.generate("gemini-2.5-flash", user("x"), key="sim-k")
+    assert r.status_code == 429 and quota_value(r) == "15"
+    sim.config.set_key_state("sim-k", "exhausted_day")
+    r = sim.generate("gemini-2.5-flash", user("x"), key="sim-k")
+    assert r.status_code == 429 and quota_value(r) == "20" and "limit: 0," not in r.json()["error"]["message"]
+    # mid-stream injected 429 too
+    sim.config.fail_next(429, after_chunks=1, mid_stream_error=True)
+    arr = sim.stream("gemini-2.0-flash", user("a b c d"), sse=False).json()
+    assert arr[-1]["error"]["details"][1]["violations"][0]["quotaValue"] == "15"
+
+
+def test_injected_429_quotes_the_configured_limits(make_sim) -> None:  # type: ignore[no-untyped-def]
+    s: Sim = make_sim(rpm=7, rpd=90)
+    s.config.fail_next(429)
+    assert quota_value(s.generate("gemini-2.5-flash", user("x"))) == "7"
+    s.config.set_key_state("sim-k", "exhausted_day")
+    assert quota_value(s.generate("gemini-2.5-flash", user("x"), key="sim-k")) == "90"
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [{"rpm": "abc"}, {"rpd": [1]}, {"stream_chunks": "x"}, {"stream_chunks": 0}, {"first_byte_delay": "soon"},
+     {"chunk_delay": -1}, {"error_rates": {"503": "often"}}, {"error_rates": {"abc": 0.1}}, {"error_rates": [1]},
+     {"seed": 1.5}, {"cache_min_tokens": True}, {"rpm": -1}, {"error_rates": {"503": 2}}],
+)
+def test_config_patch_rejects_bad_values_and_keeps_working(sim: Sim, patch: dict) -> None:
+    before = sim.http.get("/_sim/config").json()
+    r = sim.http.post("/_sim/config", json={"seed": 3, **patch})
+    assert r.status_code == 400 and r.json()["error"]
+    assert sim.http.get("/_sim/config").json() == before  # nothing applied, not even the good field
+    assert sim.generate("gemini-2.5-flash", user("x")).status_code == 200
+
+
+def test_config_patch_coerces_to_the_field_types(sim: Sim) -> None:
+    r = sim.http.post("/_sim/config", json={"rpm": "5", "rpd": 100.0, "stream_chunks": "2", "chunk_delay": "0",
+                                            "error_rates": {"503": "0"}, "seed": "4"})
+    assert r.status_code == 200
+    got = r.json()
+    assert got["rpm"] == 5 and got["rpd"] == 100 and got["stream_chunks"] == 2 and got["seed"] == 4
+    assert got["chunk_delay"] == 0.0 and got["error_rates"] == {"503": 0.0}
+    assert sim.generate("gemini-2.5-flash", user("x")).status_code == 200
+    assert sim.http.post("/_sim/config", json={"rpm": None}).json()["rpm"] is None
+
+
+def test_key_state_keys_given_as_one_string(sim: Sim) -> None:
+    r = sim.http.post("/_sim/keys", json={"keys": "a1", "state": "invalid"})
+    assert r.status_code == 200 and r.json()["keys"] == ["a1"]
+    assert sim.http.get("/_sim/stats").json()["key_states"] == {"a1": "invalid"}
+    assert sim.http.post("/_sim/keys", json={"keys": 5, "state": "invalid"}).status_code == 400

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,15 +79,20 @@ class SimulatorConfig:
         self.faults.set_key(key, state, parse_duration(retry_delay), self.clock())
 
     def patch(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """Change settings at run time; returns the patchable settings after the change."""
+        """Change settings at run time; returns the patchable settings after the change.
+
+        Each value is coerced to its field's type first (``"5"`` → 5); a bad value raises
+        ValueError and nothing is changed.
+        """
+        coerced = {}
         for name, value in changes.items():
             if name not in PATCHABLE:
                 raise ValueError(f"cannot patch {name!r}; patchable: {', '.join(PATCHABLE)}")
-            if name == "error_rates":
-                value = {int(k): float(v) for k, v in dict(value).items()}
+            coerced[name] = _coerce(name, value)
+        for name, value in coerced.items():
             setattr(self, name, value)
             if name == "seed":
-                self.faults.reset_rng(int(value))
+                self.faults.reset_rng(value)
         return self.settings()
 
     def settings(self) -> dict[str, Any]:
@@ -107,3 +113,52 @@ class SimulatorConfig:
         out["pending_faults"] = [s.to_json() for s in self.faults.queue]
         out["key_states"] = {k: v.state for k, v in self.faults.keys.items()}
         return out
+
+
+def _as_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, str):
+        value = value.strip()
+    try:
+        number = float(value) if isinstance(value, float) else int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name} must be an integer, got {value!r}") from None
+    if isinstance(number, float):
+        if not number.is_integer():
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+        number = int(number)
+    if number < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return number
+
+
+def _as_float(name: str, value: Any, low: float, high: float | None = None) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not low <= number <= (math.inf if high is None else high):  # also rejects NaN
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+    return number
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """``value`` as the type of the patchable setting ``name``, or ValueError."""
+    if name in ("rpm", "rpd"):
+        return None if value is None else _as_int(name, value, 0)
+    if name == "stream_chunks":
+        return _as_int(name, value, 1)
+    if name in ("seed", "cache_min_tokens"):
+        return _as_int(name, value, 0 if name == "cache_min_tokens" else -(2**63))
+    if name in ("first_byte_delay", "chunk_delay"):
+        return _as_float(name, value, 0.0)
+    if name == "error_rates":
+        if not isinstance(value, dict):
+            raise ValueError(f"error_rates must be an object of status -> rate, got {value!r}")
+        return {_as_int("error_rates status", k, 100): _as_float(f"error_rates[{k}]", v, 0.0, 1.0)
+                for k, v in value.items()}
+    raise ValueError(f"cannot patch {name!r}")

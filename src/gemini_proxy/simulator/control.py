@@ -38,6 +38,10 @@ def _route(config: SimulatorConfig, verb: str, path: str, body: dict[str, Any]) 
         if state not in KEY_STATES:
             raise ValueError(f"state must be one of {', '.join(KEY_STATES)}")
         keys = body.get("keys") or [body["key"]]
+        if isinstance(keys, str):
+            keys = [keys]  # one key given as a string, not a list of its characters
+        if not isinstance(keys, list):
+            raise ValueError("keys must be a list of strings")
         for key in keys:
             config.set_key_state(str(key), cast(KeyStateName, state), body.get("retry_delay"))
         return 200, {"ok": True, "keys": keys, "state": state}

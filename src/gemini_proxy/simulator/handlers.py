@@ -10,7 +10,7 @@ from gemini_proxy.simulator import embed, errors, generate, request, response, t
 from gemini_proxy.simulator.catalog import Catalog, ModelInfo
 from gemini_proxy.simulator.config import SimulatorConfig
 from gemini_proxy.simulator.faults import FailSpec
-from gemini_proxy.simulator.quota import seconds_to_pacific_midnight
+from gemini_proxy.simulator.quota import quoted_limit, seconds_to_pacific_midnight
 
 
 @dataclass
@@ -44,8 +44,8 @@ class Handlers:
             if state.state == "invalid":
                 raise errors.bad_key(caller.key)
             if state.state == "exhausted_day":
-                raise errors.quota_exceeded(model, cfg.rpd or 0, True, seconds_to_pacific_midnight(now))
-            raise errors.quota_exceeded(model, cfg.rpm or 0, False, (state.until or now) - now)
+                raise errors.quota_exceeded(model, quoted_limit(cfg.rpd, True), True, seconds_to_pacific_midnight(now))
+            raise errors.quota_exceeded(model, quoted_limit(cfg.rpm, False), False, (state.until or now) - now)
         status = cfg.faults.roll(cfg.error_rates)
         if status is not None:
             raise self.injected(FailSpec(status=status), model)
@@ -60,9 +60,9 @@ class Handlers:
             if spec.per_day:
                 delay = spec.retry_delay if spec.retry_delay is not None else seconds_to_pacific_midnight(
                     self.config.clock())
-                return errors.quota_exceeded(model, self.config.rpd or 0, True, delay)
+                return errors.quota_exceeded(model, quoted_limit(self.config.rpd, True), True, delay)
             delay = 1.0 if spec.retry_delay is None else spec.retry_delay
-            return errors.quota_exceeded(model, self.config.rpm or 0, False, delay)
+            return errors.quota_exceeded(model, quoted_limit(self.config.rpm, False), False, delay)
         return errors.from_status(spec.status, spec.message)
 
     # --- generate ----------------------------------------------------------------------

@@ -15,6 +15,17 @@ from zoneinfo import ZoneInfo
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 WINDOW = 60.0
+# Limits quoted by injected 429s when rpm/rpd are unset: observed free-tier values (notes §6).
+# Never 0: "limit: 0" means the model has no free-tier quota at all, a different, permanent signal.
+DEFAULT_RPM = 15
+DEFAULT_RPD = 20
+
+
+def quoted_limit(configured: int | None, per_day: bool) -> int:
+    """The limit a 429 quotes: the configured one, else a realistic non-zero default."""
+    if configured is not None:
+        return configured
+    return DEFAULT_RPD if per_day else DEFAULT_RPM
 
 
 def pacific_day(now: float) -> dt.date:
