@@ -108,3 +108,53 @@ def test_legacy_functions_remember_only_the_call_they_return() -> None:
         }
     )
     assert len(chunks) == 1 and translator.signatures == {"call_1": "czE="}
+
+
+def test_schema_cache_gives_the_same_request_and_stays_bounded() -> None:
+    import orjson
+
+    from gemini_proxy.translate import tools as tools_module
+
+    def many(count: int, offset: int = 0) -> dict[str, Any]:
+        return body(
+            tools=[
+                {
+                    "type": "function",
+                    "function": {
+                        "name": f"f{i}",
+                        "parameters": {
+                            "type": "object",
+                            "properties": {f"p{i + offset}": {"type": "string", "title": "t"}},
+                        },
+                    },
+                }
+                for i in range(count)
+            ]
+        )
+
+    cache: dict[bytes, Any] = {}
+    for request in (many(10), many(10)):  # the second is served from the cache
+        plain = orjson.dumps(translate(request).gemini_body)
+        cached = orjson.dumps(to_gemini_request_with(request, cache))
+        assert plain == cached
+    assert len(cache) == 10
+    for start in range(0, 2 * tools_module._CACHE_SIZE, 50):
+        to_gemini_request_with(many(50, start), cache)
+    assert len(cache) <= tools_module._CACHE_SIZE
+
+
+def test_a_bad_schema_is_refused_every_time_with_a_cache() -> None:
+    cache: dict[bytes, Any] = {}
+    for _ in range(2):
+        with pytest.raises(InvalidRequest):
+            to_gemini_request_with(body(tools=[tool(nested_schema(300))]), cache)
+    assert cache == {}
+
+
+def to_gemini_request_with(request: dict[str, Any], cache: dict[bytes, Any]) -> dict[str, Any]:
+    from gemini_proxy.translate import to_gemini_request
+
+    call = to_gemini_request(
+        request, aliases={}, default_model="gemini-2.5-flash", signatures={}, fetched_media={}, schema_cache=cache
+    )
+    return call.gemini_body

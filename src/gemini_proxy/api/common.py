@@ -47,6 +47,7 @@ class Services:
     aliases: dict[str, str]
     background: set[Any] = field(default_factory=set)
     models_cache: dict[str, Any] = field(default_factory=dict)
+    schema_cache: dict[bytes, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # tools' converted schemas
 
 
 def services(request: Request) -> Services:

@@ -74,6 +74,7 @@ async def prepare_chat(svc: Services, body: dict[str, Any]) -> ChatCall:
         default_model=svc.settings.default_model,
         signatures=signatures,
         fetched_media=fetched,
+        schema_cache=svc.schema_cache,
     )
     return call
 

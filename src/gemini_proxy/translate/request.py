@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from gemini_proxy.errors import InvalidRequest
@@ -21,6 +21,7 @@ def to_gemini_request(
     default_model: str | None,
     signatures: Mapping[str, str],
     fetched_media: Mapping[str, tuple[str, str]],
+    schema_cache: MutableMapping[bytes, tuple[str, dict[str, Any]]] | None = None,
 ) -> ChatCall:
     """Translate a Chat Completions request. Raises ``InvalidRequest(message, param=...)`` on bad input.
 
@@ -43,7 +44,7 @@ def to_gemini_request(
     contents, system = to_contents(
         body.get("messages"), model=model, signatures=signatures, fetched_media=fetched_media
     )
-    tools = to_tools(body)
+    tools = to_tools(body, schema_cache)
     config, extra, include_thoughts, n = generation_config(body, model)
 
     gemini: dict[str, Any] = {"contents": contents}

@@ -15,8 +15,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from gemini_proxy.errors import InvalidRequest
 
@@ -33,7 +36,14 @@ class ToolSetup:
     legacy: bool
 
 
-def to_tools(body: dict[str, Any]) -> ToolSetup:
+SchemaCache = MutableMapping[bytes, tuple[str, dict[str, Any]]]
+_CACHE_SIZE = 512
+
+
+def to_tools(body: dict[str, Any], schema_cache: SchemaCache | None = None) -> ToolSetup:
+    """``schema_cache``, owned by the caller, memoizes schema conversion: clients resend the same
+    tools on every request, and converting them is most of the cost of translating such a request.
+    Its entries are shared between requests and must only ever be serialized, never changed."""
     tools, functions = body.get("tools"), body.get("functions")
     legacy = tools is None and functions is not None
     decls: dict[str, dict[str, Any]] = {}
@@ -45,19 +55,19 @@ def to_tools(body: dict[str, Any]) -> ToolSetup:
                 raise InvalidRequest("each tool must be an object", param=f"tools[{i}]")
             if tool.get("type") != "function":
                 raise InvalidRequest(f"unsupported tool type {tool.get('type')!r}", param=f"tools[{i}].type")
-            _declare(tool.get("function"), f"tools[{i}].function", decls)
+            _declare(tool.get("function"), f"tools[{i}].function", decls, schema_cache)
     elif functions is not None:
         if not isinstance(functions, list):
             raise InvalidRequest("functions must be an array", param="functions")
         for i, fn in enumerate(functions):
-            _declare(fn, f"functions[{i}]", decls)
+            _declare(fn, f"functions[{i}]", decls, schema_cache)
     choice_param = "function_call" if legacy else "tool_choice"
     config = _tool_config(body.get(choice_param), choice_param, decls)
     gemini_tools = [{"functionDeclarations": list(decls.values())}] if decls else None
     return ToolSetup(gemini_tools, config, legacy)
 
 
-def _declare(fn: object, param: str, decls: dict[str, dict[str, Any]]) -> None:
+def _declare(fn: object, param: str, decls: dict[str, dict[str, Any]], cache: SchemaCache | None) -> None:
     if not isinstance(fn, dict):
         raise InvalidRequest("function must be an object", param=param)
     name = fn.get("name")
@@ -75,9 +85,25 @@ def _declare(fn: object, param: str, decls: dict[str, dict[str, Any]]) -> None:
         decl["description"] = description
     params = fn.get("parameters")
     if params is not None and not _is_empty_object(params):
-        kind, schema = to_gemini_schema(params, param=param + ".parameters")
+        kind, schema = _converted(params, param + ".parameters", cache)
         decl["parameters" if kind == "schema" else "parametersJsonSchema"] = schema
     decls[name] = decl
+
+
+def _converted(params: Any, param: str, cache: SchemaCache | None) -> tuple[str, dict[str, Any]]:
+    if cache is None:
+        return to_gemini_schema(params, param=param)
+    try:
+        key = orjson.dumps(params)  # key order matters: it becomes propertyOrdering
+    except orjson.JSONEncodeError:
+        return to_gemini_schema(params, param=param)
+    hit = cache.get(key)
+    if hit is None:
+        hit = to_gemini_schema(params, param=param)  # a bad schema raises: errors are never cached
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        cache[key] = hit
+    return hit
 
 
 def _is_empty_object(schema: object) -> bool:
