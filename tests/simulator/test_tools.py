@@ -156,3 +156,68 @@ def test_function_call_stream_is_whole(sim: Sim) -> None:
     assert events[1]["candidates"][0]["content"]["parts"] == [{"text": ""}]
     events = sse_events(sim.stream("gemini-2.0-flash", req("get_weather")).content)
     assert len(events) == 1 and events[0]["candidates"][0]["finishReason"] == "STOP"
+
+
+def test_signature_survives_integral_numbers_reserialised(sim: Sim) -> None:
+    # Google keeps args as a protobuf Struct: 1 and 1.0 are the same number, so a client that
+    # re-serialises the arguments (JS: 2.0 -> 2; Python: 1 -> 1.0) still sends a valid call back.
+    measure = {"name": "measure", "parametersJsonSchema": {"type": "object", "properties": {
+        "n": {"type": "integer", "minimum": 1},
+        "x": {"type": "number", "minimum": 2},
+        "xs": {"type": "array", "items": {"type": "number", "minimum": 3}},
+    }}}
+    body = {**user("measure"), "tools": [{"functionDeclarations": [measure]}]}
+    (part,) = calls(sim.generate("gemini-3-pro-preview", body).json())
+    assert part["functionCall"]["args"] == {"n": 1, "x": 2.0, "xs": [3.0]}
+    swapped = {**part, "functionCall": {"name": "measure", "args": {"n": 1.0, "x": 2, "xs": [3]}}}
+    history = {
+        "contents": [
+            body["contents"][0],
+            {"role": "model", "parts": [swapped]},
+            {"role": "user", "parts": [{"functionResponse": {"name": "measure", "response": {"ok": True}}}]},
+        ],
+        "tools": body["tools"],
+    }
+    r = sim.generate("gemini-3-pro-preview", history)
+    assert r.status_code == 200, r.text
+    # a really different number is still caught
+    history["contents"][1]["parts"][0]["functionCall"]["args"]["x"] = 2.5
+    assert sim.generate("gemini-3-pro-preview", history).json()["error"]["message"] == "Corrupted thought signature."
+
+
+def test_signature_canonical_numbers_unit() -> None:
+    from gemini_proxy.simulator import signatures
+
+    sig = signatures.sign_call(b"s", "f", {"a": [0, {"b": 1.0}], "c": 2.5})
+    raw = base64.b64decode(sig)
+    part = {"functionCall": {"name": "f", "args": {"a": [0.0, {"b": 1}], "c": 2.5}}}
+    assert signatures.verify(b"s", sig, raw, part)
+    part["functionCall"]["args"]["c"] = 2
+    assert not signatures.verify(b"s", sig, raw, part)
+
+
+@pytest.mark.parametrize("data", ["ab-!!!c", "ab+-cd/_%", "a_bc*", "-_-_ -_-_"])
+def test_url_safe_base64_is_validated(sim: Sim, data: str) -> None:
+    body = {"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": data}}]}]}
+    r = sim.generate("gemini-2.5-flash", body)
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == (
+        f"Invalid value at 'contents[0].parts[0].inline_data.data' (TYPE_BYTES), Base64 decoding failed for \"{data}\""
+    )
+
+
+def test_url_safe_base64_still_accepted(sim: Sim) -> None:
+    data = base64.urlsafe_b64encode(b"\xfb\xff\xfe png bytes").decode().rstrip("=")
+    assert "-" in data or "_" in data
+    body = {"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": data}}]}]}
+    assert sim.generate("gemini-2.5-flash", body).status_code == 200
+
+
+def test_garbage_signature_with_dash_is_a_base64_error(sim: Sim) -> None:
+    first = calls(sim.generate("gemini-3-pro-preview", req("call get_time please")).json())[0]
+    r = sim.generate("gemini-3-pro-preview", _round_trip("x", {**first, "thoughtSignature": "garb-sig!"}, {}))
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == (
+        "Invalid value at 'contents[1].parts[0].thought_signature' (TYPE_BYTES), Base64 decoding failed for "
+        '"garb-sig!"'
+    )

@@ -200,9 +200,8 @@ def decode_bytes(text: str) -> bytes | None:
     """Proto3 JSON bytes: standard or URL-safe base64, padding optional."""
     padded = text + "=" * (-len(text) % 4)
     try:
-        if "-" in text or "_" in text:
-            return base64.urlsafe_b64decode(padded.encode())
-        return base64.b64decode(padded.encode(), validate=True)
+        # altchars maps the URL-safe "-_" onto "+/" first, so both alphabets are validated strictly
+        return base64.b64decode(padded.encode(), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError):
         return None
 
