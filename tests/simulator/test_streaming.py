@@ -46,8 +46,8 @@ def test_stream_chunks_usage_and_finish(sim: Sim) -> None:
         "".join(e["candidates"][0]["content"]["parts"][0]["text"] for e in events)
         == "Simulated reply to turn 1: one two three four five six"
     )
-    counts = [e["usageMetadata"]["candidatesTokenCount"] for e in events]
-    assert counts == sorted(counts) and counts[-1] == 11
+    # 2.0 streams carry the output count only on the last chunk (like fb-stream-text-basic.sse)
+    assert [e["usageMetadata"].get("candidatesTokenCount") for e in events] == [None, None, 11]
     assert ["finishReason" in e["candidates"][0] for e in events] == [False, False, True]
     assert len({e["responseId"] for e in events}) == 1
     assert all(e["modelVersion"] == "gemini-2.0-flash" for e in events)
@@ -147,3 +147,73 @@ def test_shapes_match_fixtures(sim: Sim, fixture: str, model: str, extra: dict, 
     assert ("finishReason" in ours[-1].get("candidates", [{}])[0]) == (
         "finishReason" in recorded[-1].get("candidates", [{}])[0]
     )
+
+
+def count_tokens(sim: Sim, model: str, body: dict) -> int:
+    r = sim.post(f"/v1beta/models/{model}:countTokens", {"generateContentRequest": {"model": f"models/{model}", **body}})
+    assert r.status_code == 200, r.text
+    return int(r.json()["totalTokens"])
+
+
+@pytest.mark.parametrize(
+    ("model", "extra"),
+    [
+        ("gemini-2.0-flash", {}),
+        ("gemini-2.5-flash", {"generationConfig": {"thinkingConfig": {"includeThoughts": True}}}),
+        ("gemini-2.5-flash-lite", {}),
+        ("gemini-3-flash-preview", {}),
+        ("gemini-2.0-flash", {"generationConfig": {"candidateCount": 2}}),
+    ],
+)
+def test_stream_usage_only_final_chunk_is_true(sim: Sim, model: str, extra: dict) -> None:
+    # Real streams change promptTokenCount in the last chunk (15→13, 55→257, 89→121; notes §4) and
+    # 2.0 omits candidatesTokenCount until then: a proxy must use the last chunk's usage.
+    body = {**user("one two three four five six seven"), "systemInstruction": {"parts": [{"text": "Be brief."}]},
+            **extra}
+    events = sse_events(sim.stream(model, body).content)
+    assert len(events) >= 3
+    unary = sim.generate(model, body).json()["usageMetadata"]
+    true_prompt = count_tokens(sim, model, body)
+    final = events[-1]["usageMetadata"]
+    assert final == unary and final["promptTokenCount"] == true_prompt
+    assert final["promptTokensDetails"] == [{"modality": "TEXT", "tokenCount": true_prompt}]
+    for e in events[:-1]:
+        u = e["usageMetadata"]
+        assert u["promptTokenCount"] == true_prompt + 2
+        assert u["promptTokensDetails"] == [{"modality": "TEXT", "tokenCount": true_prompt + 2}]
+        assert u["totalTokenCount"] == (
+            u["promptTokenCount"] + u.get("candidatesTokenCount", 0) + u.get("thoughtsTokenCount", 0)
+        )
+        if model.startswith("gemini-2.0"):
+            assert "candidatesTokenCount" not in u and u["totalTokenCount"] == u["promptTokenCount"]
+    if not model.startswith("gemini-2.0"):
+        assert "candidatesTokenCount" in events[-2]["usageMetadata"]
+
+
+def test_stream_usage_interim_with_cache(sim: Sim) -> None:
+    sim.config.cache_min_tokens = 0
+    cache = sim.post("/v1beta/cachedContents", {
+        "model": "models/gemini-2.0-flash", "contents": [{"role": "user", "parts": [{"text": "a b c d e"}]}],
+    }).json()
+    body = {**user("x y z w"), "cachedContent": cache["name"]}
+    events = sse_events(sim.stream("gemini-2.0-flash", body).content)
+    first, last = events[0]["usageMetadata"], events[-1]["usageMetadata"]
+    assert last["cachedContentTokenCount"] == first["cachedContentTokenCount"] == 5
+    assert first["promptTokenCount"] == last["promptTokenCount"] + 2 == 5 + 4 + 2
+    assert first["promptTokensDetails"][0]["tokenCount"] == last["promptTokensDetails"][0]["tokenCount"] + 2
+
+
+def test_prompt_blocked_is_only_prompt_feedback_like_the_recordings(sim: Sim) -> None:
+    body = user("[[sim:block-prompt]] hi")
+    unary = sim.generate("gemini-2.5-flash", body).json()
+    (chunk,) = sse_events(sim.stream("gemini-2.0-flash", body).content)
+    (array_chunk,) = sim.stream("gemini-3-flash-preview", body, sse=False).json()
+    recorded_unary = json.loads((FIXTURES / "cookbook-unary-prompt-blocked.json").read_text())
+    (recorded_chunk,) = fixture_sse("fb-stream-prompt-blocked.sse")
+    for ours, recorded in ((unary, recorded_unary), (chunk, recorded_chunk), (array_chunk, recorded_chunk)):
+        assert list(ours) == list(recorded) == ["promptFeedback"]
+        fb, rec = ours["promptFeedback"], recorded["promptFeedback"]
+        assert list(fb) == list(rec) and fb["blockReason"] == "SAFETY"
+        assert [list(r) for r in fb["safetyRatings"]] == [list(r) for r in rec["safetyRatings"]]
+        assert [r["category"] for r in fb["safetyRatings"]] == [r["category"] for r in rec["safetyRatings"]]
+    assert chunk == recorded_chunk  # same categories, same HIGH one

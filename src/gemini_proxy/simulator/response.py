@@ -24,8 +24,17 @@ class Piece:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def usage(plan: Plan, out_tokens: int, thought_tokens: int, final: bool) -> dict[str, Any]:
-    p = plan.prompt_tokens
+# Non-final stream chunks report a slightly different promptTokenCount, as real streams do
+# (15→13, 55→257, 89→121 in recordings): only the final chunk's usage is the true one.
+STREAM_PROMPT_DRIFT = 2
+
+
+def usage(plan: Plan, out_tokens: int, thought_tokens: int, final: bool, interim: bool = False) -> dict[str, Any]:
+    """usageMetadata. ``interim``: a non-final stream chunk (prompt count off by STREAM_PROMPT_DRIFT;
+    on 2.0 no output counts yet, like fb-stream-text-basic.sse / pai-stream-text-crlf.sse)."""
+    p = plan.prompt_tokens + (STREAM_PROMPT_DRIFT if interim else 0)
+    if interim and plan.family == "2.0":
+        out_tokens = 0
     u: dict[str, Any] = {"promptTokenCount": p}
     if out_tokens:
         u["candidatesTokenCount"] = out_tokens
@@ -106,20 +115,25 @@ def _candidate_json(index: int, piece: Piece, with_index: bool) -> dict[str, Any
     return c
 
 
-def _blocked_prompt(plan: Plan) -> dict[str, Any]:
-    ratings = [{"category": CATEGORIES[0], "probability": "HIGH"}, *_NEGLIGIBLE[1:]]
-    return {
-        "promptFeedback": {"blockReason": "SAFETY", "safetyRatings": ratings},
-        "usageMetadata": usage(plan, 0, 0, True),
-        "modelVersion": plan.model_version,
-        "responseId": plan.response_id,
-    }
+# the category order and fields of cookbook-unary-prompt-blocked.json / fb-stream-prompt-blocked.sse
+_PROMPT_BLOCKED_RATINGS = [
+    {"category": "HARM_CATEGORY_SEXUALLY_EXPLICIT", "probability": "NEGLIGIBLE"},
+    {"category": "HARM_CATEGORY_HATE_SPEECH", "probability": "HIGH"},
+    {"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"},
+    {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "NEGLIGIBLE"},
+]
+
+
+def _blocked_prompt() -> dict[str, Any]:
+    """A blocked prompt: only ``promptFeedback`` (no candidates, usage, modelVersion or responseId),
+    exactly like both recordings."""
+    return {"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": [dict(r) for r in _PROMPT_BLOCKED_RATINGS]}}
 
 
 def stream_chunks(plan: Plan, n_chunks: int) -> list[dict[str, Any]]:
     """The stream as a list of complete GenerateContentResponse objects."""
     if plan.prompt_blocked:
-        return [_blocked_prompt(plan)]
+        return [_blocked_prompt()]
     gemini3 = plan.family == "3"
     with_index = plan.family != "2.0" or len(plan.candidates) > 1
     per = [pieces(c, n_chunks, gemini3) for c in plan.candidates]
@@ -135,7 +149,7 @@ def stream_chunks(plan: Plan, n_chunks: int) -> list[dict[str, Any]]:
                 cands.append(_candidate_json(cand.index, seq[k], with_index))
         chunks.append({
             "candidates": cands,
-            "usageMetadata": usage(plan, out_tokens, thought_tokens, k == length - 1),
+            "usageMetadata": usage(plan, out_tokens, thought_tokens, k == length - 1, interim=k < length - 1),
             "modelVersion": plan.model_version,
             "responseId": plan.response_id,
         })
@@ -144,7 +158,7 @@ def stream_chunks(plan: Plan, n_chunks: int) -> list[dict[str, Any]]:
 
 def unary(plan: Plan) -> dict[str, Any]:
     if plan.prompt_blocked:
-        return _blocked_prompt(plan)
+        return _blocked_prompt()
     gemini3 = plan.family == "3"
     with_index = plan.family != "2.0" or len(plan.candidates) > 1
     cands = []
