@@ -172,3 +172,52 @@ def test_cli_arguments(tmp_path) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("model", REQUIRED[:7])
 def test_every_chat_model_answers(sim: Sim, model: str) -> None:
     assert sim.generate(model, user("x")).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/v1beta/models", "/v1beta/cachedContents"])
+@pytest.mark.parametrize("value", ["abc", "1.5", "99999999999", "1e3"])
+def test_page_size_not_an_int32_is_400(sim: Sim, path: str, value: str) -> None:
+    r = sim.get(f"{path}?pageSize={value}")
+    assert r.status_code == 400, r.text
+    e = r.json()["error"]
+    assert e["status"] == "INVALID_ARGUMENT"
+    assert e["message"] == f"Invalid value at 'page_size' (TYPE_INT32), \"{value}\""
+    assert e["details"][0]["fieldViolations"] == [{"field": "page_size", "description": e["message"]}]
+
+
+def test_page_size_still_pages(sim: Sim) -> None:
+    assert len(sim.get("/v1beta/models?pageSize=2").json()["models"]) == 2
+    assert sim.get("/v1beta/cachedContents?pageSize=5").json() == {}
+    assert sim.get("/v1beta/cachedContents?pageSize=-1").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "proto"),
+    [
+        ("ttl", "abc", "Duration"), ("ttl", "300", "Duration"), ("ttl", 300, "Duration"), ("ttl", "5m", "Duration"),
+        ("expireTime", "abc", "Timestamp"), ("expireTime", "2030-13-01T00:00:00Z", "Timestamp"),
+        ("expireTime", "2030-01-01", "Timestamp"), ("expireTime", 5, "Timestamp"),
+    ],
+)
+def test_cache_bad_ttl_or_expire_time_is_400(sim: Sim, field: str, value: object, proto: str) -> None:
+    body = {"model": "models/gemini-2.5-flash", "contents": [{"role": "user", "parts": [{"text": "w"}]}], field: value}
+    r = sim.post("/v1beta/cachedContents", body)
+    assert r.status_code == 400, r.text
+    where = "expire_time" if field == "expireTime" else "ttl"
+    shown = f'"{value}"' if isinstance(value, str) else str(value)
+    assert r.json()["error"]["message"] == (
+        f"Invalid value at '{where}' (type.googleapis.com/google.protobuf.{proto}), {shown}"
+    )
+    # the same check on PATCH
+    ok = sim.post("/v1beta/cachedContents", {k: v for k, v in body.items() if k != field}).json()
+    r = sim.http.patch(f"/v1beta/{ok['name']}", json={field: value}, headers={"x-goog-api-key": "sim-key-1"})
+    assert r.status_code == 400
+
+
+def test_cache_good_ttl_and_expire_time_forms(sim: Sim) -> None:
+    base = {"model": "models/gemini-2.5-flash", "contents": [{"role": "user", "parts": [{"text": "w"}]}]}
+    r = sim.post("/v1beta/cachedContents", {**base, "expireTime": "2099-01-02T03:04:05.123456789Z"})
+    assert r.status_code == 200 and r.json()["expireTime"].startswith("2099-01-02T03:04:05.123")
+    r = sim.post("/v1beta/cachedContents", {**base, "expireTime": "2099-01-02T05:04:05+02:00"})
+    assert r.json()["expireTime"].startswith("2099-01-02T03:04:05")
+    assert sim.post("/v1beta/cachedContents", {**base, "ttl": "1.5s"}).status_code == 200

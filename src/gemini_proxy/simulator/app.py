@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
@@ -57,6 +58,22 @@ async def read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
+def page_size(query: dict[str, list[str]]) -> int | None:
+    """The ``pageSize`` query parameter (an int32), None when absent; anything else is Google's 400."""
+    raw = query.get("pageSize", [""])[0]
+    if not raw:
+        return None
+    text = raw.strip()
+    if re.fullmatch(r"[+-]?\d+", text) and -(2**31) <= int(text) < 2**31:
+        return int(text)
+    raise errors.violations([("page_size", errors.invalid_value_text("page_size", "TYPE_INT32", raw))])
+
+
+# Raised while building an answer from odd user data (schemas, args…): Google answers its generic
+# 400, never a 500. Checked input should not get here; this is the last line of defence.
+_BAD_INPUT = (ValueError, TypeError, LookupError, RecursionError, ArithmeticError)
+
+
 def parse_json(raw: bytes) -> Any:
     try:
         return orjson.loads(raw or b"{}")
@@ -92,13 +109,26 @@ class SimulatorApp:
         array_stream = False
         key, model = "", ""
         status = 200
+        started = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
         try:
             version, rest = self.split_version(path)
             key = self.api_key(scope, query)
             model, method = self.model_route(rest)
             array_stream = method == "streamGenerateContent" and query.get("alt", [""])[0] != "sse"
             caller = self.authenticate(key, version)
-            status = await self.dispatch(caller, scope["method"], rest, model, method, query, receive, send)
+            try:
+                status = await self.dispatch(caller, scope["method"], rest, model, method, query, receive, tracked_send)
+            except _BAD_INPUT as exc:
+                if started:
+                    raise
+                raise errors.invalid_argument() from exc
         except errors.SimError as err:
             status = err.code
             body = err.array_body() if array_stream else err.body()
@@ -153,16 +183,15 @@ class SimulatorApp:
             body = parse_json(await read_body(receive))
             return await self.model_call(caller, model, method, body, query, send, receive)
         if rest == "models" and verb == "GET":
-            size = int(query.get("pageSize", ["0"])[0] or 0)
-            return await self.reply(send, self.catalog.page(size, query.get("pageToken", [None])[0]))
+            return await self.reply(send, self.catalog.page(page_size(query), query.get("pageToken", [None])[0]))
         if rest.startswith("models/") and not method and verb == "GET":
             return await self.reply(send, self.catalog.get_json(model, caller.version))
         if rest == "cachedContents":
             if verb == "POST":
                 return await self.reply(send, h.cache_create(caller, parse_json(await read_body(receive))))
             if verb == "GET":
-                size = int(query.get("pageSize", ["0"])[0] or 0)
-                return await self.reply(send, h.cache_list(caller, size, query.get("pageToken", [None])[0]))
+                return await self.reply(
+                    send, h.cache_list(caller, page_size(query), query.get("pageToken", [None])[0]))
         if rest.startswith("cachedContents/"):
             if verb == "GET":
                 return await self.reply(send, h.cache_get(caller, rest))

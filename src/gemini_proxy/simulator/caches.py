@@ -11,14 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gemini_proxy.simulator import errors
+from gemini_proxy.simulator.validate import parse_duration, parse_timestamp
 
 
 def rfc3339(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def parse_rfc3339(text: str) -> float:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 @dataclass
@@ -48,11 +47,19 @@ class CacheEntry:
 
 
 def expiry_from(body: dict[str, Any], now: float, default_ttl: float | None) -> float | None:
+    """Expiry from ``expireTime`` or ``ttl`` (already checked by ``validate.parse``; a bad one is a 400)."""
     if body.get("expireTime"):
-        return parse_rfc3339(str(body["expireTime"]))
+        when = parse_timestamp(str(body["expireTime"]))
+        if when is None:
+            raise errors.invalid_argument(errors.invalid_value_text(
+                "expire_time", "type.googleapis.com/google.protobuf.Timestamp", body["expireTime"]), "expire_time")
+        return when
     if body.get("ttl"):
-        ttl = str(body["ttl"])
-        return now + float(ttl[:-1] if ttl.endswith("s") else ttl)
+        ttl = parse_duration(str(body["ttl"]))
+        if ttl is None:
+            raise errors.invalid_argument(errors.invalid_value_text(
+                "ttl", "type.googleapis.com/google.protobuf.Duration", body["ttl"]), "ttl")
+        return now + ttl
     return None if default_ttl is None else now + default_ttl
 
 

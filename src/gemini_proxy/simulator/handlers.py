@@ -131,7 +131,8 @@ class Handlers:
         return self.config.caches.create(caller.project, norm, count).to_json()
 
     def cache_list(self, caller: Caller, page_size: int | None, token: str | None) -> dict[str, Any]:
-        return self.config.caches.list(caller.project, page_size or 50, token)
+        size = 50 if page_size is None or page_size <= 0 else min(page_size, 1000)
+        return self.config.caches.list(caller.project, size, token)
 
     def cache_get(self, caller: Caller, name: str) -> dict[str, Any]:
         return self.config.caches.get(caller.project, name).to_json()

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import re
 from typing import Any
 
 from gemini_proxy.simulator import errors
 
-# kinds: "s" string, "i" integer, "f" number, "b" bool, "y" bytes (base64), "any" (free JSON),
+# kinds: "s" string, "i" int32, "l" int64, "f" number, "b" bool, "y" bytes (base64),
+# "d" google.protobuf.Duration ("1.5s"), "t" google.protobuf.Timestamp (RFC 3339), "any" (free JSON),
 # "@Name" a message, "!Name" an enum, "[kind" repeated, "{kind" a map of string -> kind.
 MESSAGES: dict[str, dict[str, str]] = {
     "GenerateContentRequest": {
@@ -40,7 +42,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "FunctionResponsePart": {"inlineData": "@Blob"},
     "ExecutableCode": {"language": "s", "code": "s"},
     "CodeExecutionResult": {"outcome": "s", "output": "s"},
-    "VideoMetadata": {"startOffset": "s", "endOffset": "s", "fps": "f"},
+    "VideoMetadata": {"startOffset": "d", "endOffset": "d", "fps": "f"},
     "GenerationConfig": {
         "candidateCount": "i", "stopSequences": "[s", "maxOutputTokens": "i", "temperature": "f", "topP": "f",
         "topK": "i", "seed": "i", "responseMimeType": "s", "responseSchema": "@Schema", "responseJsonSchema": "any",
@@ -63,9 +65,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "SafetySetting": {"category": "!HarmCategory", "threshold": "!HarmBlockThreshold"},
     "Schema": {
         "type": "!Type", "format": "s", "title": "s", "description": "s", "nullable": "b", "enum": "[s",
-        "items": "@Schema", "maxItems": "i", "minItems": "i", "properties": "{@Schema", "required": "[s",
-        "minProperties": "i", "maxProperties": "i", "minimum": "f", "maximum": "f", "minLength": "i",
-        "maxLength": "i", "pattern": "s", "example": "any", "anyOf": "[@Schema", "propertyOrdering": "[s",
+        "items": "@Schema", "maxItems": "l", "minItems": "l", "properties": "{@Schema", "required": "[s",
+        "minProperties": "l", "maxProperties": "l", "minimum": "f", "maximum": "f", "minLength": "l",
+        "maxLength": "l", "pattern": "s", "example": "any", "anyOf": "[@Schema", "propertyOrdering": "[s",
         "default": "any",
     },
     "CountTokensRequest": {"model": "s", "contents": "[@Content", "generateContentRequest": "@GenerateContentRequest"},
@@ -74,7 +76,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "BatchEmbedContentsRequest": {"model": "s", "requests": "[@EmbedContentRequest"},
     "CachedContent": {
-        "expireTime": "s", "ttl": "s", "name": "s", "displayName": "s", "model": "s",
+        "expireTime": "t", "ttl": "d", "name": "s", "displayName": "s", "model": "s",
         "systemInstruction": "@Content", "contents": "[@Content", "tools": "[@Tool", "toolConfig": "@ToolConfig",
     },
 }
@@ -100,7 +102,36 @@ ENUMS: dict[str, tuple[str, frozenset[str]]] = {
         "TASK_TYPE_UNSPECIFIED", "RETRIEVAL_QUERY", "RETRIEVAL_DOCUMENT", "SEMANTIC_SIMILARITY", "CLASSIFICATION",
         "CLUSTERING", "QUESTION_ANSWERING", "FACT_VERIFICATION", "CODE_RETRIEVAL_QUERY"})),
 }
-_SCALAR_TYPE = {"s": "TYPE_STRING", "i": "TYPE_INT32", "f": "TYPE_FLOAT", "b": "TYPE_BOOL", "y": "TYPE_BYTES"}
+_SCALAR_TYPE = {
+    "s": "TYPE_STRING", "i": "TYPE_INT32", "l": "TYPE_INT64", "f": "TYPE_FLOAT", "b": "TYPE_BOOL", "y": "TYPE_BYTES",
+    "d": "type.googleapis.com/google.protobuf.Duration", "t": "type.googleapis.com/google.protobuf.Timestamp",
+}
+_INT_BITS = {"i": 31, "l": 63}
+_DURATION = re.compile(r"(-?)(\d+)(?:\.(\d{1,9}))?s")
+_TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})")
+MAX_DURATION_SECONDS = 315_576_000_000  # google.protobuf.Duration's range (about 10,000 years)
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds of a proto3-JSON Duration (``"300s"``, ``"1.5s"``, ``"-2s"``), or None when malformed."""
+    m = _DURATION.fullmatch(text)
+    if m is None or int(m.group(2)) > MAX_DURATION_SECONDS:
+        return None
+    seconds = int(m.group(2)) + (int(m.group(3).ljust(9, "0")) / 1e9 if m.group(3) else 0.0)
+    return -seconds if m.group(1) else seconds
+
+
+def parse_timestamp(text: str) -> float | None:
+    """POSIX seconds of a proto3-JSON Timestamp (RFC 3339, ``Z`` or an offset), or None when malformed."""
+    m = _TIMESTAMP.fullmatch(text)
+    if m is None:
+        return None
+    zone = "+00:00" if m.group(3) in ("Z", "z") else m.group(3)
+    try:
+        when = dt.datetime.fromisoformat(m.group(1).replace("t", "T") + zone)
+    except ValueError:
+        return None
+    return when.timestamp() + (int(m.group(2).ljust(9, "0")) / 1e9 if m.group(2) else 0.0)
 
 
 def snake(name: str) -> str:
@@ -173,11 +204,20 @@ class _Walker:
             ok = isinstance(item, str)
         elif kind == "b":
             ok = isinstance(item, bool)
-        elif kind == "i":
+        elif kind in _INT_BITS:
+            number: Any = item
             if isinstance(item, str) and re.fullmatch(r"-?\d+", item):
-                item = int(item)
-            ok = isinstance(item, int) and not isinstance(item, bool) or (isinstance(item, float) and item.is_integer())
-            item = int(item) if ok else item
+                number = int(item)
+            ok = isinstance(number, int) and not isinstance(number, bool) or (
+                isinstance(number, float) and number.is_integer())
+            if ok:
+                number = int(number)
+                ok = -(2 ** _INT_BITS[kind]) <= number < 2 ** _INT_BITS[kind]  # out of range: Google's 400 too
+            item = number if ok else item
+        elif kind == "d":
+            ok = isinstance(item, str) and parse_duration(item) is not None
+        elif kind == "t":
+            ok = isinstance(item, str) and parse_timestamp(item) is not None
         elif kind == "f":
             if isinstance(item, str):
                 try:
