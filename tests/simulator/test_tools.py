@@ -221,3 +221,20 @@ def test_garbage_signature_with_dash_is_a_base64_error(sim: Sim) -> None:
         "Invalid value at 'contents[1].parts[0].thought_signature' (TYPE_BYTES), Base64 decoding failed for "
         '"garb-sig!"'
     )
+
+
+@pytest.mark.parametrize("allowed", [["nope"], ["get_time", "nope"]])
+def test_mode_any_with_undeclared_allowed_name_is_400(sim: Sim, allowed: list[str]) -> None:
+    # simulator's choice (docs/simulator.md): ANY must call a function, so naming one that is not
+    # declared is a 400 rather than a silent text answer
+    r = sim.generate("gemini-2.5-flash", req("hello get_time", "ANY", allowed))
+    assert r.status_code == 400
+    i = allowed.index("nope")
+    assert r.json()["error"]["message"] == (
+        f"* GenerateContentRequest.tool_config.function_calling_config.allowed_function_names[{i}]: "
+        'allowed_function_names contains "nope", which is not a declared function.\n'
+    )
+    # ANY always calls when its names are declared
+    for text in ("hello", "get_weather please"):
+        parts = calls(sim.generate("gemini-2.5-flash", req(text, "ANY", ["get_time"])).json())
+        assert [p["functionCall"]["name"] for p in parts] == ["get_time"]

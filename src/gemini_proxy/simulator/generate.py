@@ -111,7 +111,7 @@ def json_text(req: GenRequest, text: str) -> str:
     gen = req.gen
     if gen.get("responseMimeType") == "text/x.enum":
         enum = (gen.get("responseSchema") or {}).get("enum") or (gen.get("responseJsonSchema") or {}).get("enum")
-        return str(enum[0]) if enum else text
+        return str(enum[0]) if isinstance(enum, list) and enum else text
     if "responseJsonSchema" in gen:
         value = schema_instance.instance(gen["responseJsonSchema"])
     elif "responseSchema" in gen:
@@ -150,7 +150,7 @@ def plan(req: GenRequest, secret: bytes, response_id: str) -> Plan:
                 gist = tokens.truncate_words(user_text or "(no text)", 12).strip()
                 cand.thoughts = [f"**Reading the request**\n\nTurn {len(req.contents)}: {gist}\n\n",
                                  "**Planning the reply**\n\nAnswering deterministically.\n\n"]
-        if max_out is not None and cand.thought_tokens >= max_out:
+        if req.thinking_on and max_out is not None and cand.thought_tokens >= max_out:
             cand.thought_tokens, cand.thoughts, cand.finish = int(max_out), [], "MAX_TOKENS"
             continue
         if TRIGGER_SAFETY in user_text:

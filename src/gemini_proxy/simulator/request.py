@@ -68,8 +68,18 @@ def check_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if "parameters" in decl and "parametersJsonSchema" in decl:
                 raise _bad(f"{path}.parameters_json_schema",
                            "parameters and parameters_json_schema are mutually exclusive.")
+            for field in ("parametersJsonSchema", "responseJsonSchema"):
+                check_json_schema(decl, field, path)
             decls.append(decl)
     return decls
+
+
+def check_json_schema(holder: dict[str, Any], field: str, path: str) -> None:
+    """A user JSON Schema (``parametersJsonSchema``, ``responseJsonSchema``…) must be an object."""
+    if field in holder and not isinstance(holder[field], dict):
+        name = re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), field)
+        where = f"{path}.{name}" if path else name
+        raise _bad(where, f"{name} must be a JSON object (a JSON Schema).")
 
 
 def thinking(model: ModelInfo, gen: dict[str, Any]) -> tuple[bool, int, bool]:
@@ -155,12 +165,22 @@ def build(body: dict[str, Any], model: ModelInfo, caches: CacheStore, project: s
     if "responseSchema" in gen and "responseJsonSchema" in gen:
         raise _bad("generation_config.response_json_schema",
                    "response_schema and response_json_schema are mutually exclusive.")
+    for field in ("responseJsonSchema", "responseJsonSchemaOrdered"):
+        check_json_schema(gen, field, "generation_config")
+    if "maxOutputTokens" in gen and gen["maxOutputTokens"] < 1:
+        raise _bad("generation_config.max_output_tokens", "max_output_tokens must be positive.")
     count = gen.get("candidateCount", 1)
     if not 1 <= count <= 8:
         raise _bad("generation_config.candidate_count", "candidate_count must be between 1 and 8.")
     on, cap, include = thinking(model, gen)
     check_signatures(contents, model, secret)
     fcc = tool_config.get("functionCallingConfig") or {}
+    if fcc.get("mode") == "ANY" and fcc.get("allowedFunctionNames"):
+        declared = {d.get("name") for d in decls}
+        for i, name in enumerate(fcc["allowedFunctionNames"]):
+            if name not in declared:
+                raise _bad(f"tool_config.function_calling_config.allowed_function_names[{i}]",
+                           f'allowed_function_names contains "{name}", which is not a declared function.')
     own = tokens.prompt_tokens(contents) if cached_tokens else tokens.prompt_tokens(contents, system, tools)
     return GenRequest(
         model=model,
