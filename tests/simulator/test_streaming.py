@@ -150,7 +150,8 @@ def test_shapes_match_fixtures(sim: Sim, fixture: str, model: str, extra: dict, 
 
 
 def count_tokens(sim: Sim, model: str, body: dict) -> int:
-    r = sim.post(f"/v1beta/models/{model}:countTokens", {"generateContentRequest": {"model": f"models/{model}", **body}})
+    inner = {"model": f"models/{model}", **body}
+    r = sim.post(f"/v1beta/models/{model}:countTokens", {"generateContentRequest": inner})
     assert r.status_code == 200, r.text
     return int(r.json()["totalTokens"])
 
