@@ -26,7 +26,9 @@ def fail(message: str) -> NoReturn:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # The simulator's flags are loaded only for its own command: importing it would slow every start-up.
+    parser = build_parser(with_simulator=bool(argv) and argv[0] == "fake-upstream")
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
@@ -34,9 +36,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.run(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from gemini_proxy import simulator
-
+def build_parser(*, with_simulator: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gemini-proxy", description="OpenAI-compatible gateway to Gemini.")
     parser.add_argument("--version", action="version", version=f"gemini-proxy {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -54,7 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=run_serve)
 
     fake = commands.add_parser("fake-upstream", help="run the offline Gemini simulator")
-    simulator.add_cli_arguments(fake)
+    if with_simulator:
+        from gemini_proxy import simulator
+
+        simulator.add_cli_arguments(fake)
     fake.set_defaults(run=run_fake_upstream)
 
     keys = commands.add_parser("keys", help="manage the key pool")
