@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -95,13 +97,22 @@ async def test_rpm_limit(clock: FakeClock) -> None:
     pool.release(await pool.acquire(M), Success())
 
 
-async def test_rpm_shared_between_pools_through_store(clock: FakeClock) -> None:
-    store = MemoryStore(clock=clock)
+@contextlib.asynccontextmanager
+async def two_replicas(store: MemoryStore, clock: FakeClock) -> AsyncIterator[tuple[KeyPool, KeyPool]]:
+    """Two pools with one key and a limit of 4 per minute, sharing ``store``; synced by hand."""
     a = KeyPool(fake_keys(1), store, clock=clock, rpm_per_key=4, sync_interval=3600)
     b = KeyPool(fake_keys(1), store, clock=clock, rpm_per_key=4, sync_interval=3600)
     await a.start()
     await b.start()
     try:
+        yield a, b
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_rpm_shared_between_pools_through_store(clock: FakeClock) -> None:
+    async with two_replicas(MemoryStore(clock=clock), clock) as (a, b):
         for _ in range(3):
             a.release(await a.acquire(M), Success())
         await a._sync.sync_once()
@@ -109,9 +120,6 @@ async def test_rpm_shared_between_pools_through_store(clock: FakeClock) -> None:
         b.release(await b.acquire(M), Success())  # 3 by a + 1 by b = the limit of 4
         with pytest.raises(NoKeyAvailable):
             await b.acquire(M)
-    finally:
-        await a.close()
-        await b.close()
 
 
 class _FlakyStore(MemoryStore):
@@ -132,11 +140,7 @@ class _FlakyStore(MemoryStore):
 
 async def test_other_replicas_usage_expires_with_its_minute_even_when_the_store_is_down(clock: FakeClock) -> None:
     store = _FlakyStore(clock=clock)
-    a = KeyPool(fake_keys(1), store, clock=clock, rpm_per_key=4, sync_interval=3600)
-    b = KeyPool(fake_keys(1), store, clock=clock, rpm_per_key=4, sync_interval=3600)
-    await a.start()
-    await b.start()
-    try:
+    async with two_replicas(store, clock) as (a, b):
         for _ in range(4):
             a.release(await a.acquire(M), Success())
         await a._sync.sync_once()
@@ -147,7 +151,4 @@ async def test_other_replicas_usage_expires_with_its_minute_even_when_the_store_
         clock.advance(61)
         await b._sync.sync_once()  # fails to reach the store, but the minute is over
         b.release(await b.acquire(M), Success())
-    finally:
-        store.down = False
-        await a.close()
-        await b.close()
+        store.down = False  # lets the pools flush on close
