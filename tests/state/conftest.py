@@ -15,12 +15,7 @@ from gemini_proxy.state.base import StateStore
 from gemini_proxy.state.memory import MemoryStore
 from gemini_proxy.state.redis import RedisStore
 from gemini_proxy.state.sqlite import SqliteStore
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.servers import free_port
 
 
 class RedisServer:

@@ -115,10 +115,7 @@ def render_google(exc: ProxyError) -> Response:
     if isinstance(exc, NoKeyAvailable):
         headers = retry_after_header(exc.retry_after)
         body["error"]["details"] = [
-            {
-                "@type": "type.googleapis.com/google.rpc.RetryInfo",
-                "retryDelay": f"{max(1, math.ceil(exc.retry_after))}s",
-            }
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": headers["retry-after"] + "s"}
         ]
     if exc.param:
         body["error"]["details"] = [
