@@ -18,7 +18,7 @@ from gemini_proxy.config import Settings, load_settings
 from gemini_proxy.media import MediaFetcher
 from gemini_proxy.observability import Metrics
 from gemini_proxy.state import open_store
-from gemini_proxy.upstream.client import GeminiClient, make_session
+from gemini_proxy.upstream.client import GeminiClient, make_connections
 from gemini_proxy.upstream.gateway import Gateway
 from gemini_proxy.upstream.keys import KeysFileWatcher, load_keys
 from gemini_proxy.upstream.pool import KeyPool
@@ -39,9 +39,13 @@ def create_app(settings: Settings) -> Starlette:
         )
         await pool.start()
         metrics = Metrics(pool.snapshot)
-        session = make_session(connect_timeout=settings.connect_timeout, request_timeout=settings.request_timeout)
+        connections = make_connections(
+            base_url=settings.upstream_url,
+            connect_timeout=settings.connect_timeout,
+            request_timeout=settings.request_timeout,
+        )
         gateway = Gateway(
-            GeminiClient(session, settings.upstream_url),
+            GeminiClient(connections),
             pool,
             attempts=settings.retry_attempts,
             deadline=settings.retry_deadline,
@@ -73,7 +77,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             if watcher is not None:
                 await watcher.close()
-            await session.close()
+            await connections.close()
             await media.close()
             await pool.close()
             await store.close()

@@ -240,7 +240,7 @@ def run_keys_check(args: argparse.Namespace) -> None:
     import asyncio
 
     from gemini_proxy.state import open_store
-    from gemini_proxy.upstream.client import GeminiClient, make_session
+    from gemini_proxy.upstream.client import GeminiClient, make_connections
     from gemini_proxy.upstream.keycheck import check_keys, format_table
     from gemini_proxy.upstream.keys import load_keys
     from gemini_proxy.upstream.pool import KeyPool
@@ -255,11 +255,13 @@ def run_keys_check(args: argparse.Namespace) -> None:
         store = await open_store(settings.db or None, settings.redis_url)
         pool = KeyPool(keys, store)
         await pool.start()
-        session = make_session(connect_timeout=settings.connect_timeout, request_timeout=30)
+        connections = make_connections(
+            base_url=settings.upstream_url, connect_timeout=settings.connect_timeout, request_timeout=30
+        )
         try:
-            return await check_keys(GeminiClient(session, settings.upstream_url), keys, pool)
+            return await check_keys(GeminiClient(connections), keys, pool)
         finally:
-            await session.close()
+            await connections.close()
             await pool.close()
             await store.close()
 
