@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-
 from gemini_proxy.api import gemini, keys, openai, simple, system
-from gemini_proxy.api.auth import ClientAuth
-from gemini_proxy.api.common import Services, json_response
-from gemini_proxy.api.disconnect import CancelOnDisconnect
+from gemini_proxy.api.asgi import ProxyApp
+from gemini_proxy.api.common import Services
 from gemini_proxy.config import Settings, load_settings
 from gemini_proxy.media import MediaFetcher
 from gemini_proxy.observability import Metrics
@@ -26,9 +22,9 @@ from gemini_proxy.upstream.pool import KeyPool
 log = logging.getLogger("gemini_proxy")
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings) -> ProxyApp:
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: ProxyApp) -> AsyncIterator[None]:
         store = await open_store(settings.db or None, settings.redis_url)
         keys = load_keys(settings.keys or None, settings.keys_file)
         pool = KeyPool(
@@ -62,7 +58,7 @@ def create_app(settings: Settings) -> Starlette:
         )
         if watcher is not None:
             await watcher.start()
-        app.services = Services(  # type: ignore[attr-defined]
+        app.services = Services(
             settings=settings,
             pool=pool,
             store=store,
@@ -70,6 +66,7 @@ def create_app(settings: Settings) -> Starlette:
             metrics=metrics,
             media=media,
             aliases=settings.aliases,
+            loop=asyncio.get_running_loop(),
         )
         log.info("gemini-proxy ready", extra={"keys": pool.counts(), "upstream": settings.upstream_url})
         try:
@@ -82,26 +79,15 @@ def create_app(settings: Settings) -> Starlette:
             await pool.close()
             await store.close()
 
-    app = Starlette(
+    return ProxyApp(
         # Routes are matched in order: the hot ones first.
-        routes=[*openai.routes, *gemini.routes, *system.routes, *keys.routes, *simple.routes],
+        [*openai.routes, *gemini.routes, *system.routes, *keys.routes, *simple.routes],
         lifespan=lifespan,
-        exception_handlers={Exception: _internal_error},
+        client_tokens=settings.client_tokens,
     )
-    app.add_middleware(CancelOnDisconnect)
-    app.add_middleware(ClientAuth, tokens=settings.client_tokens)  # added last: runs first
-    return app
 
 
-def create_app_from_env() -> Starlette:
+def create_app_from_env() -> ProxyApp:
     """Factory for ``uvicorn --factory`` and worker processes: settings from the environment."""
     return create_app(load_settings())
 
-
-async def _internal_error(request: Request, exc: Exception) -> Response:
-    # Never a stack trace to the client; the log has it.
-    log.exception("unhandled error", extra={"path": request.url.path})
-    return json_response(
-        {"error": {"message": "Internal error in gemini-proxy.", "type": "api_error", "param": None, "code": None}},
-        500,
-    )

@@ -65,6 +65,10 @@ class NotFound(ClientError):
     code = "not_found"
 
 
+class MethodNotAllowed(ClientError):
+    status = 405
+
+
 class UpstreamError(ProxyError):
     status = 502
     openai_type = "api_error"

@@ -140,3 +140,31 @@ def test_mid_stream_failure_is_an_error_event(sim: ServerProcess, proxy: ServerP
     with pytest.raises(openai.APIError):
         for _ in stream:
             pass
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "shape"),
+    [
+        ("POST", "/v1/chat/completion", 404, "openai"),  # a typo of the path
+        ("GET", "/v1/chat/completions", 405, "openai"),
+        ("POST", "/v1beta/nothing-here", 404, "google"),
+        ("GET", "/v1beta/cachedContents/abc/extra", 404, "google"),
+        ("DELETE", "/v1beta/models", 405, "google"),
+        ("GET", "/api/nowhere", 404, "simple"),
+    ],
+)
+def test_unknown_paths_and_methods_answer_in_the_surface_shape(
+    proxy: ServerProcess, method: str, path: str, status: int, shape: str
+) -> None:
+    response = httpx.request(method, proxy.url + path)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    if shape == "openai":
+        assert set(error) == {"message", "type", "param", "code"} and error["type"] == "invalid_request_error"
+    elif shape == "google":
+        assert error["code"] == status and error["status"] in ("NOT_FOUND", "UNKNOWN")
+    else:
+        assert set(error) == {"message", "code"}
+    assert path in error["message"] or method in error["message"]
+    if status == 405:
+        assert response.headers["allow"]

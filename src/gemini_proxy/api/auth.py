@@ -2,7 +2,7 @@
 
 A token is taken from ``Authorization: Bearer <token>`` (OpenAI clients), ``x-goog-api-key`` or
 ``?key=`` (Gemini clients). A missing or wrong token gets 401 in the format of the surface that
-was called. This is a plain ASGI middleware: it costs a dict lookup per request.
+was called (``api/asgi.py`` renders it). Without tokens configured it costs nothing.
 """
 
 from __future__ import annotations
@@ -10,22 +10,13 @@ from __future__ import annotations
 import hmac
 from urllib.parse import parse_qsl
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
-from gemini_proxy.api.common import render_google, render_openai, render_simple
 from gemini_proxy.errors import AuthenticationError
 
 OPEN_PATHS = frozenset({"/health"})
 # Guarded by the admin token instead (api/keys.py).
 ADMIN_PREFIX = "/api/keys"
-
-
-def is_google_surface(path: str, headers: dict[bytes, bytes] | None = None) -> bool:
-    if path.startswith("/v1beta/"):
-        return True
-    if path.startswith("/v1/") and (":" in path or path.startswith("/v1/cachedContents")):
-        return True
-    return bool(headers) and (b"x-goog-api-key" in headers or b"x-goog-api-client" in headers)  # type: ignore[operator]
 
 
 def client_token(scope: Scope) -> str | None:
@@ -47,31 +38,24 @@ def client_token(scope: Scope) -> str | None:
 
 
 class ClientAuth:
-    def __init__(self, app: ASGIApp, *, tokens: frozenset[str]) -> None:
-        self.app = app
+    """Checks a request's client token against the configured ones (none configured: all pass)."""
+
+    def __init__(self, tokens: frozenset[str]) -> None:
         self.tokens = tuple(token.encode() for token in tokens)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if not self.tokens or scope["type"] != "http" or path in OPEN_PATHS or path.startswith(ADMIN_PREFIX):
-            await self.app(scope, receive, send)
-            return
+    def check(self, scope: Scope) -> AuthenticationError | None:
+        """The error to answer with, or None when the request may pass."""
+        path = scope["path"]
+        if not self.tokens or path in OPEN_PATHS or path.startswith(ADMIN_PREFIX):
+            return None
         token = client_token(scope)
         if token is not None and self._valid(token.encode()):
-            await self.app(scope, receive, send)
-            return
+            return None
         message = "Missing client token." if token is None else "Invalid client token."
-        error = AuthenticationError(
+        return AuthenticationError(
             message + " Send one of the configured GEMINI_PROXY_AUTH_TOKENS as 'Authorization: Bearer <token>'"
             " or 'x-goog-api-key'."
         )
-        if is_google_surface(path, dict(scope["headers"])):
-            response = render_google(error)
-        elif path.startswith("/api/"):
-            response = render_simple(error)
-        else:
-            response = render_openai(error)
-        await response(scope, receive, send)
 
     def _valid(self, token: bytes) -> bool:
         ok = False

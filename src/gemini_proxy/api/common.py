@@ -9,6 +9,8 @@ Each surface renders ``ProxyError`` in its own format at the edge:
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -18,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
+from gemini_proxy.api.disconnect import DisconnectWatch
 from gemini_proxy.errors import InvalidRequest, NoKeyAvailable, ProxyError, UpstreamStatusError
 from gemini_proxy.translate import error_to_openai
 from gemini_proxy.translate.models import is_valid_model_id
@@ -30,6 +34,8 @@ if TYPE_CHECKING:
     from gemini_proxy.state.base import StateStore
     from gemini_proxy.upstream.gateway import Gateway
     from gemini_proxy.upstream.pool import KeyPool
+
+log = logging.getLogger("gemini_proxy")
 
 JSON = "application/json"
 
@@ -45,13 +51,14 @@ class Services:
     metrics: Metrics
     media: MediaFetcher
     aliases: dict[str, str]
+    loop: asyncio.AbstractEventLoop
     background: set[Any] = field(default_factory=set)
     models_cache: dict[str, Any] = field(default_factory=dict)
     schema_cache: dict[bytes, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # tools' converted schemas
 
 
 def services(request: Request) -> Services:
-    """The services of the app serving ``request`` (an attribute: the hottest lookup of all)."""
+    """The services of the app serving ``request`` (``ProxyApp.services``, in ``api/asgi.py``)."""
     return request.scope["app"].services  # type: ignore[no-any-return]
 
 
@@ -134,30 +141,88 @@ def render_simple(exc: ProxyError) -> Response:
     return json_response(body, status, headers)
 
 
+def is_google_surface(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> bool:
+    """Whether a request is a Gemini client's: ``/v1beta/...``, a ``/v1/...:method`` call, caches, or
+    (for paths both surfaces share, like ``GET /v1/models``) Google's headers."""
+    if path.startswith("/v1beta/"):
+        return True
+    if path.startswith("/v1/") and (":" in path or path.startswith("/v1/cachedContents")):
+        return True
+    return bool(headers) and any(name in (b"x-goog-api-key", b"x-goog-api-client") for name, _ in headers)  # type: ignore[union-attr]
+
+
+def render_for(scope: Scope) -> Renderer:
+    """The error format of the surface a request was sent to, told from its path (and headers)."""
+    path: str = scope["path"]
+    if is_google_surface(path, scope["headers"]):
+        return render_google
+    if path.startswith("/api/"):
+        return render_simple
+    return render_openai
+
+
 Endpoint = Callable[[Request], Awaitable[Response]]
+Renderer = Callable[[ProxyError], Response]
 
 
-def surface(render: Callable[[ProxyError], Response], name: str) -> Callable[[Endpoint], Endpoint]:
-    """Wraps an endpoint: renders ``ProxyError`` in the surface's format and records metrics."""
+class SurfaceEndpoint:
+    """An endpoint as the ASGI app its route calls: a ``ProxyError`` is rendered in the surface's
+    format, any other exception is logged and answered with a 500 in that format, the request is
+    counted in the metrics (when ``name`` is set), and its work is cancelled if the client leaves
+    before the answer is complete (``disconnect.py``)."""
 
-    def wrap(endpoint: Endpoint) -> Endpoint:
-        async def handler(request: Request) -> Response:
-            started = time.perf_counter()
+    __slots__ = ("endpoint", "render", "name", "__name__")
+
+    def __init__(self, endpoint: Endpoint, render: Renderer, name: str | None) -> None:
+        self.endpoint = endpoint
+        self.render = render
+        self.name = name
+        self.__name__ = endpoint.__name__
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        svc: Services = scope["app"].services
+        watch = DisconnectWatch(svc.loop, receive)
+        try:
             try:
-                response = await endpoint(request)
+                response = await self.endpoint(Request(scope, watch.receive))
             except ProxyError as exc:
-                response = render(exc)
-            svc = services(request)
-            svc.metrics.observe_request(
-                name,
-                request.scope.get("state", {}).get("model", ""),
-                response.status_code,
-                time.perf_counter() - started,
-            )
-            return response
+                response = self.render(exc)
+            except Exception:
+                log.exception("unhandled error", extra={"path": scope["path"]})
+                response = self.render(ProxyError("Internal error in gemini-proxy."))
+            if self.name is not None:
+                model = scope["state"].get("model", "") if "state" in scope else ""
+                svc.metrics.observe_request(self.name, model, response.status_code, time.perf_counter() - started)
+            await response(scope, receive, send)
+        except asyncio.CancelledError:
+            if not watch.cancelled_task:
+                raise
+            watch.uncancel()
+            log.info("client disconnected; its request was cancelled", extra={"path": scope["path"]})
+        finally:
+            watch.stop()
 
-        handler.__name__ = endpoint.__name__
-        handler.__doc__ = endpoint.__doc__
-        return handler
+
+def surface(render: Renderer, name: str | None) -> Callable[[Endpoint], SurfaceEndpoint]:
+    """Makes an endpoint of a surface (see ``SurfaceEndpoint``); ``name`` labels its metrics."""
+
+    def wrap(endpoint: Endpoint) -> SurfaceEndpoint:
+        return SurfaceEndpoint(endpoint, render, name)
 
     return wrap
+
+
+class EitherSurface:
+    """One path served by two surfaces: a Gemini client's request (``is_google_surface``) goes to
+    ``google``, anyone else's to ``openai``. ``GET /v1/models`` is such a path."""
+
+    __slots__ = ("openai", "google")
+
+    def __init__(self, *, openai: SurfaceEndpoint, google: SurfaceEndpoint) -> None:
+        self.openai = openai
+        self.google = google
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.google if is_google_surface(scope["path"], scope["headers"]) else self.openai
+        await endpoint(scope, receive, send)

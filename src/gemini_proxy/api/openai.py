@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import AsyncIterator
+from random import getrandbits
 from typing import Any
 
 import orjson
@@ -19,8 +19,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gemini_proxy.api import gemini as native
-from gemini_proxy.api.auth import is_google_surface
 from gemini_proxy.api.common import (
+    EitherSurface,
     Services,
     json_response,
     read_json_object,
@@ -54,12 +54,14 @@ SIGNATURE_TTL = 7 * 24 * 3600.0
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
+# Ids need to be unique, not secret: Python's generator (seeded from the OS, reseeded in each
+# forked worker) costs no system call per id, unlike os.urandom.
 def new_call_id() -> str:
-    return "call_" + os.urandom(12).hex()
+    return f"call_{getrandbits(96):024x}"
 
 
 def new_completion_id() -> str:
-    return "chatcmpl-" + os.urandom(12).hex()
+    return f"chatcmpl-{getrandbits(96):024x}"
 
 
 async def prepare_chat(svc: Services, body: dict[str, Any]) -> ChatCall:
@@ -235,23 +237,11 @@ async def _get_model(request: Request) -> Response:
     return json_response(find_model(await _model_listing(services(request)), request.path_params["target"]))
 
 
-async def list_models(request: Request) -> Response:
-    """``GET /v1/models``: OpenAI's list, or Google's for a Gemini client of the v1 API."""
-    if is_google_surface(request.url.path, dict(request.scope["headers"])):
-        return await native.list_models(request)
-    return await _list_models(request)
-
-
-async def get_model(request: Request) -> Response:
-    if is_google_surface(request.url.path, dict(request.scope["headers"])):
-        return await native.get_model(request)
-    return await _get_model(request)
-
-
 routes = [
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     Route("/chat/completions", chat_completions, methods=["POST"]),
     Route("/v1/embeddings", embeddings, methods=["POST"]),
-    Route("/v1/models", list_models, methods=["GET"]),
-    Route("/v1/models/{target}", get_model, methods=["GET"]),
+    # GET /v1/models: OpenAI's list, or Google's for a Gemini client of the v1 API.
+    Route("/v1/models", EitherSurface(openai=_list_models, google=native.list_models), methods=["GET"]),
+    Route("/v1/models/{target}", EitherSurface(openai=_get_model, google=native.get_model), methods=["GET"]),
 ]

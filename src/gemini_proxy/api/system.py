@@ -13,6 +13,7 @@ from gemini_proxy import __version__
 from gemini_proxy.api.common import json_response, render_simple, services, surface
 
 
+@surface(render_simple, None)
 async def health(request: Request) -> Response:
     """Liveness and key availability, without calling the upstream."""
     svc = services(request)
@@ -39,6 +40,7 @@ async def status(request: Request) -> Response:
     )
 
 
+@surface(render_simple, None)
 async def metrics(request: Request) -> Response:
     return Response(services(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
 

@@ -1,0 +1,81 @@
+"""The ASGI app: client tokens, routing, and an answer for whatever no endpoint answers.
+
+One layer in front of Starlette's router, no middleware stack: each endpoint is a
+``SurfaceEndpoint`` (``common.py``) that renders its own errors, counts itself and watches for
+disconnects. What is left for this layer, each answered in the format of the surface the client
+called (``render_for``): a missing or wrong client token (401), a path no route matches (404), a
+method the route does not take (405), and the last resort, an exception that escaped everything
+(500, logged; never a stack trace to the client).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Router
+from starlette.types import Receive, Scope, Send
+
+from gemini_proxy.api.auth import ClientAuth
+from gemini_proxy.api.common import render_for
+from gemini_proxy.errors import MethodNotAllowed, NotFound, ProxyError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextlib import AbstractAsyncContextManager
+
+    from gemini_proxy.api.common import Services
+
+log = logging.getLogger("gemini_proxy")
+
+
+class ProxyApp:
+    """``services`` is set by the lifespan; endpoints find it as ``scope["app"].services``."""
+
+    def __init__(
+        self,
+        routes: list[BaseRoute],
+        *,
+        lifespan: Callable[[ProxyApp], AbstractAsyncContextManager[None]],
+        client_tokens: frozenset[str],
+    ) -> None:
+        self.router = Router(routes, lifespan=lifespan)
+        self.auth = ClientAuth(client_tokens)
+        self.services: Services | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        if scope["type"] != "http":
+            await self.router(scope, receive, send)  # lifespan
+            return
+        if self.auth.tokens:
+            error = self.auth.check(scope)
+            if error is not None:
+                await render_for(scope)(error)(scope, receive, send)
+                return
+        try:
+            await self.router(scope, receive, send)
+        except HTTPException as exc:  # the router's own 404 and 405
+            response = render_for(scope)(_router_error(exc, scope))
+            if exc.headers and "Allow" in exc.headers:
+                response.headers["allow"] = exc.headers["Allow"]
+            await response(scope, receive, send)
+        except Exception:
+            log.exception("unhandled error", extra={"path": scope["path"]})
+            response = render_for(scope)(ProxyError("Internal error in gemini-proxy."))
+            try:
+                await response(scope, receive, send)
+            except Exception:  # the answer had begun: the server closes the connection
+                pass
+
+
+def _router_error(exc: HTTPException, scope: Scope) -> ProxyError:
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        error: ProxyError = MethodNotAllowed(
+            f"{scope['method']} is not allowed on {scope['path']}; allowed: {allowed}.", code="method_not_allowed"
+        )
+        return error
+    return NotFound(f"No route for {scope['method']} {scope['path']}.", code="not_found")
+

@@ -1,0 +1,75 @@
+"""The last resort of the ASGI app: an exception no endpoint caught is a logged 500 in the
+surface's own shape, never a stack trace. (No real request can raise one, if none is known; the
+failing endpoints here stand in for the bug that would.)"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gemini_proxy.api.asgi import ProxyApp
+from gemini_proxy.api.common import render_google, render_openai, surface
+
+
+async def boom(request: Request) -> Response:
+    raise RuntimeError("secret detail that must not reach the client")
+
+
+class Broken:
+    """A raw ASGI route (not a SurfaceEndpoint) that fails: only the app's own guard catches it."""
+
+    async def __call__(self, scope: object, receive: object, send: object) -> None:
+        raise RuntimeError("secret detail that must not reach the client")
+
+
+def make_app() -> ProxyApp:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: ProxyApp) -> AsyncIterator[None]:
+        yield
+
+    app = ProxyApp(
+        [
+            Route("/v1/chat/completions", surface(render_openai, None)(boom), methods=["POST"]),
+            Route("/v1beta/models/{target:path}", surface(render_google, None)(boom), methods=["POST"]),
+            Route("/v1/raw", Broken(), methods=["GET"]),
+        ],
+        lifespan=lifespan,
+        client_tokens=frozenset(),
+    )
+    import asyncio
+
+    app.services = SimpleNamespace(loop=asyncio.get_running_loop(), metrics=None)  # type: ignore[assignment]
+    return app
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "shape"),
+    [
+        ("POST", "/v1/chat/completions", "openai"),
+        ("POST", "/v1beta/models/x:generateContent", "google"),
+        ("GET", "/v1/raw", "openai"),
+    ],
+)
+async def test_unhandled_exception_is_a_500_in_the_surface_shape(
+    method: str, path: str, shape: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app()
+    with caplog.at_level(logging.ERROR, logger="gemini_proxy"):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://proxy") as client:
+            response = await client.request(method, path, content=b"{}")
+    assert response.status_code == 500
+    assert "secret detail" not in response.text and "Traceback" not in response.text
+    error = response.json()["error"]
+    if shape == "openai":
+        assert error["type"] == "api_error" and error["message"] == "Internal error in gemini-proxy."
+    else:
+        assert error["code"] == 500 and error["status"] == "INTERNAL"
+    assert "unhandled error" in caplog.text and "secret detail" in caplog.text  # the log has the cause
