@@ -9,10 +9,10 @@ arbitrary URLs (``media.py``).
 
 What it does: keep-alive connections reused most-recent-first and dropped after
 ``keepalive_expiry`` idle seconds; ``Content-Length``, chunked and close-delimited bodies;
-gzip/deflate bodies decoded; a read timeout between bytes; reading paused while a streamed body's
-consumer lags; a reused connection that turns out to be closed before any byte of the answer is
-retried once on a fresh one. Failures raise ``HttpError`` whose message never holds a URL or a
-header (a key lives in one).
+interim 1xx answers skipped; gzip/deflate bodies decoded; a read timeout between bytes; reading
+paused while a streamed body's consumer lags; a reused connection that turns out to be closed
+before any byte of the answer is retried once on a new one. Failures raise ``HttpError`` whose
+message never holds a URL or a header (a key lives in one).
 """
 
 from __future__ import annotations
@@ -58,8 +58,16 @@ class Response:
 
     async def read(self) -> bytes:
         """The whole body."""
-        while not self._done:
-            await self._wait()
+        try:
+            while not self._done:
+                self._buffered = 0  # all of it is wanted: reading never pauses for read()
+                conn = self._conn
+                if conn is not None and conn.paused:
+                    conn.resume()
+                await self._wait()
+        except BaseException:
+            self.close()  # cancelled mid-body: the rest will never be read
+            raise
         if self._error is not None:
             raise self._error
         chunks = self._chunks
@@ -69,33 +77,38 @@ class Response:
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         """Body bytes as they arrive."""
-        while True:
-            if self._chunks:
-                chunks, self._chunks, self._buffered = self._chunks, [], 0
-                conn = self._conn
-                if conn is not None and conn.paused:
-                    conn.resume()
-                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                if self._decoder is not None:
-                    data = self._decode(data, final=False)
-                if data:
-                    yield data
-            elif self._done:
-                if self._error is not None:
-                    raise self._error
-                if self._decoder is not None:
-                    tail = self._decode(b"", final=True)
-                    self._decoder = None
-                    if tail:
-                        yield tail
-                return
-            else:
-                await self._wait()
+        try:
+            while True:
+                if self._chunks:
+                    chunks, self._chunks, self._buffered = self._chunks, [], 0
+                    conn = self._conn
+                    if conn is not None and conn.paused:
+                        conn.resume()
+                    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                    if self._decoder is not None:
+                        data = self._decode(data, final=False)
+                    if data:
+                        yield data
+                elif self._done:
+                    if self._error is not None:
+                        raise self._error
+                    if self._decoder is not None:
+                        tail = self._decode(b"", final=True)
+                        self._decoder = None
+                        if tail:
+                            yield tail
+                    return
+                else:
+                    await self._wait()
+        finally:
+            self.close()  # a no-op at the end; else (cancelled, abandoned, corrupt) the rest is given up
 
     def close(self) -> None:
         """Gives up on the rest of the body: an unfinished answer's connection cannot be reused."""
         if not self._done:
             self._done = True
+            self._error = HttpError("the answer was closed before its end")
+            self._wake()  # a reader waiting elsewhere
             conn, self._conn = self._conn, None
             if conn is not None:
                 conn.abort()
@@ -142,6 +155,7 @@ class _Connection(asyncio.Protocol):
         self._last_read = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._delimited = True  # the body has a length or is chunked (else: ends with the connection)
+        self._interim = False  # a 1xx answer is being parsed: the real one follows
 
     # -- the exchange ------------------------------------------------------------------------
 
@@ -179,9 +193,13 @@ class _Connection(asyncio.Protocol):
         self._timer = None
         if self._response is None:
             return
+        now = self._loop.time()
         due = self._last_read + self._pool.read_timeout
-        if self.paused or self._loop.time() < due:
-            self._timer = self._loop.call_at(max(due, self._loop.time() + 1.0), self._on_timer)
+        if self.paused:  # the consumer lags, not the server: look again later
+            self._timer = self._loop.call_at(now + self._pool.read_timeout, self._on_timer)
+            return
+        if now < due:  # bytes came since the timer was set
+            self._timer = self._loop.call_at(due, self._on_timer)
             return
         self._fail(HttpError("timed out waiting for the answer"))
         self.abort()
@@ -220,8 +238,8 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         self._pool.forget(self)
         response = self._response
-        if response is not None and self._headers_waiter is None and not self._delimited:
-            self._finish(keep_alive=False)  # a body that ends with the connection has ended
+        if response is not None and self._headers_waiter is None and not self._delimited and exc is None:
+            self._finish(keep_alive=False)  # a body that ends with the connection has ended (not if reset)
         elif self._response is not None or self._headers_waiter is not None:
             if self.reused and not self._received:
                 self._fail(_Fresh("the pooled connection was closed"))
@@ -237,15 +255,26 @@ class _Connection(asyncio.Protocol):
 
     # -- httptools callbacks ----------------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self._response is None:  # checked at the first byte: a partial answer must not stay in the parser
+            raise HttpError("an answer came that nobody asked for")
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if status < 200:
+            if status == 101:
+                raise HttpError("the answer switched protocols")
+            self._interim = True  # 100 Continue, 103 Early Hints: the real answer follows
+            self._headers = []
+            return
         response = self._response
         waiter, self._headers_waiter = self._headers_waiter, None
         if response is None or waiter is None:
             raise HttpError("an answer came that nobody asked for")
-        response.status = self._parser.get_status_code()
+        response.status = status
         headers = response.headers
         chunked = False
         length = False
@@ -257,7 +286,7 @@ class _Connection(asyncio.Protocol):
                 length = True
             elif name == "transfer-encoding":
                 chunked = "chunked" in value.lower()
-        self._delimited = length or chunked or response.status in (204, 304) or response.status < 200
+        self._delimited = length or chunked or status in (204, 304)
         encoding = headers.get("content-encoding", "").strip().lower()
         if encoding in ("gzip", "x-gzip", "deflate"):
             response._decoder = zlib.decompressobj(47 if encoding != "deflate" else zlib.MAX_WBITS)
@@ -276,6 +305,9 @@ class _Connection(asyncio.Protocol):
         response._wake()
 
     def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
         self._finish(keep_alive=self._parser.should_keep_alive())
 
     def _finish(self, *, keep_alive: bool) -> None:
@@ -336,8 +368,8 @@ class ConnectionPool:
         """Sends one request (``target``: path and query, appended to the base URL's path) and
         returns once the answer's headers have arrived."""
         data = self._encode(method, target, headers, body)
-        for _ in range(2):
-            conn = self._idle_connection()
+        for attempt in range(2):
+            conn = self._idle_connection() if attempt == 0 else None  # the retry takes a new one
             reused = conn is not None
             if conn is None:
                 conn = await self._connect()
@@ -346,7 +378,7 @@ class ConnectionPool:
             try:
                 return await conn.start(data)
             except _Fresh:
-                continue  # the server had closed it while idle; one fresh try
+                continue  # the server had closed it while idle; one try on a new connection
             except BaseException:
                 conn.abort()  # cancelled or failed before the answer: unusable
                 raise
@@ -393,6 +425,9 @@ class ConnectionPool:
             raise HttpError(f"timed out connecting to {self.host}:{self.port}") from None
         except (OSError, ssl.SSLError) as exc:
             raise HttpError(f"cannot connect to {self.host}:{self.port} ({type(exc).__name__})") from None
+        if self._closed:  # close() ran while connecting
+            conn.abort()
+            raise HttpError("the client is closed")
         return conn
 
     def put_back(self, conn: _Connection) -> None:
