@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> ProxyApp:
             aliases=settings.aliases,
             loop=asyncio.get_running_loop(),
         )
+        settle_garbage_collector()
         log.info("gemini-proxy ready", extra={"keys": pool.counts(), "upstream": settings.upstream_url})
         try:
             yield
@@ -85,6 +87,17 @@ def create_app(settings: Settings) -> ProxyApp:
         lifespan=lifespan,
         client_tokens=settings.client_tokens,
     )
+
+
+def settle_garbage_collector() -> None:
+    """Once start-up is done: what exists now lives as long as the process, so the collector stops
+    walking it (``gc.freeze``), and young collections wait for 20,000 net allocations instead of
+    700. With the default, 64 requests in flight kept the collector running ~50 times a second
+    and a full collection paused the process for ~50 ms; requests free nearly everything they
+    allocate by reference counting, so the collector has little to find."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
 
 
 def create_app_from_env() -> ProxyApp:
