@@ -139,11 +139,17 @@ async def _stream_chat(svc: Services, call: ChatCall, payload: bytes, prefer: st
 
     async def events() -> AsyncIterator[bytes]:
         decoder = GeminiEventDecoder()
-        failed = False
+        failed = started = False
         try:
             async with contextlib.aclosing(upstream.chunks()) as chunks:
                 async for data in chunks:
-                    out = [_sse(chunk) for event in decoder.feed(data) for chunk in _translate_event(translator, event)]
+                    out: list[bytes] = []
+                    for event in decoder.feed(data):
+                        out.extend(_sse(chunk) for chunk in _translate_event(translator, event))
+                        if out and not started:  # the first words go out before the rest of the read is translated
+                            started = True
+                            yield b"".join(out)
+                            out = []
                     if out:
                         yield b"".join(out)
             out = [_sse(chunk) for event in decoder.close() for chunk in _translate_event(translator, event)]

@@ -7,6 +7,7 @@ it is returned as a parsed ``{"error": ...}`` dict like any other event, and the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -21,19 +22,26 @@ class GeminiEventDecoder:
         self._buffer = b""
         self._bare = b""
 
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
-        buffer = self._buffer + data
+    def feed(self, data: bytes) -> Iterator[dict[str, Any]]:
+        """The events ``data`` completes, each parsed only when the caller asks for it: the first
+        can be translated and sent before the rest of a read is even parsed."""
+        buffer = self._buffer + data if self._buffer else data
         if b"\r" in buffer:
             buffer = buffer.replace(b"\r\n", b"\n")
-        events: list[dict[str, Any]] = []
-        while True:
-            end = buffer.find(b"\n\n")
-            if end < 0:
-                break
-            block, buffer = buffer[:end], buffer[end + 2 :]
+        start = 0
+        while (end := buffer.find(b"\n\n", start)) >= 0:
+            block = buffer[start:end]
+            start = end + 2
+            self._buffer = buffer[start:]
+            if block.startswith(b"data: ") and b"\n" not in block:  # the usual event: one data line
+                parsed = _loads(block[6:])
+                if isinstance(parsed, dict):
+                    yield parsed
+                continue
+            events: list[dict[str, Any]] = []
             self._decode_block(block, events)
-        self._buffer = buffer
-        return events
+            yield from events
+        self._buffer = buffer[start:]
 
     def close(self) -> list[dict[str, Any]]:
         """Events left when the stream ends: a last event without its blank line, or a bare error."""
