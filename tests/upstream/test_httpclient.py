@@ -205,6 +205,7 @@ async def test_request_target_is_quoted_and_line_breaks_in_headers_refused() -> 
             ("/models/a b:gen\r\nx-evil: 1?alt=sse", b"/models/a%20b:gen%0D%0Ax-evil:%201?alt=sse"),
             ("/models/\u00e9\t", b"/models/%C3%A9%09"),
             ("/files/a%2Fb?q=%20&k=v", b"/files/a%2Fb?q=%20&k=v"),  # already encoded: left alone
+            ("/models/a#b", b"/models/a%23b"),  # a fragment has no place in a request
         ]:
             assert await get(pool, target) == (200, b"ok")
             assert server.requests[-1].split(b"\r\n")[0] == b"GET " + sent + b" HTTP/1.1"
@@ -212,7 +213,14 @@ async def test_request_target_is_quoted_and_line_breaks_in_headers_refused() -> 
             with pytest.raises(ValueError, match="line break") as info:
                 await pool.request("GET", "/x", headers)
             assert SECRET not in str(info.value)
-        assert len(server.requests) == 3
+        assert len(server.requests) == 4
+
+
+async def test_a_post_without_body_says_content_length_zero() -> None:
+    async with serve(answering(OK)) as (server, pool):
+        response = await pool.request("POST", "/v1beta/cachedContents/x:refresh", [])
+        assert (response.status, await response.read()) == (200, b"ok")
+        assert server.requests[0].endswith(b"\r\ncontent-length: 0\r\n\r\n")
 
 
 # -- keep-alive ------------------------------------------------------------------------------

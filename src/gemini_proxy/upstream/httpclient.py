@@ -29,7 +29,7 @@ import httptools
 # A streamed body buffers up to this many bytes before reading from the socket pauses.
 PAUSE_ABOVE = 1 << 20
 # Characters left as they are in a request target ('%' too: the target may be encoded already).
-_TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"
+_TARGET_SAFE = "!$%&'()*+,/:;=?@[]~"
 
 
 class HttpError(Exception):
@@ -385,7 +385,7 @@ class ConnectionPool:
         raise HttpError("the connection was closed before the answer began")
 
     def _encode(self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes | None) -> bytes:
-        if not (target.isascii() and target.isprintable()) or " " in target:
+        if not (target.isascii() and target.isprintable()) or " " in target or "#" in target:
             target = quote(target, safe=_TARGET_SAFE)  # never a line break or space in the request line
         lines = [f"{method} {self.base_path}{target} HTTP/1.1\r\n".encode("latin-1"), self._common]
         for name, value in headers:
@@ -395,6 +395,8 @@ class ConnectionPool:
         if body is not None:
             lines.append(b"content-length: %d\r\n\r\n" % len(body))
             lines.append(body)
+        elif method in ("POST", "PUT", "PATCH"):
+            lines.append(b"content-length: 0\r\n\r\n")  # Google's front end answers 411 without it
         else:
             lines.append(b"\r\n")
         return b"".join(lines)
