@@ -41,15 +41,16 @@ def http_status(port: int, path: str, timeout: float = 1.0) -> int | None:
 
 
 class Server:
-    """A ``gemini_proxy.cli`` command serving HTTP on 127.0.0.1; its output goes to a log file."""
+    """A ``gemini_proxy.cli`` command (or another ``module``'s) serving HTTP on 127.0.0.1; its output goes to a
+    log file."""
 
     def __init__(self, name: str, args: Sequence[str], *, port: int, ready_path: str,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, module: str = "gemini_proxy.cli") -> None:
         self.name = name
         self.port = port
         self.url = f"http://{HOST}:{port}"
         self.ready_path = ready_path
-        self.command = [sys.executable, "-m", "gemini_proxy.cli", *args]
+        self.command = [sys.executable, "-m", module, *args]
         # Settings come only from ``env``: none inherited from the caller's GEMINI_PROXY_* environment.
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_PROXY_")}
         self.env = {**inherited, **(env or {})}

@@ -149,11 +149,13 @@ def markdown(results: dict[str, Any]) -> str:
         f"(after a {s['warmup_s']:g} s warm-up per target)"
         + (f", least disturbed of {s['repeat']} rounds. " if s["repeat"] > 1 else ". ")
         + f"Streaming: {s['stream_requests']} sequential "
-        f"{s['stream_chunks']}-chunk streams per target (aiohttp, one keep-alive connection), in "
+        f"{s['stream_chunks']}-chunk streams per target (a blocking socket, one keep-alive connection), in "
         f"{s['stream_rounds']} interleaved rounds; TTFB = request sent to first body byte. "
         "CPU columns are milliseconds of CPU per completed request, read from /proc (10 ms clock ticks); "
         "proxy CPU covers its whole process tree. \"Outside load\" is the machine's busy CPU not used by the "
-        f"benchmark, in cores, averaged over the phase (load average at start: {m['loadavg']}).",
+        f"benchmark, in cores, averaged over the phase (load average at start: {m['loadavg']}). "
+        "`reference` is not the proxy but a bare raw-ASGI passthrough (`bench/reference.py`, aiohttp upstream, "
+        "no routing, pool or validation), measured in the same run: the floor on this machine, now.",
         "", "## Non-streaming", "",
     ]
     ratios = {(c["target"], c["concurrency"]): c for c in results["comparisons"]["nonstream"]}

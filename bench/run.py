@@ -53,6 +53,8 @@ TARGETS = (
     Target("proxy-native", "proxy", NATIVE, NATIVE_STREAM, GEMINI_BODY, GEMINI_BODY, {}),
     Target("proxy-openai", "proxy", "/v1/chat/completions", "/v1/chat/completions", OPENAI_BODY,
            {**OPENAI_BODY, "stream": True}, {}),
+    # Not the proxy: the bare passthrough of bench/reference.py, the floor on this machine in this run.
+    Target("reference", "reference", NATIVE, NATIVE_STREAM, GEMINI_BODY, GEMINI_BODY, {}),
 )
 
 
@@ -110,6 +112,20 @@ def proxy_server(upstream: str) -> procs.Server:
     return procs.Server("proxy", ["serve", "--port", str(port)], port=port, ready_path="/health", env=env)
 
 
+def start_reference(upstream: str) -> procs.Server:
+    port = procs.free_port()
+    args = ["uvicorn", "--app-dir", str(Path(__file__).resolve().parent), "reference:app", "--host", procs.HOST,
+            "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--log-level", "warning",
+            "--no-access-log", "--no-server-header"]
+    return procs.Server("reference", args[1:], port=port, ready_path="/health", module="uvicorn",
+                        env={"UPSTREAM": upstream, "KEY": KEYS[0]}).start()
+
+
+def measured(servers: dict[str, procs.Server], target: Target) -> int:
+    """The pid whose CPU is the "proxy CPU" of a target's phases: the reference's for its own."""
+    return servers["reference" if target.server == "reference" else "proxy"].pid
+
+
 def start_proxy(upstream: str, tries: int) -> tuple[procs.Server, list[float]]:
     """Starts the proxy ``tries`` times (stopping all but the last) and returns it with every start-up time."""
     times = []
@@ -143,10 +159,10 @@ def load_phases(args: argparse.Namespace, servers: dict[str, procs.Server]) -> l
 def load_phase(args: argparse.Namespace, servers: dict[str, procs.Server], target: Target,
                concurrency: int) -> dict[str, Any]:
     url = servers[target.server].url + target.path
-    before = procstat.CpuSnapshot.take(servers["proxy"].pid, servers["simulator"].pid)
+    before = procstat.CpuSnapshot.take(measured(servers, target), servers["simulator"].pid)
     result = wrk.run(url, orjson.dumps(target.body), target.headers, connections=concurrency,
                      duration_s=args.duration, threads=args.threads)
-    after = procstat.CpuSnapshot.take(servers["proxy"].pid, servers["simulator"].pid)
+    after = procstat.CpuSnapshot.take(measured(servers, target), servers["simulator"].pid)
     log(f"c={concurrency:<3} {target.name:<13} {result.rps:9.0f} req/s  p50 {result.p50_ms:.3f} ms  "
         f"p99 {result.p99_ms:.3f} ms  errors {result.errors}/{result.non2xx}")
     return {"target": target.name, "concurrency": concurrency, **result.as_dict(),
@@ -162,10 +178,10 @@ def stream_phases(args: argparse.Namespace, servers: dict[str, procs.Server]) ->
         for target in TARGETS:
             block = args.stream_requests // rounds + (round_index < args.stream_requests % rounds)
             url = servers[target.server].url + target.stream_path
-            before = procstat.CpuSnapshot.take(servers["proxy"].pid, servers["simulator"].pid)
+            before = procstat.CpuSnapshot.take(measured(servers, target), servers["simulator"].pid)
             samples[target.name].add(stream_probe.run(url, orjson.dumps(target.stream_body), target.headers,
                                                       requests=block, max_seconds=args.duration * 3 / rounds))
-            after = procstat.CpuSnapshot.take(servers["proxy"].pid, servers["simulator"].pid)
+            after = procstat.CpuSnapshot.take(measured(servers, target), servers["simulator"].pid)
             for name, seconds in before.seconds_until(after).items():
                 cpu[target.name][name] = cpu[target.name].get(name, 0.0) + seconds
     rows = []
@@ -197,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"simulator ready at {simulator.url} in {simulator.startup_s:.2f} s")
         proxy, startups = start_proxy(simulator.url, args.startups)
         log(f"proxy ready at {proxy.url}; start-up times {startups} s")
-        servers = {"simulator": simulator, "proxy": proxy}
+        reference = start_reference(simulator.url)
+        servers = {"simulator": simulator, "proxy": proxy, "reference": reference}
         load = load_phases(args, servers)
         stream = stream_phases(args, servers)
         rss = {"proxy_tree": procstat.tree_rss_bytes(proxy.pid) / 2**20,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = {"direct", "proxy-native", "proxy-openai"}
+TARGETS = {"direct", "proxy-native", "proxy-openai", "reference"}
 CONCURRENCY = (1, 10)
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(90)]
@@ -69,6 +69,7 @@ def check_stream_phases(results: dict[str, Any]) -> None:
         assert 0 < row["ttfb_p50_ms"] <= row["total_p50_ms"], target
         assert row["ttfb_p99_ms"] >= row["ttfb_p50_ms"] and row["total_p99_ms"] >= row["total_p50_ms"], target
     assert rows["direct"]["events_per_stream"] == rows["proxy-native"]["events_per_stream"] == 20
+    assert rows["reference"]["events_per_stream"] == 20
     assert rows["proxy-openai"]["events_per_stream"] >= 20
 
 
