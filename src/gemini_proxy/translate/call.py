@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention: a frozen dataclass's __init__ costs ~2.4 us more per request
 class ChatCall:
     model: str
     """Bare Gemini id after alias/prefix resolution, e.g. ``gemini-2.5-flash``."""

@@ -90,8 +90,17 @@ def _bool(obj: dict[str, Any], key: str, param: str) -> bool | None:
     return value
 
 
+# Every body member generation_config reads: a request with none of them (most) skips it all.
+_MEMBERS = frozenset({
+    "temperature", "top_p", "top_k", "presence_penalty", "frequency_penalty", "seed", "n", "max_completion_tokens",
+    "max_tokens", "stop", "logprobs", "top_logprobs", "response_format", "extra_body", "google", "reasoning_effort",
+})  # fmt: skip
+
+
 def generation_config(body: dict[str, Any], model: str) -> tuple[GenerationConfig, dict[str, Any], bool, int]:
     """-> (generationConfig, extra top-level request fields, include_thoughts, n)."""
+    if _MEMBERS.isdisjoint(body):
+        return {}, {}, False, 1
     cfg: GenerationConfig = {}
     if (v := _number(body, "temperature", 0, 2)) is not None:
         cfg["temperature"] = v

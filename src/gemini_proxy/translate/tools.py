@@ -29,12 +29,15 @@ from .schema import to_gemini_schema
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,127}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention (frozen costs a few us per request)
 class ToolSetup:
     tools: list[dict[str, Any]] | None
     tool_config: ToolConfig | None
     legacy: bool
 
+
+# Every body member to_tools reads: a request with none of them skips it all.
+_MEMBERS = frozenset({"tools", "functions", "tool_choice", "function_call"})
 
 SchemaCache = MutableMapping[bytes, tuple[str, dict[str, Any]]]
 _CACHE_SIZE = 512
@@ -44,6 +47,8 @@ def to_tools(body: dict[str, Any], schema_cache: SchemaCache | None = None) -> T
     """``schema_cache``, owned by the caller, memoizes schema conversion: clients resend the same
     tools on every request, and converting them is most of the cost of translating such a request.
     Its entries are shared between requests and must only ever be serialized, never changed."""
+    if _MEMBERS.isdisjoint(body):
+        return ToolSetup(None, None, False)
     tools, functions = body.get("tools"), body.get("functions")
     legacy = tools is None and functions is not None
     decls: dict[str, dict[str, Any]] = {}
