@@ -49,6 +49,22 @@ def test_events_are_parsed_one_at_a_time() -> None:
     assert decoder.close() == []
 
 
+def test_a_consumer_that_stops_mid_read_leaves_close_only_the_unfinished_event() -> None:
+    """A consumer may stop in the middle of a read (an error event ends its stream): the events it
+    did not take are dropped, and ``close`` still returns only what no blank line ended."""
+    decoder = GeminiEventDecoder()
+    events = decoder.feed(frame(EVENTS[:3]) + b'data: {"last": 1}')
+    assert next(events) == EVENTS[0]
+    assert decoder.close() == [{"last": 1}]
+
+
+def test_a_read_is_taken_even_if_its_events_are_not_asked_for() -> None:
+    decoder = GeminiEventDecoder()
+    raw = frame(EVENTS[:2])
+    decoder.feed(raw[:-20])  # its complete event is not wanted; the start of the next one is kept
+    assert list(decoder.feed(raw[-20:])) == [EVENTS[1]]
+
+
 def test_comments_fields_and_data_without_space() -> None:
     raw = b': keep-alive\r\n\r\nevent: message\r\nid: 7\r\ndata:{"a": 1}\r\n\r\ndata: {"b": 2}\r\n\r\n'
     assert decode([raw]) == [{"a": 1}, {"b": 2}]

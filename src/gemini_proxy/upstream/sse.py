@@ -24,15 +24,18 @@ class GeminiEventDecoder:
 
     def feed(self, data: bytes) -> Iterator[dict[str, Any]]:
         """The events ``data`` completes, each parsed only when the caller asks for it: the first
-        can be translated and sent before the rest of a read is even parsed."""
+        can be translated and sent before the rest of a read is even parsed. The bytes are taken
+        at once, as a list would be: an unfinished event waits for the next read whether or not
+        the caller iterates, and the events of a read it stops asking for are dropped."""
         buffer = self._buffer + data if self._buffer else data
         if b"\r" in buffer:
             buffer = buffer.replace(b"\r\n", b"\n")
-        start = 0
-        while (end := buffer.find(b"\n\n", start)) >= 0:
-            block = buffer[start:end]
-            start = end + 2
-            self._buffer = buffer[start:]
+        blocks = buffer.split(b"\n\n")
+        self._buffer = blocks.pop()
+        return self._parse(blocks)
+
+    def _parse(self, blocks: list[bytes]) -> Iterator[dict[str, Any]]:
+        for block in blocks:
             if block.startswith(b"data: ") and b"\n" not in block:  # the usual event: one data line
                 parsed = _loads(block[6:])
                 if isinstance(parsed, dict):
@@ -41,7 +44,6 @@ class GeminiEventDecoder:
             events: list[dict[str, Any]] = []
             self._decode_block(block, events)
             yield from events
-        self._buffer = buffer[start:]
 
     def close(self) -> list[dict[str, Any]]:
         """Events left when the stream ends: a last event without its blank line, or a bare error."""
