@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import httpx
 import openai
 import pytest
 
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, start_proxy
 
 MSG = [{"role": "user", "content": "hi"}]
 
@@ -140,6 +144,45 @@ def test_mid_stream_failure_is_an_error_event(sim: ServerProcess, proxy: ServerP
     with pytest.raises(openai.APIError):
         for _ in stream:
             pass
+
+
+class _FailsInOneRead(BaseHTTPRequestHandler):
+    """Google's side of a stream whose three good events and then an error event arrive in one
+    write, so that the proxy reads and translates them together."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        events: list[dict] = [
+            {"candidates": [{"content": {"role": "model", "parts": [{"text": f"part{i} "}]}, "index": 0}]}
+            for i in range(3)
+        ]
+        events.append({"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}})
+        body = b"".join(b"data: " + json.dumps(event).encode() + b"\r\n\r\n" for event in events)
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_an_error_event_after_good_events_of_the_same_read_comes_after_them() -> None:
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _FailsInOneRead)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    proxy = start_proxy(f"http://127.0.0.1:{upstream.server_address[1]}", keys=["key-1"])
+    try:
+        body = {"model": "gemini-2.5-flash", "messages": MSG, "stream": True}
+        response = httpx.post(proxy.url + "/v1/chat/completions", json=body, timeout=10)
+    finally:
+        proxy.stop()
+        upstream.shutdown()
+    assert response.status_code == 200
+    events = [json.loads(line[6:]) for line in response.text.split("\n\n") if line.startswith("data: {")]
+    text = "".join(c["delta"].get("content") or "" for e in events[:-1] for c in e["choices"])
+    assert text == "part0 part1 part2 "  # every word Google sent before it failed
+    assert events[-1]["error"]["message"] and "[DONE]" not in response.text
 
 
 @pytest.mark.parametrize(

@@ -140,10 +140,10 @@ async def _stream_chat(svc: Services, call: ChatCall, payload: bytes, prefer: st
     async def events() -> AsyncIterator[bytes]:
         decoder = GeminiEventDecoder()
         failed = started = False
+        out: list[bytes] = []  # translated, not sent yet: an error event later in the same read sends it first
         try:
             async with contextlib.aclosing(upstream.chunks()) as chunks:
                 async for data in chunks:
-                    out: list[bytes] = []
                     for event in decoder.feed(data):
                         out.extend(_sse(chunk) for chunk in _translate_event(translator, event))
                         if out and not started:  # the first words go out before the rest of the read is translated
@@ -152,12 +152,15 @@ async def _stream_chat(svc: Services, call: ChatCall, payload: bytes, prefer: st
                             out = []
                     if out:
                         yield b"".join(out)
-            out = [_sse(chunk) for event in decoder.close() for chunk in _translate_event(translator, event)]
+                        out = []
+            for event in decoder.close():
+                out.extend(_sse(chunk) for chunk in _translate_event(translator, event))
             out.extend(_sse(chunk) for chunk in translator.finish())
             yield b"".join(out)
         except ProxyError as exc:
             failed = True
-            yield _sse(translator.error_chunk(exc))
+            out.append(_sse(translator.error_chunk(exc)))
+            yield b"".join(out)
         finally:
             remember_signatures(svc, translator.signatures)
         if not failed:
