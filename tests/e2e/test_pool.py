@@ -6,6 +6,7 @@ counters tell which key served which request.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -237,6 +238,21 @@ def test_a_client_that_leaves_before_the_answer_cancels_too(
     while sum(entry["in_flight"] for entry in key_states(fresh).values()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert sum(entry["in_flight"] for entry in key_states(fresh).values()) == 0
+
+
+def test_a_client_that_leaves_while_sending_its_body_is_not_a_server_error(fresh: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", fresh.port)) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: proxy\r\ncontent-type: application/json\r\n"
+            b'content-length: 100\r\n\r\n{"model"'
+        )
+        time.sleep(0.2)  # the proxy waits for the rest of the body
+    deadline = time.monotonic() + 5
+    while "disconnected" not in fresh.log() and "unhandled error" not in fresh.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "unhandled error" not in fresh.log()
+    assert httpx.get(fresh.url + "/api/system/status").json()["requests"]["failed"] == 0
+    assert 'status="500"' not in httpx.get(fresh.url + "/metrics").text
 
 
 def test_metrics_by_surface_model_and_status(sim: ServerProcess, fresh: ServerProcess) -> None:

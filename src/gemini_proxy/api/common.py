@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -188,6 +188,9 @@ class SurfaceEndpoint:
                 response = await self.endpoint(Request(scope, watch.receive))
             except ProxyError as exc:
                 response = self.render(exc)
+            except ClientDisconnect:  # gone before its body was read: nobody to answer, nothing to count
+                log.info("client disconnected while sending its request", extra={"path": scope["path"]})
+                return
             except Exception:
                 log.exception("unhandled error", extra={"path": scope["path"]})
                 response = self.render(ProxyError("Internal error in gemini-proxy."))
