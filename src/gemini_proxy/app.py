@@ -13,7 +13,7 @@ from gemini_proxy.api.asgi import ProxyApp
 from gemini_proxy.api.common import Services
 from gemini_proxy.config import Settings, load_settings
 from gemini_proxy.media import MediaFetcher
-from gemini_proxy.observability import Metrics
+from gemini_proxy.observability import Metrics, setup_logging
 from gemini_proxy.state import open_store
 from gemini_proxy.upstream.client import GeminiClient, make_connections
 from gemini_proxy.upstream.gateway import Gateway
@@ -101,6 +101,9 @@ def settle_garbage_collector() -> None:
 
 
 def create_app_from_env() -> ProxyApp:
-    """Factory for ``uvicorn --factory`` and worker processes: settings from the environment."""
-    return create_app(load_settings())
+    """Factory for ``uvicorn --factory`` and worker processes: settings from the environment.
+    A worker is a fresh process: it sets up the JSON logs itself."""
+    settings = load_settings()
+    setup_logging(settings.log_level)
+    return create_app(settings)
 

@@ -67,6 +67,9 @@ def test_two_workers_share_a_cooldown(sim: ServerProcess, tmp_path: Path) -> Non
                 == 200
             )
         assert by_key(sim)["sim-key-1"] == before, "a worker used a key that another worker saw rate-limited"
+        # Each worker process logs in JSON like a single-process proxy does.
+        ready = [line for line in proxy.log().splitlines() if '"gemini-proxy ready"' in line]
+        assert len(ready) == 2, proxy.log()[-2000:]
     finally:
         proxy.stop()
 
