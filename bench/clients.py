@@ -1,4 +1,4 @@
-"""Which async HTTP client to use upstream: aiohttp vs httpx, CPU per request, side by side.
+"""Which async HTTP client to use upstream: aiohttp vs httpx vs the proxy's own pool, CPU per request.
 
 Starts the simulator on 127.0.0.1, then sends the same generateContent request through each
 client in turn (pooled keep-alive connections, a fixed number of requests at a fixed
@@ -21,9 +21,12 @@ from pathlib import Path
 
 import aiohttp
 import httpx
+import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import procs
+
+from gemini_proxy.upstream.httpclient import ConnectionPool
 
 KEY = "bench-key-1"
 BODY = json.dumps({"contents": [{"role": "user", "parts": [{"text": " ".join(f"w{i}" for i in range(30))}]}]}).encode()
@@ -57,7 +60,10 @@ async def main(args: argparse.Namespace) -> None:
         port=port, ready_path="/_sim/stats",
     )
     simulator.start()
-    url = f"http://127.0.0.1:{simulator.port}/v1beta/models/gemini-2.5-flash:generateContent"
+    path = "/v1beta/models/gemini-2.5-flash:generateContent"
+    url = f"http://127.0.0.1:{simulator.port}{path}"
+    pool = ConnectionPool(f"http://127.0.0.1:{simulator.port}", connect_timeout=10, read_timeout=30)
+    header_list = list(HEADERS.items())
     try:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session, httpx.AsyncClient(
             limits=httpx.Limits(max_connections=args.concurrency)
@@ -72,19 +78,27 @@ async def main(args: argparse.Namespace) -> None:
                 response = await client.post(url, content=BODY, headers=HEADERS)
                 assert response.status_code == 200
 
-            results: dict[str, list[float]] = {"aiohttp": [], "httpx": []}
-            for warm in (via_aiohttp, via_httpx):
+            async def via_pool() -> None:
+                response = await pool.request("POST", path, header_list, BODY)
+                await response.read()
+                assert response.status == 200
+
+            clients = (("aiohttp", via_aiohttp), ("httpx", via_httpx), ("httpclient", via_pool))
+            results: dict[str, list[float]] = {name: [] for name, _ in clients}
+            for _, warm in clients:
                 await load(warm, 200, args.concurrency)  # warm-up: connections, imports
             for _ in range(args.rounds):
-                for name, send in (("aiohttp", via_aiohttp), ("httpx", via_httpx)):
+                for name, send in clients:
                     results[name].append(await load(send, args.requests, args.concurrency))
     finally:
+        await pool.close()
         simulator.stop()
-    print(f"client CPU per request, {args.requests} requests x {args.rounds} rounds at concurrency {args.concurrency}")
+    print(f"client CPU per request, {args.requests} requests x {args.rounds} rounds at concurrency {args.concurrency}"
+          " (uvloop, as in the proxy)")
     for name, values in results.items():
-        print(f"  {name:8} best {min(values):.3f} ms   all: {' '.join(f'{v:.3f}' for v in values)}")
-    ratio = min(results["httpx"]) / min(results["aiohttp"])
-    print(f"  httpx / aiohttp = {ratio:.2f}")
+        print(f"  {name:10} best {min(values):.3f} ms   all: {' '.join(f'{v:.3f}' for v in values)}")
+    for name in ("aiohttp", "httpx"):
+        print(f"  {name} / httpclient = {min(results[name]) / min(results['httpclient']):.2f}")
 
 
 if __name__ == "__main__":
@@ -93,5 +107,5 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     started = time.monotonic()
-    asyncio.run(main(parser.parse_args()))
+    uvloop.run(main(parser.parse_args()))
     print(f"  ({time.monotonic() - started:.0f} s)")
