@@ -76,3 +76,16 @@ def test_simple_surface_refuses_in_its_shape(guarded: ServerProcess) -> None:
 def test_operations_routes_are_guarded(guarded: ServerProcess, path: str) -> None:
     assert httpx.get(guarded.url + path).status_code == 401
     assert httpx.get(guarded.url + path, headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+def test_refused_requests_are_counted(guarded: ServerProcess) -> None:
+    def refused(surface: str) -> float:
+        metrics = httpx.get(guarded.url + "/metrics", headers={"authorization": f"Bearer {TOKEN}"}).text
+        prefix = f'gemini_proxy_requests_total{{model="",status="401",surface="{surface}"}} '
+        return sum(float(line[len(prefix) :]) for line in metrics.splitlines() if line.startswith(prefix))
+
+    before = refused("openai"), refused("gemini")
+    httpx.post(guarded.url + "/v1/chat/completions", json=CHAT)
+    native = guarded.url + "/v1beta/models/gemini-2.5-flash:generateContent"
+    httpx.post(native, json=GEN, headers={"x-goog-api-key": "x"})
+    assert (refused("openai"), refused("gemini")) == (before[0] + 1, before[1] + 1)

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Router
 from starlette.types import Receive, Scope, Send
 
 from gemini_proxy.api.auth import ClientAuth
-from gemini_proxy.api.common import render_for
+from gemini_proxy.api.common import render_for, surface_name
 from gemini_proxy.errors import MethodNotAllowed, NotFound, ProxyError
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ class ProxyApp:
         if self.auth.tokens:
             error = self.auth.check(scope)
             if error is not None:
+                self._count(scope, 401)  # refused clients show in /metrics: a wrong token is worth seeing
                 await render_for(scope)(error)(scope, receive, send)
                 return
         try:
@@ -60,6 +61,7 @@ class ProxyApp:
             response = render_for(scope)(_router_error(exc, scope))
             if exc.headers and "Allow" in exc.headers:
                 response.headers["allow"] = exc.headers["Allow"]
+            self._count(scope, response.status_code)
             await response(scope, receive, send)
         except Exception:
             log.exception("unhandled error", extra={"path": scope["path"]})
@@ -68,6 +70,11 @@ class ProxyApp:
                 await response(scope, receive, send)
             except Exception:  # the answer had begun: the server closes the connection
                 pass
+
+
+    def _count(self, scope: Scope, status: int) -> None:
+        if self.services is not None:
+            self.services.metrics.observe_request(surface_name(scope), "", status, 0.0)
 
 
 def _router_error(exc: HTTPException, scope: Scope) -> ProxyError:

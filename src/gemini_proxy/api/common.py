@@ -161,6 +161,12 @@ def render_for(scope: Scope) -> Renderer:
     return render_openai
 
 
+def surface_name(scope: Scope) -> str:
+    """The ``surface`` label of the metrics for a request no endpoint answered (401, 404, 405)."""
+    render = render_for(scope)
+    return "gemini" if render is render_google else "simple" if render is render_simple else "openai"
+
+
 Endpoint = Callable[[Request], Awaitable[Response]]
 Renderer = Callable[[ProxyError], Response]
 
