@@ -1,8 +1,8 @@
 """A small pooled HTTP/1.1 client for one origin: the transport under ``client.py``.
 
 Why not aiohttp here: the proxy's budget is 0.5 ms of CPU per request, and aiohttp's general
-machinery (sessions, timers, multidicts, payloads, stream readers) costs 0.16-0.30 ms of it per
-call; this client does the same job for one known origin in 0.06-0.07 ms (``bench/clients.py``).
+machinery (sessions, timers, multidicts, payloads, stream readers) costs 0.19-0.24 ms of it per
+call; this client does the same job for one known origin in ~0.09 ms (``bench/clients.py``).
 Parsing is httptools' (llhttp, the parser under uvicorn and Node); what remains here is the pool,
 framing of one request, and handing the body over as it arrives. aiohttp is still the client for
 arbitrary URLs (``media.py``).
@@ -106,17 +106,24 @@ class Response:
     def close(self) -> None:
         """Gives up on the rest of the body: an unfinished answer's connection cannot be reused."""
         if not self._done:
-            self._done = True
-            self._error = HttpError("the answer was closed before its end")
-            self._wake()  # a reader waiting elsewhere
-            conn, self._conn = self._conn, None
+            conn = self._conn
+            self._end(HttpError("the answer was closed before its end"))  # wakes a reader waiting elsewhere
             if conn is not None:
                 conn.abort()
 
     # -- fed by the connection -------------------------------------------------------------
 
+    def _end(self, error: HttpError | None) -> None:
+        """The body is complete (``error`` None) or never will be."""
+        self._done = True
+        self._error = error
+        self._conn = None
+        self._wake()
+
     async def _wait(self) -> None:
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        # Not done, so the connection is still feeding this answer: its loop saves a lookup.
+        loop = self._conn._loop if self._conn is not None else asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
         try:
             await waiter
         finally:
@@ -178,10 +185,7 @@ class _Connection(asyncio.Protocol):
             waiter.set_exception(error)
         response, self._response = self._response, None
         if response is not None and not response._done:
-            response._error = error
-            response._done = True
-            response._conn = None
-            response._wake()
+            response._end(error)
         self._stop_timer()
 
     def _stop_timer(self) -> None:
@@ -313,10 +317,8 @@ class _Connection(asyncio.Protocol):
     def _finish(self, *, keep_alive: bool) -> None:
         self._stop_timer()
         response, self._response = self._response, None
-        if response is not None:
-            response._done = True
-            response._conn = None
-            response._wake()
+        if response is not None and not response._done:
+            response._end(None)
         if self.paused:
             self.paused = False
             if self.transport is not None and not self.closed:
