@@ -148,7 +148,9 @@ def is_google_surface(path: str, headers: list[tuple[bytes, bytes]] | None = Non
         return True
     if path.startswith("/v1/") and (":" in path or path.startswith("/v1/cachedContents")):
         return True
-    return bool(headers) and any(name in (b"x-goog-api-key", b"x-goog-api-client") for name, _ in headers)  # type: ignore[union-attr]
+    if not headers:
+        return False
+    return any(name in (b"x-goog-api-key", b"x-goog-api-client") for name, _ in headers)
 
 
 def render_for(scope: Scope) -> Renderer:

@@ -16,9 +16,6 @@ from gemini_proxy.errors import UpstreamUnavailable
 from gemini_proxy.upstream.httpclient import ConnectionPool, HttpError, Response
 from gemini_proxy.upstream.keys import ApiKey
 
-# Headers of Google's answer that are worth passing on to a native client.
-PASSED_RESPONSE_HEADERS = ("content-type", "content-disposition")
-
 _JSON = ("content-type", "application/json")
 
 
