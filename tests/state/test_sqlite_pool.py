@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -174,3 +175,41 @@ async def test_wal_mode(tmp_path: Path) -> None:
     await store.close()
     assert mode == "wal"
     assert os.path.exists(tmp_path / "state.db")
+
+
+async def test_a_write_cut_short_by_shutdown_is_not_counted_twice(tmp_path: Path) -> None:
+    """Cancelling the sync while its write runs in SQLite's thread must not re-queue deltas that the
+    thread then commits anyway: the final flush would write them again (counted twice)."""
+    in_thread = threading.Event()
+
+    class FirstWriteSlow(SqliteStore):
+        async def save_records(self, updates: Any) -> None:
+            if any(u["tot"][0] for u in updates) and not in_thread.is_set():
+                real = self._run
+
+                def slow(fn: Any, conn: Any) -> Any:
+                    in_thread.set()
+                    time.sleep(0.3)  # the thread goes on whatever happens to the task awaiting it
+                    return fn(conn)
+
+                async def slow_run(fn: Any) -> Any:
+                    self._run = real  # type: ignore[method-assign]
+                    return await real(lambda conn: slow(fn, conn))
+
+                self._run = slow_run  # type: ignore[method-assign]
+            await super().save_records(updates)
+
+    path = tmp_path / "state.db"
+    store = FirstWriteSlow(path)
+    pool = KeyPool(KEYS, store, sync_interval=0.05)
+    await pool.start()
+    for _ in range(10):
+        pool.release(await pool.acquire(M, prefer="k1"), Success(1, 1))
+    assert await asyncio.to_thread(in_thread.wait, 5)
+    await pool.close()  # cancels the sync task in the middle of that write, then flushes
+    await asyncio.sleep(0.5)  # whatever the first write's thread does, it has done it
+    await store.close()
+    check = SqliteStore(path)
+    records, _ = await check.load_records()
+    await check.close()
+    assert sum(r["tot"][0] for r in records) == 10

@@ -44,6 +44,7 @@ class PoolSync:
         self.full_reload = True
         self.window = -1
         self._task: asyncio.Task[None] | None = None
+        self._writing: asyncio.Future[None] | None = None
         self._stopping = False
 
     async def start(self) -> None:
@@ -71,6 +72,8 @@ class PoolSync:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait({task}, timeout=CLOSE_TIMEOUT + self.interval)
+        if self._writing is not None and not self._writing.done():  # a write the cancel left running
+            await asyncio.wait({self._writing}, timeout=CLOSE_TIMEOUT)
         try:
             await asyncio.wait_for(self._flush(), CLOSE_TIMEOUT)
         except Exception as exc:
@@ -105,13 +108,20 @@ class PoolSync:
         updates = [st.take_update(pool.day, now) for st in states]
         if not updates:
             return
-        try:
-            await self.store.save_records(updates)
-        except BaseException:
-            for st, rec in zip(states, updates, strict=True):
-                st.restore_update(rec)
-            pool.mark_dirty(dirty)
-            raise
+        write = asyncio.ensure_future(self.store.save_records(updates))
+        self._writing = write
+
+        def settle(done: asyncio.Future[None]) -> None:
+            if done.cancelled() or done.exception() is not None:  # not written: the next flush carries them
+                for st, rec in zip(states, updates, strict=True):
+                    st.restore_update(rec)
+                pool.mark_dirty(dirty)
+
+        write.add_done_callback(settle)
+        # Shielded: a write that has begun runs to its end even if this task is cancelled (at
+        # shutdown). SQLite's thread would commit it anyway; re-queueing its deltas on the
+        # cancellation would have the final flush write them a second time.
+        await asyncio.shield(write)
 
     async def sync_once(self) -> None:
         pool = self.pool
