@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     upstream_url: str = DEFAULT_UPSTREAM
     connect_timeout: float = Field(10.0, gt=0)
     request_timeout: float = Field(300.0, gt=0)
+    # Largest request body accepted from a client: Gemini takes 20 MB of inline data per request,
+    # which base64 and JSON make ~27 MB on the wire.
+    max_request_bytes: int = Field(64 * 1024 * 1024, ge=1024)
 
     # State
     db: str = "gemini-proxy.db"

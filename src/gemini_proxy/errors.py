@@ -69,6 +69,11 @@ class MethodNotAllowed(ClientError):
     status = 405
 
 
+class PayloadTooLarge(ClientError):
+    status = 413
+    code = "request_too_large"
+
+
 class UpstreamError(ProxyError):
     status = 502
     openai_type = "api_error"

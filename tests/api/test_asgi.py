@@ -46,7 +46,8 @@ def make_app() -> ProxyApp:
     )
     import asyncio
 
-    app.services = SimpleNamespace(loop=asyncio.get_running_loop(), metrics=None)  # type: ignore[assignment]
+    settings = SimpleNamespace(max_request_bytes=1 << 20)
+    app.services = SimpleNamespace(loop=asyncio.get_running_loop(), metrics=None, settings=settings)  # type: ignore[assignment]
     return app
 
 

@@ -211,3 +211,26 @@ def test_unknown_paths_and_methods_answer_in_the_surface_shape(
     assert path in error["message"] or method in error["message"]
     if status == 405:
         assert response.headers["allow"]
+
+
+def test_a_body_over_the_limit_is_a_413_in_each_surface_shape(simulator: ServerProcess) -> None:
+    proxy = start_proxy(simulator.url, env={"GEMINI_PROXY_MAX_REQUEST_BYTES": "4096"})
+    try:
+        big = "x" * 5000
+        response = post(proxy, {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": big}]})
+        error = assert_openai_error(response, 413, param="body")
+        assert error["code"] == "request_too_large" and "4096" in error["message"]
+        native = httpx.post(
+            proxy.url + "/v1beta/models/gemini-2.5-flash:generateContent",
+            json={"contents": [{"role": "user", "parts": [{"text": big}]}]},
+        )
+        assert native.status_code == 413
+        assert native.json()["error"]["status"] == "INVALID_ARGUMENT"
+        # Sent in pieces (no Content-Length), the body is refused as soon as it passes the limit.
+        chunks = (b'{"model": "gemini-2.5-flash", "messages": [' + b" " * 1000 for _ in range(10))
+        streamed = httpx.post(proxy.url + "/v1/chat/completions", content=chunks)
+        assert streamed.status_code == 413
+        small = post(proxy, {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]})
+        assert small.status_code == 200
+    finally:
+        proxy.stop()

@@ -103,6 +103,7 @@ _GOOGLE_STATUS = {
     401: "UNAUTHENTICATED",
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
+    413: "INVALID_ARGUMENT",  # Google's own answer to an oversized payload
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
     502: "UNAVAILABLE",
@@ -190,7 +191,7 @@ class SurfaceEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         svc: Services = scope["app"].services
-        watch = DisconnectWatch(svc.loop, receive)
+        watch = DisconnectWatch(svc.loop, receive, svc.settings.max_request_bytes)
         try:
             try:
                 response = await self.endpoint(Request(scope, watch.receive))

@@ -19,17 +19,23 @@ import asyncio
 
 from starlette.types import Message, Receive
 
+from gemini_proxy.errors import PayloadTooLarge
+
 WATCH_AFTER = 0.5  # seconds
 
 
 class DisconnectWatch:
-    """Use ``receive`` in place of the server's: the watch begins once the body has been read."""
+    """Use ``receive`` in place of the server's: the watch begins once the body has been read. As
+    the one place that sees the body arrive, it also refuses a body over ``max_body`` bytes
+    (``PayloadTooLarge``, 413) before it is all in memory."""
 
-    __slots__ = ("_loop", "_receive", "_task", "_timer", "_watcher", "cancelled_task", "done")
+    __slots__ = ("_loop", "_receive", "_max_body", "_size", "_task", "_timer", "_watcher", "cancelled_task", "done")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, receive: Receive) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, receive: Receive, max_body: int) -> None:
         self._loop = loop
         self._receive = receive
+        self._max_body = max_body
+        self._size = 0
         self._task = asyncio.current_task(loop)  # with the loop given, no lookup of the running loop
         self._timer: asyncio.TimerHandle | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -38,8 +44,14 @@ class DisconnectWatch:
 
     async def receive(self) -> Message:
         message = await self._receive()
-        if message["type"] == "http.request" and not message.get("more_body", False):
-            if self._timer is None and not self.done:
+        if message["type"] == "http.request":
+            self._size += len(message.get("body", b""))
+            if self._size > self._max_body:
+                raise PayloadTooLarge(
+                    f"The request body is larger than {self._max_body} bytes (GEMINI_PROXY_MAX_REQUEST_BYTES).",
+                    param="body",
+                )
+            if not message.get("more_body", False) and self._timer is None and not self.done:
                 self._timer = self._loop.call_later(WATCH_AFTER, self._begin)
         return message
 
