@@ -343,14 +343,16 @@ class ConnectionPool:
         keepalive_expiry: float = 15.0,
         max_idle: int = 256,
         user_agent: str = "gemini-proxy",
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """``ssl_context``: for an https origin, the trust to verify it by (default: the system's)."""
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.base_path = parts.path.rstrip("/")
-        self._ssl = ssl.create_default_context() if parts.scheme == "https" else None
+        self._ssl = (ssl_context or ssl.create_default_context()) if parts.scheme == "https" else None
         default_port = self.port == (443 if parts.scheme == "https" else 80)
         host_header = self.host if default_port else f"{self.host}:{self.port}"
         if ":" in self.host:  # IPv6 literal
