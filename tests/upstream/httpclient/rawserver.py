@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -103,13 +104,17 @@ class RawServer:
 
 
 @contextlib.asynccontextmanager
-async def serve(handler: Handler, *, path: str = "", **options: Any) -> AsyncIterator[tuple[RawServer, ConnectionPool]]:
-    """A raw server on 127.0.0.1 and a pool to it; also fails the test on any error the loop reports."""
+async def serve(
+    handler: Handler, *, path: str = "", server_ssl: ssl.SSLContext | None = None, **options: Any
+) -> AsyncIterator[tuple[RawServer, ConnectionPool]]:
+    """A raw server on 127.0.0.1 (over TLS with ``server_ssl``) and a pool to it; also fails the test
+    on any error the loop reports."""
     server = RawServer(handler)
-    tcp = await asyncio.start_server(server.serve, "127.0.0.1", 0)
+    tcp = await asyncio.start_server(server.serve, "127.0.0.1", 0, ssl=server_ssl)
     server.port = tcp.sockets[0].getsockname()[1]
     options = {"connect_timeout": 1.0, "read_timeout": 2.0} | options
-    pool = ConnectionPool(f"http://127.0.0.1:{server.port}{path}", **options)
+    scheme = "https" if server_ssl is not None else "http"
+    pool = ConnectionPool(f"{scheme}://127.0.0.1:{server.port}{path}", **options)
     loop = asyncio.get_running_loop()
     loop_errors: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _, context: loop_errors.append(context))
