@@ -71,7 +71,6 @@ class ProxyApp:
             except Exception:  # the answer had begun: the server closes the connection
                 pass
 
-
     def _count(self, scope: Scope, status: int) -> None:
         if self.services is not None:
             self.services.metrics.observe_request(surface_name(scope), "", status, 0.0)
@@ -80,9 +79,8 @@ class ProxyApp:
 def _router_error(exc: HTTPException, scope: Scope) -> ProxyError:
     if exc.status_code == 405:
         allowed = (exc.headers or {}).get("Allow", "")
-        error: ProxyError = MethodNotAllowed(
+        return MethodNotAllowed(
             f"{scope['method']} is not allowed on {scope['path']}; allowed: {allowed}.", code="method_not_allowed"
         )
-        return error
     return NotFound(f"No route for {scope['method']} {scope['path']}.", code="not_found")
 
