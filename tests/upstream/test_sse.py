@@ -7,9 +7,9 @@ import json
 import pytest
 
 from gemini_proxy.upstream.sse import GeminiEventDecoder
-from tests.shared import SHARED
+from tests.translate.helpers import GEMINI_FIXTURES, load_stream
 
-FIXTURES = sorted((SHARED / "gemini-fixtures").glob("*.sse"))
+FIXTURES = sorted(GEMINI_FIXTURES.glob("*.sse"))
 
 
 def decode(reads: list[bytes]) -> list[dict]:
@@ -87,7 +87,7 @@ def test_not_json_is_skipped() -> None:
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
 def test_recorded_streams(path) -> None:  # type: ignore[no-untyped-def]
     raw = path.read_bytes()
-    expected = [json.loads(line[5:]) for line in raw.replace(b"\r\n", b"\n").split(b"\n") if line.startswith(b"data:")]
+    expected = load_stream(path.name)
     bare = raw.rfind(b"\n\n{")
     if bare >= 0:  # Vertex's mid-stream failure: a bare JSON error after the data events
         expected.append(json.loads(raw[bare:]))
