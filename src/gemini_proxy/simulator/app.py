@@ -109,12 +109,16 @@ class SimulatorApp:
         array_stream = False
         key, model = "", ""
         status = 200
-        started = False
+        started = recorded = False
 
         async def tracked_send(message: Message) -> None:
-            nonlocal started
+            # Counted before the last body message goes out: a client that has its answer sees it in the stats.
+            nonlocal started, recorded, status
             if message["type"] == "http.response.start":
-                started = True
+                started, status = True, message["status"]
+            elif not message.get("more_body") and not recorded:
+                recorded = True
+                self.config.faults.record(key or "(none)", model, status, scope.get("client"))
             await send(message)
 
         try:
@@ -132,9 +136,9 @@ class SimulatorApp:
         except errors.SimError as err:
             status = err.code
             body = err.array_body() if array_stream else err.body()
-            await send_body(send, err.code, body)
+            await send_body(tracked_send, err.code, body)
         finally:
-            if not path.startswith("/_sim/"):
+            if not recorded:  # a cut connection, or a client that left before its answer
                 self.config.faults.record(key or "(none)", model, status, scope.get("client"))
 
     # --- routing helpers -------------------------------------------------------------
