@@ -182,6 +182,9 @@ async def test_exclude_and_prefer(clock: FakeClock) -> None:
     with pytest.raises(NoKeyAvailable) as cooling:  # the owner cooling: wait for it, not another key
         await pool.acquire(M, prefer=ids[0])
     assert 9 <= cooling.value.retry_after <= 10
+    # The other two keys were never tried: they cannot see the cache, and the message says so.
+    assert "1 cooling down" in cooling.value.message and "already tried" not in cooling.value.message
+    assert "2 in other projects, which cannot see the request's cached content" in cooling.value.message
     with pytest.raises(NoKeyAvailable, match="already tried") as info:
         await pool.acquire(M, exclude=frozenset(ids[1:]))
     assert info.value.retry_after == 1.0  # the tried keys are fine: retry soon

@@ -325,7 +325,7 @@ class KeyPool:
 
     def _no_key(self, model: str, exclude: frozenset[str], now: float, pinned: frozenset[str]) -> NoKeyAvailable:
         # Retry-After: when a retry of this request could be served (keys it tried are fine then).
-        return no_key_error(self._order, model, exclude, now, self._free_in(model, pinned, now))
+        return no_key_error(self._order, model, exclude, now, self._free_in(model, pinned, now), pinned)
 
     # -- outcomes --------------------------------------------------------------------------------
     def release(self, lease: Lease, outcome: Outcome) -> None:

@@ -12,9 +12,11 @@ ALL_DISABLED_RETRY_AFTER = 60.0
 
 
 def no_key_error(
-    states: list[KeyState], model: str, exclude: frozenset[str], now: float, free_in: float | None
+    states: list[KeyState], model: str, exclude: frozenset[str], now: float, free_in: float | None,
+    pinned: frozenset[str] = frozenset(),
 ) -> NoKeyAvailable:
-    """``free_in``: seconds until the earliest enabled key (tried or not) frees, None if none can."""
+    """``free_in``: seconds until the earliest enabled key (tried or not) frees, None if none can.
+    ``pinned``: keys of other projects than a context cache's owner, which cannot serve the request."""
     if not states:
         return NoKeyAvailable("No Gemini API keys are configured.", retry_after=ALL_DISABLED_RETRY_AFTER)
     if all(st.off for st in states):
@@ -26,7 +28,7 @@ def no_key_error(
             retry_after=ALL_DISABLED_RETRY_AFTER,
         )
     retry_after = free_in if free_in is not None and free_in > 0 else 1.0
-    return NoKeyAvailable(describe_wait(states, model, exclude, now, retry_after), retry_after=retry_after)
+    return NoKeyAvailable(describe_wait(states, model, exclude, now, retry_after, pinned), retry_after=retry_after)
 
 
 def pool_counts(states: list[KeyState], now: float) -> dict[str, int]:
@@ -52,14 +54,19 @@ def human_seconds(seconds: float) -> str:
     return f"{minutes // 60}h {minutes % 60}m"
 
 
-def describe_wait(states: list[KeyState], model: str, exclude: frozenset[str], now: float, retry_after: float) -> str:
+def describe_wait(
+    states: list[KeyState], model: str, exclude: frozenset[str], now: float, retry_after: float,
+    pinned: frozenset[str] = frozenset(),
+) -> str:
     """Why no key can serve ``model`` now, by category, with when they come back. No secrets."""
-    disabled = cooling = daily = tried = busy = 0
+    disabled = cooling = daily = tried = busy = elsewhere = 0
     cool_end: float | None = None
     daily_end: float | None = None
     for st in states:
         until = st.until.get(model, 0.0)
-        if st.off:
+        if st.sid in pinned:
+            elsewhere += 1
+        elif st.off:
             disabled += 1
         elif until > now and st.kind.get(model) == DAILY:
             daily += 1
@@ -85,6 +92,8 @@ def describe_wait(states: list[KeyState], model: str, exclude: frozenset[str], n
         parts.append(f"{tried} already tried for this request")
     if disabled:
         parts.append(f"{disabled} disabled (invalid key or permission denied)")
+    if elsewhere:
+        parts.append(f"{elsewhere} in other projects, which cannot see the request's cached content")
     total = len(states)
     return (
         f"No Gemini API key can serve model '{model}' now ({total} keys: {'; '.join(parts)}). "
