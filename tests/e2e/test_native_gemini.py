@@ -8,7 +8,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from tests.servers import SIM_KEYS, ServerProcess
+from tests.servers import SIM_KEYS, ServerProcess, start_proxy, start_simulator
 
 
 @pytest.fixture
@@ -156,3 +156,38 @@ def test_model_ids_that_are_not_safe_in_a_path_are_refused(
     if "%0A" not in model:  # a newline does not even match a route (405 from the router)
         assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
     assert httpx.get(sim.url + "/_sim/stats").json()["total"] == 0  # nothing reached Gemini
+
+
+def test_cache_list_spans_every_project_of_the_pool() -> None:
+    # Each simulator key is a project of its own, as are untagged keys in the pool: caches made
+    # through the proxy land in several projects, and one made straight at Google in another.
+    sim = start_simulator()
+    proxy = start_proxy(sim.url)
+    try:
+        client = genai.Client(api_key="client-credential", http_options=types.HttpOptions(base_url=proxy.url))
+        config = types.CreateCachedContentConfig(contents=["a long shared document " * 20], ttl="300s")
+        made = {client.caches.create(model="gemini-2.5-flash", config=config).name for _ in range(4)}
+        outside = httpx.post(
+            sim.url + "/v1beta/cachedContents", headers={"x-goog-api-key": SIM_KEYS[2]},
+            json={"model": "models/gemini-2.5-flash", "contents": [{"role": "user", "parts": [{"text": "x " * 50}]}]},
+        ).json()["name"]
+        seen_by_one_key = [
+            httpx.get(f"{sim.url}/v1beta/{name}", headers={"x-goog-api-key": SIM_KEYS[0]}).status_code == 200
+            for name in made
+        ]
+        assert not all(seen_by_one_key)  # one key alone does not see them all (Google: 403 for the others)
+        everything = made | {outside}
+        assert {c.name for c in client.caches.list()} == everything
+        paged = [c.name for c in client.caches.list(config=types.ListCachedContentsConfig(page_size=2))]
+        assert sorted(paged) == sorted(everything)  # every cache once, over several pages
+        first = httpx.get(proxy.url + "/v1beta/cachedContents", params={"pageSize": 2}).json()
+        assert len(first["cachedContents"]) == 2 and first["nextPageToken"]
+        # A cache the proxy did not make is found by the list; it can then be read and deleted.
+        assert client.caches.get(name=outside).name == outside
+        client.caches.delete(name=outside)
+        assert outside not in {c.name for c in client.caches.list()}
+        bad = httpx.get(proxy.url + "/v1beta/cachedContents", params={"pageToken": "not-ours"})
+        assert bad.status_code == 400 and bad.json()["error"]["status"] == "INVALID_ARGUMENT"
+    finally:
+        proxy.stop()
+        sim.stop()

@@ -8,6 +8,7 @@ answers, in Google's error shape.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import re
 from collections.abc import AsyncIterator
@@ -101,8 +102,7 @@ async def caches(request: Request) -> Response:
     version = _version(request)
     path = f"/{version}/cachedContents"
     if request.method == "GET":
-        answer = await svc.gateway.call(CACHES, "GET", path, query=_query(request))
-        return _passthrough(answer.status, answer.headers, answer.raw)
+        return await _list_caches(svc, path, _query(request) or {})
     body = await request.body()
     answer = await svc.gateway.call(CACHES, "POST", path, body=body, query=_query(request))
     name = _json_field(answer.raw, "name")
@@ -131,6 +131,80 @@ async def cache_item(request: Request) -> Response:
     return _passthrough(answer.status, answer.headers, answer.raw)
 
 
+async def _list_caches(svc: Any, path: str, query: dict[str, str]) -> Response:
+    """Caches belong to a project, and the pool's keys may span many: the list goes through one
+    key of each project in turn, as one sequence of pages. A page ends where a project's page
+    has more to come or ``pageSize`` is reached (Google may return fewer than asked); the page
+    token says where the next one starts: ``(project's key, Google's own page token)``."""
+    projects = svc.pool.project_keys()
+    start, token = _decode_cache_page(query.get("pageToken"), projects)
+    limit = _page_size(query.get("pageSize"))
+    items: list[Any] = []
+    for index in range(start, len(projects)):
+        if limit is not None and len(items) >= limit:
+            return _cache_page(items, _encode_cache_page(projects[index], None))
+        ask = {"pageSize": str(limit - len(items))} if limit is not None else {}
+        if token:
+            ask["pageToken"] = token
+        answer = await svc.gateway.call(CACHES, "GET", path, query=ask, prefer=projects[index])
+        if answer.status != 200:
+            return _passthrough(answer.status, answer.headers, answer.raw)
+        page = _json_object(answer.raw)
+        found = [item for item in page.get("cachedContents") or [] if isinstance(item, dict)]
+        items += found
+        await svc.pool.remember_caches([c["name"] for c in found if isinstance(c.get("name"), str)], answer.key_id)
+        token = page.get("nextPageToken") or None
+        if isinstance(token, str):
+            return _cache_page(items, _encode_cache_page(projects[index], token))
+    return _cache_page(items, None)
+
+
+def _page_size(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        size = int(value)
+    except ValueError:
+        raise InvalidRequest(f"Invalid pageSize {value!r}: expected a whole number.", param="pageSize") from None
+    return size if size > 0 else None  # Google: zero or less means the default
+
+
+def _cache_page(items: list[Any], next_token: str | None) -> Response:
+    body: dict[str, Any] = {}
+    if items:
+        body["cachedContents"] = items
+    if next_token:
+        body["nextPageToken"] = next_token
+    return Response(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n", media_type="application/json")
+
+
+def _encode_cache_page(key_id: str, token: str | None) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([key_id, token])).decode().rstrip("=")
+
+
+def _decode_cache_page(value: str | None, projects: list[str]) -> tuple[int, str | None]:
+    if not value:
+        return 0, None
+    try:
+        key_id, token = orjson.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        if not isinstance(token, str | None):
+            raise ValueError(token)
+        return projects.index(key_id), token
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise InvalidRequest(
+            "Invalid pageToken: use the nextPageToken of the previous page, from this proxy and its current keys.",
+            param="pageToken",
+        ) from None
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
 async def _cache_owner(svc: Any, body: bytes) -> str | None:
     if b"cachedContent" not in body:
         return None
@@ -139,11 +213,7 @@ async def _cache_owner(svc: Any, body: bytes) -> str | None:
 
 
 def _json_field(raw: bytes, name: str) -> Any:
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return parsed.get(name) if isinstance(parsed, dict) else None
+    return _json_object(raw).get(name)
 
 
 routes = [

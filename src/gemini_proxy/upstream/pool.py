@@ -403,7 +403,23 @@ class KeyPool:
 
     # -- cache affinity --------------------------------------------------------------------------
     async def remember_cache(self, cache_name: str, short_id: str) -> None:
-        await self.store.put_many("cache", {cache_name: short_id}, ttl=CACHE_TTL)
+        await self.remember_caches([cache_name], short_id)
+
+    async def remember_caches(self, cache_names: Sequence[str], short_id: str) -> None:
+        if cache_names:
+            await self.store.put_many("cache", dict.fromkeys(cache_names, short_id), ttl=CACHE_TTL)
+
+    def project_keys(self) -> list[str]:
+        """One key per project (an untagged key is a project of its own), in pool order, skipping
+        projects whose keys are all disabled: what sees every cache the pool's keys can see."""
+        seen: set[str] = set()
+        out: list[str] = []
+        for st in self._order:
+            project = st.key.project or "\0" + st.sid
+            if project not in seen and not st.off:
+                seen.add(project)
+                out.append(st.sid)
+        return out
 
     async def cache_owner(self, cache_name: str) -> str | None:
         return (await self.store.get_many("cache", [cache_name])).get(cache_name)
