@@ -35,7 +35,8 @@ def create_app(settings: Settings) -> ProxyApp:
             rpm_per_key=settings.rpm_per_key,
         )
         await pool.start()
-        metrics = Metrics(pool.snapshot)
+        metrics = Metrics(pool.snapshot, settings.metrics_dir)
+        sharing = asyncio.create_task(metrics.share_forever()) if settings.metrics_dir is not None else None
         connections = make_connections(
             base_url=settings.upstream_url,
             connect_timeout=settings.connect_timeout,
@@ -74,6 +75,9 @@ def create_app(settings: Settings) -> ProxyApp:
         try:
             yield
         finally:
+            if sharing is not None:
+                sharing.cancel()
+                await asyncio.gather(sharing, return_exceptions=True)
             if watcher is not None:
                 await watcher.close()
             await connections.close()

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
@@ -178,7 +179,10 @@ def run_uvicorn(settings: Settings) -> None:
         "proxy_headers": False,
     }
     if settings.workers > 1:
-        uvicorn.run("gemini_proxy.app:create_app_from_env", factory=True, workers=settings.workers, **options)
+        # The workers share their metrics through files in a folder of this process's own.
+        with tempfile.TemporaryDirectory(prefix="gemini-proxy-metrics-") as shared:
+            os.environ["GEMINI_PROXY_METRICS_DIR"] = shared
+            uvicorn.run("gemini_proxy.app:create_app_from_env", factory=True, workers=settings.workers, **options)
     else:
         from gemini_proxy.app import create_app
 

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     max_concurrency_per_key: int | None = Field(None, ge=1)
     rpm_per_key: int | None = Field(None, ge=1)
 
+    # Internal: the folder where the workers of ``serve --workers N`` share their metrics (set by serve).
+    metrics_dir: Path | None = None
+
     # Media fetched from URLs that clients send (images)
     media_max_bytes: int = Field(20 * 1024 * 1024, ge=1)
     media_timeout: float = Field(10.0, gt=0)

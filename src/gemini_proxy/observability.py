@@ -6,11 +6,14 @@ is collected at scrape time from the pool's snapshot, labelled by short id only.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import sys
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -30,13 +33,16 @@ class Metrics:
     thread: no locks); ``prometheus_client`` only formats the numbers when ``/metrics`` is read.
     """
 
-    def __init__(self, snapshot: Callable[[], list[dict[str, Any]]] | None = None) -> None:
+    def __init__(
+        self, snapshot: Callable[[], list[dict[str, Any]]] | None = None, share_dir: Path | None = None
+    ) -> None:
         self.started = time.time()
         self.requests: dict[tuple[str, str, str], int] = {}
         self.latency: dict[tuple[str, str, str], list[float]] = {}  # series -> bucket counts (+Inf last), sum
         self.attempts: dict[str, int] = {}
         self.tokens: dict[tuple[str, str], int] = {}
         self.totals = {"total": 0, "successful": 0, "failed": 0, "retried": 0}
+        self.share = WorkerShare(share_dir) if share_dir is not None else None
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(_Exporter(self, snapshot))
 
@@ -69,6 +75,87 @@ class Metrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
+    # Several worker processes (``serve --workers N``): each shares its counts through a file in
+    # ``share_dir`` and a scrape of any worker shows the sum over all of them.
+    def dump(self) -> dict[str, Any]:
+        return {
+            "requests": [[*labels, value] for labels, value in self.requests.items()],
+            "latency": [[*labels, buckets] for labels, buckets in self.latency.items()],
+            "attempts": self.attempts,
+            "tokens": [[*labels, value] for labels, value in self.tokens.items()],
+            "totals": self.totals,
+        }
+
+    def combined(self) -> Metrics:
+        """These counts, plus every other worker's last shared ones; ``self`` when there are none."""
+        others = self.share.others() if self.share is not None else []
+        if not others:
+            return self
+        out = Metrics()
+        for dump in [self.dump(), *others]:
+            _add_dump(out, dump)
+        return out
+
+    def share_now(self) -> None:
+        if self.share is not None:
+            self.share.write(self.dump())
+
+    async def share_forever(self, interval: float = 1.0) -> None:
+        """Writes this worker's counts every ``interval`` seconds until cancelled, then once more."""
+        try:
+            while True:
+                self.share_now()
+                await asyncio.sleep(interval)
+        finally:
+            self.share_now()
+
+
+def _add_dump(into: Metrics, dump: dict[str, Any]) -> None:
+    for surface, model, status, value in dump.get("requests", []):
+        series = (surface, model, status)
+        into.requests[series] = into.requests.get(series, 0) + int(value)
+    for surface, model, status, buckets in dump.get("latency", []):
+        series = (surface, model, status)
+        have = into.latency.setdefault(series, [0.0] * len(buckets))
+        into.latency[series] = [a + float(b) for a, b in zip(have, buckets, strict=True)]
+    for outcome, value in dump.get("attempts", {}).items():
+        into.attempts[outcome] = into.attempts.get(outcome, 0) + int(value)
+    for model, direction, value in dump.get("tokens", []):
+        into.tokens[(model, direction)] = into.tokens.get((model, direction), 0) + int(value)
+    for name, value in dump.get("totals", {}).items():
+        into.totals[name] = into.totals.get(name, 0) + int(value)
+
+
+class WorkerShare:
+    """One JSON file of counts per worker process in a directory that ``serve`` makes for them.
+
+    A worker rewrites its own file (atomically) every second and reads the others' at scrape
+    time, so the sum lags by up to a second. The file of a worker that exited stays: its counts
+    still count, as Prometheus expects of counters.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.own = directory / f"worker-{os.getpid()}.json"
+
+    def write(self, dump: dict[str, Any]) -> None:
+        temporary = self.own.with_suffix(".tmp")
+        try:
+            temporary.write_bytes(orjson.dumps(dump))
+            temporary.replace(self.own)
+        except OSError as exc:
+            logging.getLogger("gemini_proxy").warning("cannot share this worker's metrics: %s", exc)
+
+    def others(self) -> list[dict[str, Any]]:
+        found = []
+        for path in self.directory.glob("worker-*.json"):
+            if path != self.own:
+                try:
+                    found.append(orjson.loads(path.read_bytes()))
+                except (OSError, orjson.JSONDecodeError):
+                    continue  # a worker's file being replaced, or gone
+        return found
+
 
 class _Exporter(Collector):
     """Turns the counts into Prometheus metric families when they are scraped."""
@@ -81,7 +168,7 @@ class _Exporter(Collector):
         return []
 
     def collect(self) -> Iterator[Metric]:
-        m = self._metrics
+        m = self._metrics.combined()
         requests = CounterMetricFamily(
             "gemini_proxy_requests",
             "Client requests by surface, model and HTTP status.",

@@ -74,6 +74,29 @@ def test_two_workers_share_a_cooldown(sim: ServerProcess, tmp_path: Path) -> Non
         proxy.stop()
 
 
+def test_metrics_of_workers_add_up(sim: ServerProcess) -> None:
+    proxy = start_proxy(sim.url, args=["--workers", "2"])
+    close = {"connection": "close"}  # fresh connections: the kernel spreads them over both workers
+
+    def chats_counted() -> int:
+        text = httpx.get(proxy.url + "/metrics", headers=close).text
+        line = 'gemini_proxy_requests_total{model="gemini-2.5-flash",status="200",surface="openai"} '
+        return sum(int(float(row.removeprefix(line))) for row in text.splitlines() if row.startswith(line))
+
+    try:
+        for _ in range(30):
+            assert httpx.post(proxy.url + "/v1/chat/completions", json=CHAT, headers=close).status_code == 200
+        deadline = time.monotonic() + 5
+        while chats_counted() != 30 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # Whichever worker answers a scrape, it shows the requests of both.
+        assert [chats_counted() for _ in range(10)] == [30] * 10
+        status = httpx.get(proxy.url + "/api/system/status", headers=close).json()
+        assert status["requests"]["successful"] >= 30
+    finally:
+        proxy.stop()
+
+
 def test_two_replicas_share_state_through_redis(sim: ServerProcess, tmp_path: Path) -> None:
     (tmp_path / "redis").mkdir()
     redis = RedisServer(tmp_path / "redis")

@@ -34,7 +34,7 @@ async def status(request: Request) -> Response:
         {
             "version": __version__,
             "uptime_seconds": round(time.time() - svc.metrics.started, 3),
-            "requests": dict(svc.metrics.totals),
+            "requests": dict(svc.metrics.combined().totals),
             "keys": svc.pool.snapshot(),
         }
     )
