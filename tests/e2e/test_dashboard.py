@@ -196,7 +196,8 @@ def test_every_key_is_listed_by_short_id_and_no_secret_shows(
     expect(page.locator("#keys tbody tr")).to_have_count(3)
     expect(page.locator("#keys td.keyid")).to_have_text(list(ids))
     expect(row(page, "batch-3").locator("td.state")).to_have_text("available")
-    expect(page.locator("#c-available")).to_have_text("3 / 3")
+    expect(page.locator("#c-enabled")).to_have_text("3 / 3")
+    expect(page.locator("#c-keys")).to_contain_text("3 free for every model")
     expect(page.locator("#version")).to_have_text(re.compile(r"^v\d"))
     expect(page.locator("#c-upstream")).to_have_text(re.compile(r"^http://127\.0\.0\.1:\d+$"))
     expect(page.locator("#keys tbody tr").nth(1).locator("td").nth(1)).to_have_text("proj-b")
@@ -238,8 +239,9 @@ def test_a_rate_limited_key_shows_cooling_with_a_live_countdown(
     assert 30 <= first <= 40
     expect(line.locator(".countdown")).not_to_have_text(line.locator(".countdown").inner_text())  # it ticks
     assert countdown_seconds(line.locator(".countdown").inner_text()) < first
-    expect(page.locator("#c-available")).to_have_text("2 / 3")
-    expect(page.locator("#c-keys")).to_contain_text("1 cooling down")
+    expect(page.locator("#c-enabled")).to_have_text("3 / 3")
+    expect(page.locator("#c-keys")).to_contain_text("2 free for every model · 1 cooling down")
+    expect(page.locator('#capacity [data-model="gemini-2.5-flash"]')).to_have_text("gemini-2.5-flash: 2 of 3")
     assert not page.locator("[data-banner]").count(), "two keys still serve: no banner"
 
 
@@ -272,7 +274,8 @@ def test_a_banner_says_when_every_key_is_spent(
     assert chat(proxy) == 429
     shown = page.locator('[data-banner="banner-spent"]')
     expect(shown).to_contain_text(banner)
-    expect(page.locator("#c-available")).to_have_text("0 / 3")
+    expect(page.locator("#c-enabled")).to_have_text("3 / 3" if sim_state == "exhausted_minute" else "0 / 3")
+    expect(page.locator("#c-keys")).to_contain_text("0 free for every model")
     if sim_state == "exhausted_minute":
         assert 20 <= countdown_seconds(shown.locator(".countdown").inner_text()) <= 30
 
