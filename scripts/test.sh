@@ -5,11 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages: redis-server for the shared-state tests, wrk for the benchmark's smoke test,
-# curl for the tests that run the README's curl examples.
+# curl for the tests that run the README's curl examples, chromium for the dashboard's browser
+# tests (Playwright drives Debian's build; it downloads no browser of its own).
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v curl >/dev/null || missing+=(curl)
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

@@ -8,7 +8,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 
-from gemini_proxy.api import gemini, keys, openai, simple, system
+from gemini_proxy.api import dashboard, gemini, keys, openai, simple, system
 from gemini_proxy.api.asgi import ProxyApp
 from gemini_proxy.api.common import Services
 from gemini_proxy.config import Settings, load_settings
@@ -87,7 +87,7 @@ def create_app(settings: Settings) -> ProxyApp:
 
     return ProxyApp(
         # Routes are matched in order: the hot ones first.
-        [*openai.routes, *gemini.routes, *system.routes, *keys.routes, *simple.routes],
+        [*openai.routes, *gemini.routes, *system.routes, *keys.routes, *simple.routes, *dashboard.routes],
         lifespan=lifespan,
         client_tokens=settings.client_tokens,
     )

@@ -144,7 +144,9 @@ def export_settings(overrides: dict[str, Any]) -> None:
 def print_banner(settings: Settings, *, demo: bool) -> None:
     base = f"http://{settings.host}:{settings.port}"
     if not demo:
-        print(f"gemini-proxy {__version__} listening on {base}", file=sys.stderr, flush=True)
+        print(
+            f"gemini-proxy {__version__} listening on {base} (dashboard: {base}/dashboard)", file=sys.stderr, flush=True
+        )
         return
     tokens = sorted(settings.client_tokens)
     auth = f"      -H 'authorization: Bearer {tokens[0]}' \\\n" if tokens else ""
@@ -154,7 +156,7 @@ def print_banner(settings: Settings, *, demo: bool) -> None:
   Answers come from the built-in offline Gemini simulator with fake keys ({", ".join(DEMO_KEYS)}).
   No real Gemini is called. For real use, put your keys in secrets/gemini_tokens.txt and drop --demo.
 
-  Proxy: {base}     OpenAI base URL: {base}/v1
+  Proxy: {base}     OpenAI base URL: {base}/v1     Dashboard: {base}/dashboard
 
   Try it:
     curl -s {base}/v1/chat/completions -H 'content-type: application/json' \\

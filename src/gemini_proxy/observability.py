@@ -72,6 +72,14 @@ class Metrics:
             if amount and (len(self.tokens) < _MAX_SERIES or (model, direction) in self.tokens):
                 self.tokens[(model, direction)] = self.tokens.get((model, direction), 0) + amount
 
+    def by_surface(self) -> dict[str, dict[str, int]]:
+        """Requests counted so far by surface and HTTP status (models summed): ``{"openai": {"200": 3}}``."""
+        result: dict[str, dict[str, int]] = {}
+        for (surface, _model, status), count in self.requests.items():
+            statuses = result.setdefault(surface, {})
+            statuses[status] = statuses.get(status, 0) + count
+        return result
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

@@ -1,4 +1,5 @@
-"""Client authentication: when client tokens are configured, every route but ``/health`` needs one.
+"""Client authentication: when client tokens are configured, every route but ``/health`` and the
+dashboard page needs one.
 
 A token is taken from ``Authorization: Bearer <token>`` (OpenAI clients), ``x-goog-api-key`` or
 ``?key=`` (Gemini clients). A missing or wrong token gets 401 in the format of the surface that
@@ -14,7 +15,8 @@ from starlette.types import Scope
 
 from gemini_proxy.errors import AuthenticationError
 
-OPEN_PATHS = frozenset({"/health"})
+# The dashboard's page holds no data: it asks for a token and sends it with its own requests.
+OPEN_PATHS = frozenset({"/health", "/dashboard", "/"})
 # Guarded by the admin token instead (api/keys.py).
 ADMIN_PREFIX = "/api/keys"
 

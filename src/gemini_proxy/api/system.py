@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
@@ -29,15 +30,39 @@ async def health(request: Request) -> Response:
 
 @surface(render_simple, "system")
 async def status(request: Request) -> Response:
+    """The numbers an operator looks at (the dashboard polls them). Keys by short id only.
+
+    ``now`` is the server's clock (epoch seconds), so that a client counts cooldowns (``until``)
+    down without trusting its own clock. ``requests`` and ``requests_by_surface`` are summed over
+    the workers (each shares its counts every second; ``workers`` tells how many there are)."""
     svc = services(request)
+    now = time.time()
+    combined = svc.metrics.combined()  # with --workers N: the sum over the workers
     return json_response(
         {
             "version": __version__,
-            "uptime_seconds": round(time.time() - svc.metrics.started, 3),
-            "requests": dict(svc.metrics.combined().totals),
+            "now": round(now, 3),
+            "uptime_seconds": round(now - svc.metrics.started, 3),
+            "upstream": public_url(svc.settings.upstream_url),
+            "workers": svc.settings.workers,
+            "admin": bool(svc.settings.admin_token),
+            "requests": dict(combined.totals),
+            "requests_by_surface": combined.by_surface(),
+            "counts": svc.pool.counts(),
             "keys": svc.pool.snapshot(),
-        }
+        },
+        headers={"cache-control": "no-store"},
     )
+
+
+def public_url(url: str) -> str:
+    """``url`` without user:password, query or fragment: nothing in it that could be a credential."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port is not None else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 @surface(render_simple, None)
