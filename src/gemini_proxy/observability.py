@@ -37,6 +37,8 @@ class Metrics:
         self.attempts: dict[str, int] = {}
         self.tokens: dict[tuple[str, str], int] = {}
         self.totals = {"total": 0, "successful": 0, "failed": 0, "retried": 0}
+        self.jobs: dict[tuple[str, str], int] = {}  # (agent, final status) -> jobs
+        self.jobs_running: Callable[[], int] | None = None  # agent jobs running in this process
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(_Exporter(self, snapshot))
 
@@ -65,6 +67,10 @@ class Metrics:
         for direction, amount in (("in", prompt), ("out", completion)):
             if amount and (len(self.tokens) < _MAX_SERIES or (model, direction) in self.tokens):
                 self.tokens[(model, direction)] = self.tokens.get((model, direction), 0) + amount
+
+    def observe_job(self, agent: str, status: str) -> None:
+        """An agent job ended (succeeded, failed, cancelled). Agent names come from configuration."""
+        self.jobs[(agent, status)] = self.jobs.get((agent, status), 0) + 1
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -117,6 +123,16 @@ class _Exporter(Collector):
         for token_labels, value in m.tokens.items():
             tokens.add_metric(token_labels, value)
         yield tokens
+        jobs = CounterMetricFamily(
+            "gemini_proxy_agent_jobs", "Agent jobs ended, by agent and final status.", labels=("agent", "status")
+        )
+        for job_labels, value in m.jobs.items():
+            jobs.add_metric(job_labels, value)
+        yield jobs
+        if m.jobs_running is not None:
+            yield GaugeMetricFamily(
+                "gemini_proxy_agent_jobs_running", "Agent jobs running in this process.", value=m.jobs_running()
+            )
         if self._snapshot is not None:
             states = GaugeMetricFamily(
                 "gemini_proxy_key_state", "1 for the state each key is in (by short id).", labels=("key", "state")

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from gemini_proxy import __version__
 from gemini_proxy.api.common import json_response, render_simple, services, surface
+from gemini_proxy.errors import ServiceUnavailable
 
 
 @surface(render_simple, None)
@@ -30,12 +31,17 @@ async def health(request: Request) -> Response:
 @surface(render_simple, "system")
 async def status(request: Request) -> Response:
     svc = services(request)
+    try:
+        jobs: dict[str, int] | None = await svc.agents.counts()
+    except ServiceUnavailable:  # the job store is down: the rest of the status still answers
+        jobs = None
     return json_response(
         {
             "version": __version__,
             "uptime_seconds": round(time.time() - svc.metrics.started, 3),
             "requests": dict(svc.metrics.totals),
             "keys": svc.pool.snapshot(),
+            "agent_jobs": {"by_status": jobs, "running_here": svc.agents.runner.running},
         }
     )
 
