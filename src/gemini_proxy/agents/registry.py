@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = ["BUILTIN_AGENTS", "Agent", "AgentRegistry", "AgentsFileError", "load_agents"]
 
@@ -112,12 +112,19 @@ class _AgentSpec(BaseModel):
 
     description: str = ""
     system: str = Field(min_length=1)
-    model: str | None = Field(None, pattern=MODEL.pattern)
+    model: str | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     max_output_tokens: int | None = Field(None, ge=1)
     thinking_budget: int | None = Field(None, ge=-1)
     thinking_level: Literal["minimal", "low", "medium", "high"] | None = None
     response_mime_type: Literal["text/plain", "application/json", "text/x.enum"] | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _bare_model_id(cls, value: str | None) -> str | None:
+        if value is not None and MODEL.fullmatch(value) is None:
+            raise ValueError(f"expected a bare Gemini model id such as gemini-2.5-flash, got {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _one_thinking_setting(self) -> _AgentSpec:
