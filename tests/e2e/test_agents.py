@@ -55,6 +55,7 @@ def test_delegate_then_poll_gives_the_answer_and_exact_usage(sim: ServerProcess,
     assert done["result"]["finish_reason"] == "stop"
     assert done["task"] == task and done["metadata"] == {"ticket": "T-1"} and done["error"] is None
     assert done["attempts"] == 1 and done["created_at"] <= done["started_at"] <= done["finished_at"]
+    assert done["deadline_at"] == pytest.approx(done["created_at"] + 3600, abs=0.002)  # the default job timeout
     # The simulator counts a word as a token: the prompt is the system instruction plus the task.
     usage = done["usage"]
     assert usage["prompt_tokens"] == len(SYSTEM["general"].split()) + len(task.split())

@@ -155,6 +155,7 @@ def job_view(job: Job, *, full: bool = True) -> dict[str, Any]:
         "created_at": _time(job.created_at),
         "started_at": _time(job.started_at),
         "finished_at": _time(job.finished_at),
+        "deadline_at": _time(job.spec.get("deadline")),
         "attempts": job.attempts,
         "metadata": job.spec.get("metadata") or {},
     }
