@@ -202,3 +202,15 @@ async def test_finished_jobs_past_retention_are_purged(store: MemoryJobStore) ->
         assert await store.get("job_old") is None and await store.get("job_new") is not None
     finally:
         await r.close()
+
+
+async def test_a_job_claimed_as_the_runner_stops_is_queued_again(store: MemoryJobStore) -> None:
+    gateway = Scripted()
+    r = runner(store, gateway)
+    await store.create(make_job("job_a", now=time.time()))
+    (job,) = await store.claim(r.owner, time.time(), time.time() + 30, 1)
+    r._start(job)  # the loop's last claim: its task has not begun when the shutdown cancels it
+    await r.close()
+    stored = await store.get("job_a")
+    assert stored is not None and stored.status == "queued" and stored.owner == "" and gateway.calls == 0
+    assert r.running == 0

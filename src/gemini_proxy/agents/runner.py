@@ -129,9 +129,12 @@ class JobRunner:
         self._stopping = True
         self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait({self._task}, timeout=CLOSE_TIMEOUT)
+            # Let the loop end its turn rather than cancel it: a claim cancelled half-way could be
+            # committed all the same (SQLite runs in a thread), leaving jobs no task runs.
+            done, _ = await asyncio.wait({self._task}, timeout=CLOSE_TIMEOUT)
+            if not done:
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=1.0)
         tasks = set()
         for run in list(self._runs.values()):
             if run.task is not None:
@@ -140,6 +143,9 @@ class JobRunner:
                 tasks.add(run.task)
         if tasks:
             await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT)
+        for run in list(self._runs.values()):  # cancelled before its task began: _guard never ran
+            await self._requeue(run)
+            self._runs.pop(run.job.id, None)
 
     def wake(self) -> None:
         """A job was queued here: claim it now rather than at the next poll."""
