@@ -8,13 +8,17 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 
-from gemini_proxy.api import dashboard, gemini, keys, openai, simple, system
+from gemini_proxy.agents.registry import load_agents
+from gemini_proxy.agents.runner import JobRunner
+from gemini_proxy.agents.service import Agents
+from gemini_proxy.api import agents, dashboard, gemini, keys, openai, simple, system
 from gemini_proxy.api.asgi import ProxyApp
 from gemini_proxy.api.common import Services
 from gemini_proxy.config import Settings, load_settings
 from gemini_proxy.media import MediaFetcher
 from gemini_proxy.observability import Metrics, setup_logging
 from gemini_proxy.state import open_store
+from gemini_proxy.state.jobs import JobStoreError, open_job_store
 from gemini_proxy.upstream.client import GeminiClient, make_connections
 from gemini_proxy.upstream.gateway import Gateway
 from gemini_proxy.upstream.keys import KeysFileWatcher, load_keys
@@ -60,6 +64,20 @@ def create_app(settings: Settings) -> ProxyApp:
         )
         if watcher is not None:
             await watcher.start()
+        registry = load_agents(settings.agents_file)  # checked by the CLI before start-up
+        jobs = open_job_store(settings.db or None, settings.redis_url)
+        with contextlib.suppress(JobStoreError):  # unreachable now: the runner says so and waits for it
+            await jobs.open()
+        runner = JobRunner(
+            jobs,
+            gateway,
+            metrics,
+            concurrency=settings.agents_concurrency,
+            lease=settings.agents_lease,
+            retention=settings.agents_retention,
+        )
+        metrics.jobs_running = lambda: runner.running
+        await runner.start()
         app.services = Services(
             settings=settings,
             pool=pool,
@@ -69,12 +87,15 @@ def create_app(settings: Settings) -> ProxyApp:
             media=media,
             aliases=settings.aliases,
             loop=asyncio.get_running_loop(),
+            agents=Agents(registry, jobs, runner, metrics, job_timeout=settings.agents_job_timeout),
         )
         settle_garbage_collector()
         log.info("gemini-proxy ready", extra={"keys": pool.counts(), "upstream": settings.upstream_url})
         try:
             yield
         finally:
+            await runner.close()  # before the pool and connections: running jobs are queued again
+            await jobs.close()
             if sharing is not None:
                 sharing.cancel()
                 await asyncio.gather(sharing, return_exceptions=True)
@@ -87,7 +108,10 @@ def create_app(settings: Settings) -> ProxyApp:
 
     return ProxyApp(
         # Routes are matched in order: the hot ones first.
-        [*openai.routes, *gemini.routes, *system.routes, *keys.routes, *simple.routes, *dashboard.routes],
+        [
+            *openai.routes, *gemini.routes, *system.routes, *keys.routes, *simple.routes, *agents.routes,
+            *dashboard.routes,
+        ],
         lifespan=lifespan,
         client_tokens=settings.client_tokens,
     )

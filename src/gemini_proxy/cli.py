@@ -119,8 +119,18 @@ def check_startup(settings: Settings, *, insecure_no_auth: bool, demo: bool) -> 
             "GEMINI_PROXY_KEYS: no Gemini API keys configured; set GEMINI_PROXY_KEYS=key1,key2 or list them one per"
             f" line in {keys_file or 'a file named by GEMINI_PROXY_KEYS_FILE'} (or try `gemini-proxy serve --demo`)"
         )
+    check_agents_file(settings)
     if not port_is_free(settings.host, settings.port):
         fail(f"GEMINI_PROXY_PORT: port {settings.port} on {settings.host} is already in use")
+
+
+def check_agents_file(settings: Settings) -> None:
+    from gemini_proxy.agents.registry import AgentsFileError, load_agents
+
+    try:
+        load_agents(settings.agents_file)
+    except AgentsFileError as exc:
+        fail(f"GEMINI_PROXY_AGENTS_FILE: {exc}")
 
 
 def port_is_free(host: str, port: int) -> bool:

@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     max_concurrency_per_key: int | None = Field(None, ge=1)
     rpm_per_key: int | None = Field(None, ge=1)
 
+    # Agent delegation (/api/agents/...)
+    agents_file: Path | None = None
+    agents_concurrency: int = Field(4, ge=1, le=256)
+    agents_job_timeout: float = Field(3600.0, gt=0)
+    agents_retention: float = Field(7 * 86400.0, gt=0)
+    agents_lease: float = Field(30.0, ge=1)
+
     # Internal: the folder where the workers of ``serve --workers N`` share their metrics (set by serve).
     metrics_dir: Path | None = None
 
@@ -121,7 +128,7 @@ class Settings(BaseSettings):
         parse_aliases(value)
         return value
 
-    @field_validator("keys_file", mode="before")
+    @field_validator("keys_file", "agents_file", mode="before")
     @classmethod
     def _empty_path_is_none(cls, value: Any) -> Any:
         return None if value in ("", None) else value

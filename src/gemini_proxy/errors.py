@@ -11,11 +11,13 @@ found; the HTTP edge (``api/``) renders them in the format of the surface that w
     │   ├── InvalidRequest          400 a field is missing or malformed (``param`` names it)
     │   ├── AuthenticationError     401 no or wrong client token
     │   ├── PermissionDenied        403 the token may not do this
-    │   └── NotFound                404 unknown model or route
+    │   ├── NotFound                404 unknown model, route or job
+    │   └── Conflict                409 the request clashes with the state of what it names
     ├── UpstreamError               502 Gemini could not be reached or answered badly
     │   ├── UpstreamStatusError     Gemini answered with an error status (carries its body)
     │   └── UpstreamUnavailable     timeout or connection error to Gemini
-    └── NoKeyAvailable              429 every key that could serve the model is spent
+    ├── NoKeyAvailable              429 every key that could serve the model is spent
+    └── ServiceUnavailable          503 a part the proxy needs is down (the job store)
 """
 
 from __future__ import annotations
@@ -63,6 +65,11 @@ class PermissionDenied(ClientError):
 class NotFound(ClientError):
     status = 404
     code = "not_found"
+
+
+class Conflict(ClientError):
+    status = 409
+    code = "conflict"
 
 
 class MethodNotAllowed(ClientError):
@@ -127,3 +134,10 @@ class NoKeyAvailable(ProxyError):
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ServiceUnavailable(ProxyError):
+    """A part of the proxy itself is unreachable (Redis or SQLite holding the jobs); try again later."""
+
+    status = 503
+    code = "service_unavailable"

@@ -43,6 +43,8 @@ class Metrics:
         self.tokens: dict[tuple[str, str], int] = {}
         self.totals = {"total": 0, "successful": 0, "failed": 0, "retried": 0}
         self.share = WorkerShare(share_dir) if share_dir is not None else None
+        self.jobs: dict[tuple[str, str], int] = {}  # (agent, final status) -> jobs
+        self.jobs_running: Callable[[], int] | None = None  # agent jobs running in this process
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(_Exporter(self, snapshot))
 
@@ -80,6 +82,10 @@ class Metrics:
             statuses[status] = statuses.get(status, 0) + count
         return result
 
+    def observe_job(self, agent: str, status: str) -> None:
+        """An agent job ended (succeeded, failed, cancelled). Agent names come from configuration."""
+        self.jobs[(agent, status)] = self.jobs.get((agent, status), 0) + 1
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -92,6 +98,7 @@ class Metrics:
             "attempts": self.attempts,
             "tokens": [[*labels, value] for labels, value in self.tokens.items()],
             "totals": self.totals,
+            "jobs": [[*labels, value] for labels, value in self.jobs.items()],
         }
 
     def combined(self) -> Metrics:
@@ -100,6 +107,7 @@ class Metrics:
         if not others:
             return self
         out = Metrics()
+        out.jobs_running = self.jobs_running  # a gauge of this process, not a sum
         for dump in [self.dump(), *others]:
             _add_dump(out, dump)
         return out
@@ -132,6 +140,8 @@ def _add_dump(into: Metrics, dump: dict[str, Any]) -> None:
         into.tokens[(model, direction)] = into.tokens.get((model, direction), 0) + int(value)
     for name, value in dump.get("totals", {}).items():
         into.totals[name] = into.totals.get(name, 0) + int(value)
+    for agent, status, value in dump.get("jobs", []):
+        into.jobs[(agent, status)] = into.jobs.get((agent, status), 0) + int(value)
 
 
 class WorkerShare:
@@ -212,6 +222,16 @@ class _Exporter(Collector):
         for token_labels, value in m.tokens.items():
             tokens.add_metric(token_labels, value)
         yield tokens
+        jobs = CounterMetricFamily(
+            "gemini_proxy_agent_jobs", "Agent jobs ended, by agent and final status.", labels=("agent", "status")
+        )
+        for job_labels, value in m.jobs.items():
+            jobs.add_metric(job_labels, value)
+        yield jobs
+        if m.jobs_running is not None:
+            yield GaugeMetricFamily(
+                "gemini_proxy_agent_jobs_running", "Agent jobs running in this process.", value=m.jobs_running()
+            )
         if self._snapshot is not None:
             states = GaugeMetricFamily(
                 "gemini_proxy_key_state", "1 for the state each key is in (by short id).", labels=("key", "state")

@@ -28,6 +28,7 @@ from gemini_proxy.translate import error_to_openai
 from gemini_proxy.translate.models import is_valid_model_id
 
 if TYPE_CHECKING:
+    from gemini_proxy.agents.service import Agents
     from gemini_proxy.config import Settings
     from gemini_proxy.media import MediaFetcher
     from gemini_proxy.observability import Metrics
@@ -52,6 +53,7 @@ class Services:
     media: MediaFetcher
     aliases: dict[str, str]
     loop: asyncio.AbstractEventLoop
+    agents: Agents
     background: set[Any] = field(default_factory=set)
     models_cache: dict[str, Any] = field(default_factory=dict)
     schema_cache: dict[bytes, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # tools' converted schemas

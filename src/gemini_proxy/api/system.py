@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from gemini_proxy import __version__
 from gemini_proxy.api.common import json_response, render_simple, services, surface
+from gemini_proxy.errors import ServiceUnavailable
 
 
 @surface(render_simple, None)
@@ -38,6 +39,10 @@ async def status(request: Request) -> Response:
     svc = services(request)
     now = time.time()
     combined = svc.metrics.combined()  # with --workers N: the sum over the workers
+    try:
+        jobs: dict[str, int] | None = await svc.agents.counts()
+    except ServiceUnavailable:  # the job store is down: the rest of the status still answers
+        jobs = None
     return json_response(
         {
             "version": __version__,
@@ -50,6 +55,7 @@ async def status(request: Request) -> Response:
             "requests_by_surface": combined.by_surface(),
             "counts": svc.pool.counts(),
             "keys": svc.pool.snapshot(),
+            "agent_jobs": {"by_status": jobs, "running_here": svc.agents.runner.running},
         },
         headers={"cache-control": "no-store"},
     )

@@ -1,0 +1,111 @@
+"""What the routes call: delegate, look up, list, cancel and wait for jobs.
+
+``Agents`` holds the registry, the job store and this process's runner. A store that cannot be
+reached is the client's 503 (``ServiceUnavailable``), never a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+
+from gemini_proxy.agents.jobs import Delegation, new_job
+from gemini_proxy.agents.registry import AgentRegistry
+from gemini_proxy.agents.runner import JobMetrics, JobRunner
+from gemini_proxy.errors import Conflict, NotFound, ServiceUnavailable
+from gemini_proxy.state.jobs import Job, JobStore, JobStoreError
+
+__all__ = ["Agents"]
+
+WAIT_POLL = 0.25  # how often a waiting client re-reads a job that another process runs
+
+
+@contextlib.contextmanager
+def _store_errors() -> Iterator[None]:
+    try:
+        yield
+    except JobStoreError as exc:
+        raise ServiceUnavailable(
+            "The agent job store is unreachable; try again shortly.", code="job_store_unavailable"
+        ) from exc
+
+
+class Agents:
+    def __init__(
+        self,
+        registry: AgentRegistry,
+        store: JobStore,
+        runner: JobRunner,
+        metrics: JobMetrics,
+        *,
+        job_timeout: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.runner = runner
+        self._metrics = metrics
+        self._job_timeout = job_timeout
+        self._clock = clock
+
+    async def delegate(self, job_id: str, delegation: Delegation) -> tuple[Job, bool]:
+        """Queue a job; with a reused ``job_id`` (Idempotency-Key) the existing job and False.
+        A reused id with a different request is a ``Conflict``."""
+        job = new_job(job_id, delegation, now=self._clock(), timeout=self._job_timeout)
+        with _store_errors():
+            stored, created = await self.store.create(job)
+        if created:
+            self.runner.wake()
+        elif stored.spec.get("fingerprint") != delegation.fingerprint:
+            raise Conflict(
+                "This Idempotency-Key was already used for a different request (job "
+                f"{stored.id}); use a new key for a new job.",
+                param="Idempotency-Key",
+                code="idempotency_key_reused",
+            )
+        return stored, created
+
+    async def get(self, job_id: str) -> Job:
+        with _store_errors():
+            job = await self.store.get(job_id)
+        if job is None:
+            raise NotFound(f"No job with id {job_id!r} (finished jobs are kept for a limited time).", param="id",
+                           code="job_not_found")
+        return job
+
+    async def recent(self, *, status: str | None, agent: str | None, limit: int) -> list[Job]:
+        with _store_errors():
+            return await self.store.recent(status=status, agent=agent, limit=limit)
+
+    async def counts(self) -> dict[str, int]:
+        with _store_errors():
+            return await self.store.counts()
+
+    async def cancel(self, job_id: str) -> Job:
+        """Cancel a queued or running job (a running job's upstream call is cancelled: at once
+        in this process, within a heartbeat in another). A finished job is a ``Conflict``."""
+        with _store_errors():
+            job, changed = await self.store.cancel(job_id, self._clock())
+        if job is None:
+            raise NotFound(f"No job with id {job_id!r}.", param="id", code="job_not_found")
+        if changed:
+            self.runner.stop_local(job_id)
+            self._metrics.observe_job(job.agent, "cancelled")
+        elif job.status != "cancelled":
+            raise Conflict(f"Job {job_id} has already {job.status}; only queued or running jobs can be cancelled.",
+                           param="id", code="job_finished")
+        return job
+
+    async def wait(self, job: Job, seconds: float) -> Job:
+        """The job once it has finished, or as it stands after ``seconds``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while not job.finished:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            await self.runner.changed(min(remaining, WAIT_POLL))
+            job = await self.get(job.id)
+        return job

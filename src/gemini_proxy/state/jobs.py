@@ -1,0 +1,130 @@
+"""Agent jobs: the ``Job`` record, the ``JobStore`` protocol and ``open_job_store``.
+
+A job moves through these statuses; the store makes every move atomic, so that several worker
+processes (SQLite) or replicas (Redis) can share one queue and a job is run by one of them only::
+
+    queued --claim--> running --update--> succeeded | failed
+      ^                 |  '---update---> queued (released at shutdown, or parked until ready_at)
+      '--(lease expired: claim takes it over)
+    queued | running --cancel--> cancelled
+
+* ``claim`` takes the oldest jobs that are ``queued`` with ``ready_at <= now``, and ``running``
+  jobs whose ``lease_until`` has passed (their process died), marks them ``running`` for the
+  caller (``owner``) until ``lease_until``.
+* ``update`` writes a running job's changes (heartbeat, progress, its end) only while the store
+  still shows it ``running`` for the same owner: it returns False when the job was cancelled or
+  taken over, and the caller drops its work. A final status is therefore written exactly once.
+* ``cancel`` ends a queued or running job at once; the runner that holds it learns it from its
+  next ``update``.
+
+``spec`` is what the client asked for (task, context, metadata, the Gemini request, deadline)
+and never changes; ``outcome`` is what running it produced (result, usage, error, last error).
+Implementations: ``jobs_memory.py``, ``jobs_sqlite.py``, ``jobs_redis.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = [
+    "FINAL_STATUSES",
+    "STATUSES",
+    "Job",
+    "JobStore",
+    "JobStoreError",
+    "open_job_store",
+]
+
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class JobStoreError(Exception):
+    """The job store could not be reached or failed (Redis down, SQLite locked past its timeout)."""
+
+
+@dataclass(slots=True)
+class Job:
+    id: str
+    agent: str
+    model: str
+    status: str
+    created_at: float
+    updated_at: float
+    ready_at: float  # a queued job is not claimed before this time
+    spec: dict[str, Any]
+    started_at: float | None = None
+    finished_at: float | None = None
+    owner: str = ""
+    lease_until: float = 0.0
+    attempts: int = 0
+    outcome: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class JobStore(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def create(self, job: Job) -> tuple[Job, bool]:
+        """Insert ``job``; if its id exists already, leave it and return the stored one and False."""
+        ...
+
+    async def get(self, job_id: str) -> Job | None: ...
+
+    async def recent(self, *, status: str | None = None, agent: str | None = None, limit: int = 20) -> list[Job]:
+        """Newest first."""
+        ...
+
+    async def counts(self) -> dict[str, int]:
+        """Jobs per status (every status present, zeros included)."""
+        ...
+
+    async def claim(self, owner: str, now: float, lease_until: float, limit: int) -> list[Job]: ...
+
+    async def update(self, job: Job, owner: str) -> bool:
+        """Write ``job``'s status, times, owner, lease, attempts and outcome if the store still shows
+        it ``running`` for ``owner``; False (and nothing written) otherwise."""
+        ...
+
+    async def cancel(self, job_id: str, now: float) -> tuple[Job | None, bool]:
+        """Cancel a queued or running job. Returns the job as stored afterwards (None: unknown id)
+        and whether this call cancelled it."""
+        ...
+
+    async def purge(self, finished_before: float) -> int:
+        """Delete finished jobs that ended before ``finished_before``; returns how many."""
+        ...
+
+
+def check_list_args(status: str | None, limit: int) -> None:
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}")
+    if limit < 1:
+        raise ValueError("limit must be >= 1")
+
+
+def open_job_store(db_path: str | None, redis_url: str | None) -> JobStore:
+    """The job store beside the key state: Redis if a URL is set, else the SQLite file, else memory
+    (the same choice as ``open_store``)."""
+    if redis_url:
+        from gemini_proxy.state.jobs_redis import RedisJobStore
+
+        return RedisJobStore(redis_url)
+    if db_path:
+        from gemini_proxy.state.jobs_sqlite import SqliteJobStore
+
+        return SqliteJobStore(db_path)
+    from gemini_proxy.state.jobs_memory import MemoryJobStore
+
+    return MemoryJobStore()
+
+
+def sorted_newest(jobs: Sequence[Job]) -> list[Job]:
+    return sorted(jobs, key=lambda j: (j.created_at, j.id), reverse=True)

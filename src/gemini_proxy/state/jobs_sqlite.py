@@ -1,0 +1,208 @@
+"""SQLite ``JobStore``: jobs survive restarts; worker processes on one machine share the queue.
+
+Same file as the key state (``GEMINI_PROXY_DB``), its own table and connection (stdlib
+``sqlite3`` in a thread, serialised by an ``asyncio.Lock``, WAL mode). Every change runs in a
+``BEGIN IMMEDIATE`` transaction: a claim reads and marks its jobs with no other writer in
+between, so two workers never claim the same job. ``spec`` and ``outcome`` are JSON text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gemini_proxy.state.jobs import STATUSES, Job, JobStoreError, check_list_args
+
+__all__ = ["SqliteJobStore"]
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, agent TEXT NOT NULL, model TEXT NOT NULL, status TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, ready_at REAL NOT NULL,
+    started_at REAL, finished_at REAL, owner TEXT NOT NULL DEFAULT '', lease_until REAL NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0, spec TEXT NOT NULL, outcome TEXT NOT NULL DEFAULT '{}');
+CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (status, ready_at);
+CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs (finished_at);
+"""
+COLUMNS = (
+    "id, agent, model, status, created_at, updated_at, ready_at, started_at, finished_at, owner, lease_until,"
+    " attempts, spec, outcome"
+)
+MUTABLE = ("status", "updated_at", "ready_at", "started_at", "finished_at", "owner", "lease_until", "attempts")
+
+
+def _row(job: Job) -> tuple[Any, ...]:
+    return (
+        job.id, job.agent, job.model, job.status, job.created_at, job.updated_at, job.ready_at, job.started_at,
+        job.finished_at, job.owner, job.lease_until, job.attempts, _dumps(job.spec), _dumps(job.outcome),
+    )
+
+
+def _job(row: tuple[Any, ...]) -> Job:
+    return Job(
+        id=row[0], agent=row[1], model=row[2], status=row[3], created_at=row[4], updated_at=row[5],
+        ready_at=row[6], started_at=row[7], finished_at=row[8], owner=row[9], lease_until=row[10],
+        attempts=row[11], spec=json.loads(row[12]), outcome=json.loads(row[13]),
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class SqliteJobStore:
+    def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
+        self.path = str(path)
+        self._busy_timeout = busy_timeout
+        self._conn: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
+        def run() -> T:
+            conn = self._connect()
+            if not write:
+                return fn(conn)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        async with self._lock:
+            try:
+                return await asyncio.to_thread(run)
+            except sqlite3.Error as exc:
+                raise JobStoreError(f"SQLite: {exc}") from exc
+
+    async def open(self) -> None:
+        await self._run(lambda conn: None)
+
+    async def close(self) -> None:
+        async with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                await asyncio.to_thread(conn.close)
+
+    async def create(self, job: Job) -> tuple[Job, bool]:
+        def create(conn: sqlite3.Connection) -> tuple[Job, bool]:
+            row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job.id,)).fetchone()
+            if row is not None:
+                return _job(row), False
+            conn.execute(f"INSERT INTO jobs ({COLUMNS}) VALUES ({','.join('?' * 14)})", _row(job))
+            return job, True
+
+        return await self._run(create, write=True)
+
+    async def get(self, job_id: str) -> Job | None:
+        def get(conn: sqlite3.Connection) -> Job | None:
+            row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            return _job(row) if row is not None else None
+
+        return await self._run(get)
+
+    async def recent(self, *, status: str | None = None, agent: str | None = None, limit: int = 20) -> list[Job]:
+        check_list_args(status, limit)
+        where, args = [], []
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if agent is not None:
+            where.append("agent = ?")
+            args.append(agent)
+        sql = f"SELECT {COLUMNS} FROM jobs {'WHERE ' + ' AND '.join(where) if where else ''}"
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        return await self._run(lambda conn: [_job(r) for r in conn.execute(sql, (*args, limit)).fetchall()])
+
+    async def counts(self) -> dict[str, int]:
+        def counts(conn: sqlite3.Connection) -> dict[str, int]:
+            found = dict.fromkeys(STATUSES, 0)
+            for status, n in conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall():
+                found[str(status)] = int(n)
+            return found
+
+        return await self._run(counts)
+
+    async def claim(self, owner: str, now: float, lease_until: float, limit: int) -> list[Job]:
+        ready = (
+            f"SELECT {COLUMNS} FROM jobs WHERE (status = 'queued' AND ready_at <= ?)"
+            " OR (status = 'running' AND lease_until <= ?)"
+            " ORDER BY status = 'running', CASE status WHEN 'queued' THEN ready_at ELSE lease_until END, created_at, id"
+            " LIMIT ?"
+        )
+
+        def any_ready(conn: sqlite3.Connection) -> bool:
+            return conn.execute(ready, (now, now, 1)).fetchone() is not None
+
+        def claim(conn: sqlite3.Connection) -> list[Job]:
+            jobs = [_job(r) for r in conn.execute(ready, (now, now, limit)).fetchall()]
+            for job in jobs:
+                job.status, job.owner, job.lease_until, job.updated_at = "running", owner, lease_until, now
+                job.started_at = now if job.started_at is None else job.started_at
+                conn.execute(
+                    "UPDATE jobs SET status = ?, owner = ?, lease_until = ?, updated_at = ?, started_at = ?"
+                    " WHERE id = ?",
+                    (job.status, owner, lease_until, now, job.started_at, job.id),
+                )
+            return jobs
+
+        # Polled often by every worker: a read first, so an idle queue never takes the write lock.
+        if not await self._run(any_ready):
+            return []
+        return await self._run(claim, write=True)
+
+    async def update(self, job: Job, owner: str) -> bool:
+        values = [getattr(job, name) for name in MUTABLE]
+
+        def update(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                f"UPDATE jobs SET {', '.join(f'{name} = ?' for name in MUTABLE)}, outcome = ?"
+                " WHERE id = ? AND status = 'running' AND owner = ?",
+                (*values, _dumps(job.outcome), job.id, owner),
+            )
+            return cursor.rowcount == 1
+
+        return await self._run(update, write=True)
+
+    async def cancel(self, job_id: str, now: float) -> tuple[Job | None, bool]:
+        def cancel(conn: sqlite3.Connection) -> tuple[Job | None, bool]:
+            cursor = conn.execute(
+                "UPDATE jobs SET status = 'cancelled', finished_at = ?, updated_at = ?, owner = '', lease_until = 0"
+                " WHERE id = ? AND status IN ('queued', 'running')",
+                (now, now, job_id),
+            )
+            row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            return (_job(row) if row is not None else None), cursor.rowcount == 1
+
+        return await self._run(cancel, write=True)
+
+    async def purge(self, finished_before: float) -> int:
+        def purge(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "DELETE FROM jobs WHERE status IN ('succeeded', 'failed', 'cancelled') AND finished_at < ?",
+                (finished_before,),
+            )
+            return cursor.rowcount
+
+        return await self._run(purge, write=True)

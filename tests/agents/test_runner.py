@@ -1,0 +1,216 @@
+"""The job runner's own decisions, with a scripted stand-in for the gateway: parking a job while
+every key is spent for long, deadlines, shutdown, a lost lease, retention. (The real gateway in
+front of the simulator is exercised by tests/e2e/test_agents*.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+
+from gemini_proxy.agents.jobs import parse_delegate
+from gemini_proxy.agents.registry import load_agents
+from gemini_proxy.agents.runner import JobRunner
+from gemini_proxy.errors import NoKeyAvailable
+from gemini_proxy.observability import Metrics
+from gemini_proxy.state.jobs import Job
+from gemini_proxy.state.jobs_memory import MemoryJobStore
+from gemini_proxy.upstream.gateway import Answer
+
+OK = {"candidates": [{"content": {"parts": [{"text": "done"}]}, "finishReason": "STOP"}],
+      "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1, "totalTokenCount": 4}}
+
+
+class Scripted:
+    """Answers each call with the next step: an exception to raise, "hang", or a JSON answer."""
+
+    def __init__(self, *steps: Any) -> None:
+        self.steps = list(steps)
+        self.calls = 0
+        self.cancelled = 0
+
+    async def call(self, model: str, method: str, path: str, *, body: bytes | None = None) -> Answer:
+        self.calls += 1
+        step = self.steps.pop(0) if self.steps else OK
+        if isinstance(step, BaseException):
+            raise step
+        if step == "hang":
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
+        return Answer(200, {}, orjson.dumps(step), "k1")
+
+
+def make_job(job_id: str, *, now: float, timeout: float = 60.0) -> Job:
+    from gemini_proxy.agents.jobs import new_job
+
+    delegation = parse_delegate({"agent": "general", "task": "t"}, load_agents(None), aliases={}, default_model="m")
+    return new_job(job_id, delegation, now=now, timeout=timeout)
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[MemoryJobStore]:
+    yield MemoryJobStore()
+
+
+async def settle(store: MemoryJobStore, job_id: str, predicate: Any, timeout: float = 3.0) -> Job:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = await store.get(job_id)
+        assert job is not None
+        if predicate(job):
+            return job
+        assert time.monotonic() < deadline, job
+        await asyncio.sleep(0.02)
+
+
+def runner(store: MemoryJobStore, gateway: Scripted, metrics: Metrics | None = None, **kw: Any) -> JobRunner:
+    return JobRunner(store, gateway, metrics or Metrics(), concurrency=kw.pop("concurrency", 2),
+                     lease=kw.pop("lease", 30.0), retention=kw.pop("retention", 3600.0), **kw)
+
+
+async def test_a_long_wait_for_keys_gives_the_slot_back(store: MemoryJobStore) -> None:
+    spent = NoKeyAvailable("All 3 keys are out of daily quota.", retry_after=3600)
+    gateway = Scripted(spent)
+    r = runner(store, gateway)
+    await store.create(make_job("job_a", now=time.time(), timeout=7200))
+    await r.start()
+    try:
+        job = await settle(store, "job_a", lambda j: j.status == "queued" and j.attempts == 1)
+        assert job.owner == "" and job.ready_at == pytest.approx(time.time() + 3600, abs=5)
+        assert job.outcome["retry_at"] == job.ready_at
+        assert job.outcome["last_error"]["code"] == "rate_limit_exceeded"
+        assert "daily quota" in job.outcome["last_error"]["message"]
+        await asyncio.sleep(0.1)
+        assert r.running == 0 and gateway.calls == 1
+    finally:
+        await r.close()
+
+
+async def test_keys_spent_past_the_deadline_fail_the_job_now(store: MemoryJobStore) -> None:
+    metrics = Metrics()
+    r = runner(store, Scripted(NoKeyAvailable("All keys are cooling down.", retry_after=120)), metrics)
+    await store.create(make_job("job_a", now=time.time(), timeout=60))
+    await r.start()
+    try:
+        job = await settle(store, "job_a", lambda j: j.finished)
+        assert job.status == "failed" and job.outcome["error"]["message"] == "All keys are cooling down."
+        assert metrics.jobs == {("general", "failed"): 1}
+    finally:
+        await r.close()
+
+
+async def test_a_job_past_its_deadline_is_not_sent(store: MemoryJobStore) -> None:
+    gateway = Scripted()
+    r = runner(store, gateway)
+    await store.create(make_job("job_a", now=time.time() - 120, timeout=60))
+    await r.start()
+    try:
+        job = await settle(store, "job_a", lambda j: j.finished)
+        assert job.status == "failed" and job.outcome["error"]["code"] == "job_timeout"
+        assert "60 s" in job.outcome["error"]["message"] and gateway.calls == 0 and job.attempts == 0
+    finally:
+        await r.close()
+
+
+async def test_shutdown_queues_running_jobs_again(store: MemoryJobStore) -> None:
+    gateway = Scripted("hang")
+    r = runner(store, gateway)
+    await store.create(make_job("job_a", now=time.time()))
+    await r.start()
+    await settle(store, "job_a", lambda j: j.status == "running" and j.attempts == 1)
+    await asyncio.sleep(0.05)
+    await r.close()
+    job = await store.get("job_a")
+    assert job is not None and job.status == "queued" and job.owner == "" and job.attempts == 1
+    assert gateway.cancelled == 1
+    # The next process takes it up.
+    again = runner(store, gateway)
+    await again.start()
+    try:
+        assert (await settle(store, "job_a", lambda j: j.finished)).status == "succeeded"
+    finally:
+        await again.close()
+
+
+async def test_a_lost_lease_cancels_the_work(store: MemoryJobStore) -> None:
+    gateway = Scripted("hang")
+    r = runner(store, gateway, lease=1.0)
+    await store.create(make_job("job_a", now=time.time()))
+    await r.start()
+    try:
+        await settle(store, "job_a", lambda j: j.status == "running")
+        # Another process sees the lease as expired (its clock runs ahead) and takes the job.
+        assert [j.id for j in await store.claim("other", time.time() + 100, time.time() + 200, 1)] == ["job_a"]
+        deadline = time.monotonic() + 2
+        while gateway.cancelled == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert gateway.cancelled == 1 and r.running == 0
+        job = await store.get("job_a")
+        assert job is not None and job.owner == "other" and job.status == "running"
+    finally:
+        await r.close()
+
+
+async def test_an_unexpected_error_fails_the_job_and_the_runner_goes_on(store: MemoryJobStore) -> None:
+    r = runner(store, Scripted(RuntimeError("bug")))
+    now = time.time()
+    await store.create(make_job("job_a", now=now))
+    await r.start()
+    try:
+        job = await settle(store, "job_a", lambda j: j.finished)
+        assert job.status == "failed" and job.outcome["error"] == {
+            "message": "Internal error in gemini-proxy.", "code": "internal_error"}
+        await store.create(make_job("job_b", now=now + 1))
+        r.wake()
+        assert (await settle(store, "job_b", lambda j: j.finished)).status == "succeeded"
+    finally:
+        await r.close()
+
+
+async def test_concurrency_limit(store: MemoryJobStore) -> None:
+    gateway = Scripted("hang", "hang", "hang")
+    r = runner(store, gateway, concurrency=2)
+    for i in range(3):
+        await store.create(make_job(f"job_{i}", now=time.time() + i * 0.001))
+    await r.start()
+    try:
+        await settle(store, "job_1", lambda j: j.status == "running")
+        await asyncio.sleep(0.6)  # more than a poll
+        assert r.running == 2 and (await store.counts())["queued"] == 1
+    finally:
+        await r.close()
+
+
+async def test_finished_jobs_past_retention_are_purged(store: MemoryJobStore) -> None:
+    now = time.time()
+    for job_id, finished in (("job_old", now - 7200), ("job_new", now - 60)):
+        await store.create(make_job(job_id, now=finished - 1))
+        await store.cancel(job_id, finished)
+    r = runner(store, Scripted(), retention=3600)
+    await r.start()
+    try:
+        deadline = time.monotonic() + 2
+        while await store.get("job_old") is not None and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert await store.get("job_old") is None and await store.get("job_new") is not None
+    finally:
+        await r.close()
+
+
+async def test_a_job_claimed_as_the_runner_stops_is_queued_again(store: MemoryJobStore) -> None:
+    gateway = Scripted()
+    r = runner(store, gateway)
+    await store.create(make_job("job_a", now=time.time()))
+    (job,) = await store.claim(r.owner, time.time(), time.time() + 30, 1)
+    r._start(job)  # the loop's last claim: its task has not begun when the shutdown cancels it
+    await r.close()
+    stored = await store.get("job_a")
+    assert stored is not None and stored.status == "queued" and stored.owner == "" and gateway.calls == 0
+    assert r.running == 0

@@ -1,0 +1,52 @@
+"""Helpers of the agent-delegation tests: delegate, poll a job, read the simulator's counters."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from tests.servers import ServerProcess
+
+FINAL = ("succeeded", "failed", "cancelled")
+
+
+def delegate(proxy: ServerProcess, body: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.post(proxy.url + "/api/agents/delegate", json=body, headers=headers, timeout=30)
+
+
+def job(proxy: ServerProcess, job_id: str) -> dict[str, Any]:
+    response = httpx.get(f"{proxy.url}/api/agents/status/{job_id}", timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def wait_for(
+    proxy: ServerProcess, job_id: str, statuses: tuple[str, ...] = FINAL, timeout: float = 15.0
+) -> dict[str, Any]:
+    """The job once its status is one of ``statuses`` (polled every 50 ms); fails after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = job(proxy, job_id)
+        if current["status"] in statuses:
+            return current
+        assert time.monotonic() < deadline, f"job still {current['status']} after {timeout} s: {current}"
+        time.sleep(0.05)
+
+
+def sim_stats(sim: ServerProcess) -> dict[str, Any]:
+    return httpx.get(sim.url + "/_sim/stats").json()  # type: ignore[no-any-return]
+
+
+def sim_config(sim: ServerProcess, **settings: object) -> None:
+    httpx.post(sim.url + "/_sim/config", json=settings).raise_for_status()
+
+
+def until(condition: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return bool(condition())
