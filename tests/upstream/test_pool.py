@@ -72,6 +72,20 @@ async def test_fractional_delay(clock: FakeClock) -> None:
     await pool.acquire(M)
 
 
+async def test_a_zero_retry_delay_backs_off_instead_of_retrying_at_once(clock: FakeClock) -> None:
+    # Google may say retryDelay "0s" at the end of a quota window, and refuse again: taken at its
+    # word the key would be free at once and the same request sent again and again.
+    pool = make_pool(fake_keys(1), clock, default_cooldown=1.0, max_cooldown=8.0)
+    waits = []
+    for _ in range(3):
+        await use(pool, RateLimited(0.0))
+        with pytest.raises(NoKeyAvailable) as info:
+            await pool.acquire(M)
+        waits.append(info.value.retry_after)
+        clock.advance(info.value.retry_after)
+    assert waits == [1.0, 2.0, 4.0]
+
+
 @pytest.mark.parametrize(
     ("local_now", "back_at"),
     [

@@ -18,7 +18,8 @@ Outcomes (``release``; classes in ``quota.py``)
 -----------------------------------------------
 * RateLimited: the key and every key tagged with the same ``project=`` are blocked *for that
   model* — until now + RetryInfo delay; until the next Pacific midnight for a ``PerDay`` quota
-  (retryDelay is not trusted there); without RetryInfo for ``default_cooldown`` doubling on
+  (retryDelay is not trusted there); without RetryInfo (or with a retryDelay under
+  ``MIN_RETRY_DELAY``, such as "0s") for ``default_cooldown`` doubling on
   repeats up to ``max_cooldown`` (a 429 that arrives while the key is already cooling, i.e. a
   request sent before the first 429, does not count as a repeat). A Success resets the
   doubling. A 429 never disables a key: every block ends, so the pool is never empty for good.
@@ -68,6 +69,9 @@ __all__ = ["KeyPool", "Lease"]
 log = logging.getLogger("gemini_proxy.pool")
 
 MAX_RETRY_DELAY = 86400.0
+# A 429 whose retryDelay is shorter ("0s" near the end of a quota window) counts as one without
+# RetryInfo: trusting it would send the same refused request again at once, dozens of times.
+MIN_RETRY_DELAY = 0.1
 CACHE_TTL = 30 * 86400.0
 
 
@@ -369,7 +373,7 @@ class KeyPool:
         now = self._clock()
         if outcome.per_day:
             until, kind = next_pacific_midnight(now), DAILY
-        elif outcome.retry_after is not None:
+        elif outcome.retry_after is not None and outcome.retry_after >= MIN_RETRY_DELAY:
             until, kind = now + min(outcome.retry_after, MAX_RETRY_DELAY), RATE
         else:
             strikes = st.strikes.get(model, 0)
