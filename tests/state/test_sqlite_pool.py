@@ -171,7 +171,7 @@ async def test_wal_mode(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "state.db")
     await store.open()
     await store.save_records([])
-    mode = await store._run(lambda conn: conn.execute("PRAGMA journal_mode").fetchone()[0])
+    mode = await store._db.run(lambda conn: conn.execute("PRAGMA journal_mode").fetchone()[0])
     await store.close()
     assert mode == "wal"
     assert os.path.exists(tmp_path / "state.db")
@@ -185,7 +185,8 @@ async def test_a_write_cut_short_by_shutdown_is_not_counted_twice(tmp_path: Path
     class FirstWriteSlow(SqliteStore):
         async def save_records(self, updates: Any) -> None:
             if any(u["tot"][0] for u in updates) and not in_thread.is_set():
-                real = self._run
+                db = self._db
+                real = db.run
 
                 def slow(fn: Any, conn: Any) -> Any:
                     in_thread.set()
@@ -193,10 +194,10 @@ async def test_a_write_cut_short_by_shutdown_is_not_counted_twice(tmp_path: Path
                     return fn(conn)
 
                 async def slow_run(fn: Any) -> Any:
-                    self._run = real  # type: ignore[method-assign]
+                    db.run = real  # type: ignore[method-assign]
                     return await real(lambda conn: slow(fn, conn))
 
-                self._run = slow_run  # type: ignore[method-assign]
+                db.run = slow_run  # type: ignore[method-assign]
             await super().save_records(updates)
 
     path = tmp_path / "state.db"

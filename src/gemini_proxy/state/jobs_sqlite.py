@@ -1,14 +1,14 @@
 """SQLite ``JobStore``: jobs survive restarts; worker processes on one machine share the queue.
 
-Same file as the key state (``GEMINI_PROXY_DB``), its own table and connection (stdlib
-``sqlite3`` in a thread, serialised by an ``asyncio.Lock``, WAL mode). Every change runs in a
-``BEGIN IMMEDIATE`` transaction: a claim reads and marks its jobs with no other writer in
-between, so two workers never claim the same job. ``spec`` and ``outcome`` are JSON text.
+Same file as the key state (``GEMINI_PROXY_DB``), its own table and connection (``SqliteDb`` in
+``sqlite_db.py``: a thread, a lock, WAL mode). Every change runs in a ``BEGIN IMMEDIATE``
+transaction: a claim reads and marks its jobs with no other writer in between, so two workers
+never claim the same job. ``sqlite3`` errors become ``JobStoreError``. ``spec`` and ``outcome``
+are JSON text.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from collections.abc import Callable
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gemini_proxy.state.jobs import STATUSES, Job, JobStoreError, check_list_args
+from gemini_proxy.state.sqlite_db import SqliteDb
 
 __all__ = ["SqliteJobStore"]
 
@@ -60,50 +61,20 @@ def _dumps(value: Any) -> str:
 
 class SqliteJobStore:
     def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
-        self.path = str(path)
-        self._busy_timeout = busy_timeout
-        self._conn: sqlite3.Connection | None = None
-        self._lock = asyncio.Lock()
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is None:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(SCHEMA)
-            self._conn = conn
-        return self._conn
+        self._db = SqliteDb(path, SCHEMA, busy_timeout=busy_timeout)
+        self.path = self._db.path
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
-        def run() -> T:
-            conn = self._connect()
-            if not write:
-                return fn(conn)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
-        async with self._lock:
-            try:
-                return await asyncio.to_thread(run)
-            except sqlite3.Error as exc:
-                raise JobStoreError(f"SQLite: {exc}") from exc
+        try:
+            return await (self._db.transaction(fn) if write else self._db.run(fn))
+        except sqlite3.Error as exc:
+            raise JobStoreError(f"SQLite: {exc}") from exc
 
     async def open(self) -> None:
         await self._run(lambda conn: None)
 
     async def close(self) -> None:
-        async with self._lock:
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                await asyncio.to_thread(conn.close)
+        await self._db.close()
 
     async def create(self, job: Job) -> tuple[Job, bool]:
         def create(conn: sqlite3.Connection) -> tuple[Job, bool]:

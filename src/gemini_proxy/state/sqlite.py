@@ -1,7 +1,7 @@
 """SQLite ``StateStore``: the embedded default; state survives restarts and is shared by workers.
 
-stdlib ``sqlite3`` on one connection per store, run in a thread (``asyncio.to_thread``) and
-serialised by an ``asyncio.Lock``; never called on the pool's hot path (the pool writes behind).
+One connection per store (``SqliteDb`` in ``sqlite_db.py``: a thread, a lock, WAL mode); never
+called on the pool's hot path (the pool writes behind).
 
 Several processes on one machine (``uvicorn --workers N``) share the file: WAL mode lets readers
 run while one writes, ``busy_timeout`` queues writers. ``save_records`` reads, merges
@@ -15,19 +15,16 @@ Tables: ``keys(id, data JSON, version)``, ``meta(name, value)``, ``kv(ns, k, v, 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
 
 from gemini_proxy.state.base import KeyRecord, empty_record, merge_record
+from gemini_proxy.state.sqlite_db import SqliteDb
 
 __all__ = ["SqliteStore"]
-
-T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, data TEXT NOT NULL, version INTEGER NOT NULL);
@@ -49,48 +46,16 @@ def _record(data: str) -> KeyRecord:
 
 class SqliteStore:
     def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time, busy_timeout: float = 5.0) -> None:
-        self.path = str(path)
+        self._db = SqliteDb(path, SCHEMA, busy_timeout=busy_timeout)
+        self.path = self._db.path
         self._clock = clock
-        self._busy_timeout = busy_timeout
-        self._conn: sqlite3.Connection | None = None
-        self._lock = asyncio.Lock()
         self._purged = 0.0
 
-    # -- plumbing ------------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is None:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(SCHEMA)
-            self._conn = conn
-        return self._conn
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        async with self._lock:
-            return await asyncio.to_thread(lambda: fn(self._connect()))
-
-    @staticmethod
-    def _tx(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = fn(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return result
-
     async def open(self) -> None:
-        await self._run(lambda conn: None)
+        await self._db.open()
 
     async def close(self) -> None:
-        async with self._lock:
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                await asyncio.to_thread(conn.close)
+        await self._db.close()
 
     # -- key records -----------------------------------------------------------------------------
     @staticmethod
@@ -107,7 +72,7 @@ class SqliteStore:
             finally:
                 conn.execute("COMMIT")
 
-        return await self._run(load)
+        return await self._db.run(load)
 
     async def changes_since(self, version: int) -> tuple[list[KeyRecord], int]:
         def changes(conn: sqlite3.Connection) -> tuple[list[KeyRecord], int]:
@@ -118,7 +83,7 @@ class SqliteStore:
             finally:
                 conn.execute("COMMIT")
 
-        return await self._run(changes)
+        return await self._db.run(changes)
 
     async def save_records(self, updates: Sequence[KeyRecord]) -> None:
         if not updates:
@@ -143,7 +108,7 @@ class SqliteStore:
                 (version,),
             )
 
-        await self._run(lambda conn: self._tx(conn, save))
+        await self._db.transaction(save)
 
     async def add_usage(self, window: int, counts: Mapping[str, int]) -> dict[str, int]:
         def add(conn: sqlite3.Connection) -> dict[str, int]:
@@ -156,7 +121,7 @@ class SqliteStore:
             rows = conn.execute("SELECT id, n FROM usage WHERE win = ?", (window,)).fetchall()
             return {str(r[0]): int(r[1]) for r in rows}
 
-        return await self._run(lambda conn: self._tx(conn, add))
+        return await self._db.transaction(add)
 
     # -- key-value records -----------------------------------------------------------------------
     async def put_many(self, namespace: str, items: Mapping[str, str], *, ttl: float | None = None) -> None:
@@ -177,7 +142,7 @@ class SqliteStore:
                 [(namespace, k, v, expires) for k, v in items.items()],
             )
 
-        await self._run(lambda conn: self._tx(conn, put))
+        await self._db.transaction(put)
 
     async def get_many(self, namespace: str, keys: Sequence[str]) -> dict[str, str]:
         if not keys:
@@ -197,4 +162,4 @@ class SqliteStore:
                 found.update({str(r[0]): str(r[1]) for r in rows})
             return found
 
-        return await self._run(get)
+        return await self._db.run(get)
