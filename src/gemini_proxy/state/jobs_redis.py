@@ -24,11 +24,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from gemini_proxy.state.jobs import STATUSES, Job, JobStoreError, check_list_args
+from gemini_proxy.state.redis_client import fail_fast_client
 
 __all__ = ["RedisJobStore"]
 
@@ -167,14 +166,7 @@ def _errors() -> Iterator[None]:
 class RedisJobStore:
     def __init__(self, url: str, *, prefix: str = "gemini-proxy:", timeout: float = 2.0) -> None:
         self.prefix = prefix
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=10,
-        )
+        self._redis: aioredis.Redis = fail_fast_client(url, timeout=timeout)
         self._create = self._redis.register_script(CREATE_LUA)
         self._claim = self._redis.register_script(CLAIM_LUA)
         self._update = self._redis.register_script(UPDATE_LUA)

@@ -28,10 +28,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from gemini_proxy.state.base import KeyRecord, empty_record
+from gemini_proxy.state.redis_client import fail_fast_client
 
 __all__ = ["RedisStore"]
 
@@ -106,14 +105,7 @@ class RedisStore:
     ) -> None:
         self.prefix = prefix
         self._clock = clock
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=10,
-        )
+        self._redis: aioredis.Redis = fail_fast_client(url, timeout=timeout)
         self._merge = self._redis.register_script(MERGE_LUA)
 
     def _k(self, *parts: str) -> str:
