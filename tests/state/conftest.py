@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from gemini_proxy.state import open_store
 from gemini_proxy.state.base import StateStore
-from gemini_proxy.state.memory import MemoryStore
-from gemini_proxy.state.redis import RedisStore
-from gemini_proxy.state.sqlite import SqliteStore
 from tests.servers import free_port
 
 
@@ -92,15 +90,19 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StateStore]:
-    s: StateStore
-    if request.param == "memory":
-        s = MemoryStore()
-    elif request.param == "sqlite":
-        s = SqliteStore(tmp_path / "state.db")
-    else:
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str | None, str | None]:
+    """``(db_path, redis_url)`` of each kind of store, as ``open_store`` and ``open_job_store`` take
+    them (``GEMINI_PROXY_DB``, ``GEMINI_PROXY_REDIS_URL``); "redis" starts a redis-server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state.db"), None
+    if request.param == "redis":
         server: RedisServer = request.getfixturevalue("redis_server")
-        s = RedisStore(server.url)
-    await s.open()
+        return None, server.url
+    return None, None
+
+
+@pytest.fixture
+async def store(store_location: tuple[str | None, str | None]) -> AsyncIterator[StateStore]:
+    s = await open_store(*store_location)
     yield s
     await s.close()

@@ -27,16 +27,9 @@ def new_job(job_id: str, created: float = T0, *, agent: str = "general", **field
     return job
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
-async def jobs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[JobStore]:
-    s: JobStore
-    if request.param == "memory":
-        s = MemoryJobStore()
-    elif request.param == "sqlite":
-        s = SqliteJobStore(tmp_path / "state.db")
-    else:
-        server: RedisServer = request.getfixturevalue("redis_server")
-        s = RedisJobStore(server.url)
+@pytest.fixture
+async def jobs(store_location: tuple[str | None, str | None]) -> AsyncIterator[JobStore]:
+    s = open_job_store(*store_location)
     await s.open()
     yield s
     await s.close()
