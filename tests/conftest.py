@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.servers import SIM_KEYS, ServerProcess, start_proxy, start_simulator
+from tests.servers import SIM_KEYS, ServerProcess, free_port, start_demo, start_proxy, start_simulator
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +42,15 @@ def sim(simulator: ServerProcess) -> Iterator[ServerProcess]:
 @pytest.fixture
 def keys() -> tuple[str, ...]:
     return SIM_KEYS
+
+
+@pytest.fixture(scope="module")
+def demo_port() -> Iterator[int]:
+    """The port of a ``serve --demo`` started for the test module (the README's and docs' examples)."""
+    port = free_port()
+    process = start_demo(port)
+    try:
+        yield port
+    finally:
+        process.terminate()
+        process.wait(15)

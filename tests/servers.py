@@ -1,20 +1,22 @@
-"""Real servers for tests: the proxy and the simulator as child processes on free loopback ports."""
+"""Real servers for tests: the proxy, the simulator and redis-server as child processes on free loopback ports."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import httpx
+import pytest
 
 SIM_KEYS = ("sim-key-1", "sim-key-2", "sim-key-3")
 
@@ -125,3 +127,93 @@ def start_demo(port: int, *, capture_output: bool = False) -> subprocess.Popen[s
         time.sleep(0.1)
     process.kill()
     raise RuntimeError("the demo did not start")
+
+
+class RedisServer:
+    """``redis-server`` as a subprocess (no persistence) that tests can stop and restart."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail(
+                "redis-server is not installed (apt-get install -y redis-server): the Redis store tests need a real "
+                "server and must not be skipped",
+                pytrace=False,
+            )
+        self.binary = binary
+        self.workdir = workdir
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        args = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+            str(self.workdir),
+        ]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.stop()
+        pytest.fail(f"redis-server did not start on port {self.port}", pytrace=False)
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextlib.contextmanager
+def replicas_on_redis(upstream: str, tmp_path: Path) -> Iterator[tuple[RedisServer, ServerProcess, ServerProcess]]:
+    """A redis-server (in ``tmp_path / "redis"``) and two proxies that share it through
+    ``GEMINI_PROXY_REDIS_URL``; all three are stopped on exit."""
+    (tmp_path / "redis").mkdir()
+    with contextlib.ExitStack() as stack:
+        redis = RedisServer(tmp_path / "redis")
+        stack.callback(redis.stop)
+        env = {"GEMINI_PROXY_REDIS_URL": redis.url}
+        first = start_proxy(upstream, env=env)
+        stack.callback(first.stop)
+        second = start_proxy(upstream, env=env)
+        stack.callback(second.stop)
+        yield redis, first, second
+
+
+def until(condition: Callable[[], object], timeout: float = 10.0) -> bool:
+    """Whether ``condition()`` becomes true within ``timeout`` s (polled every 50 ms)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return bool(condition())

@@ -42,11 +42,3 @@ def sim_stats(sim: ServerProcess) -> dict[str, Any]:
 def sim_config(sim: ServerProcess, **settings: object) -> None:
     httpx.post(sim.url + "/_sim/config", json=settings).raise_for_status()
 
-
-def until(condition: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return bool(condition())

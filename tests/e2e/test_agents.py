@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from gemini_proxy.agents.registry import BUILTIN_AGENTS
-from tests.e2e.agents_helpers import delegate, job, sim_config, sim_stats, until, wait_for
+from tests.e2e.agents_helpers import delegate, job, sim_config, sim_stats, wait_for
 from tests.e2e.test_startup import assert_one_line_error, run_serve
-from tests.servers import SIM_KEYS, ServerProcess, start_proxy
+from tests.servers import SIM_KEYS, ServerProcess, start_proxy, until
 
 SYSTEM = {agent.name: agent.system for agent in BUILTIN_AGENTS}
 

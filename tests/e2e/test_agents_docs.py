@@ -5,26 +5,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port, start_demo
-
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "agents.md").read_text()
 BLOCKS = re.findall(r"```bash\n(.*?)```", DOC, re.S)
-
-
-@pytest.fixture(scope="module")
-def demo_port() -> Iterator[int]:
-    port = free_port()
-    process = start_demo(port)
-    try:
-        yield port
-    finally:
-        process.terminate()
-        process.wait(15)
 
 
 def documents(output: str) -> list[dict]:

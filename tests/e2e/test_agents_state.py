@@ -6,9 +6,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.agents_helpers import delegate, job, sim_config, sim_stats, until, wait_for
-from tests.servers import ServerProcess, start_proxy
-from tests.state.conftest import RedisServer
+from tests.e2e.agents_helpers import delegate, job, sim_config, sim_stats, wait_for
+from tests.servers import ServerProcess, replicas_on_redis, start_proxy, until
 
 
 def test_a_restart_resumes_running_and_queued_jobs(sim: ServerProcess, tmp_path: Path) -> None:
@@ -58,11 +57,7 @@ def test_a_crashed_process_loses_its_jobs_to_the_next_one_after_the_lease(sim: S
 
 
 def test_replicas_on_redis_share_jobs_and_run_each_once(sim: ServerProcess, tmp_path: Path) -> None:
-    (tmp_path / "redis").mkdir()
-    redis = RedisServer(tmp_path / "redis")
-    env = {"GEMINI_PROXY_REDIS_URL": redis.url}
-    first, second = start_proxy(sim.url, env=env), start_proxy(sim.url, env=env)
-    try:
+    with replicas_on_redis(sim.url, tmp_path) as (redis, first, second):
         sim_config(sim, first_byte_delay=0.2)
         replicas = (first, second)
         ids = [delegate(replicas[i % 2], {"agent": "general", "task": f"job {i}"}).json()["id"] for i in range(8)]
@@ -94,7 +89,3 @@ def test_replicas_on_redis_share_jobs_and_run_each_once(sim: ServerProcess, tmp_
         status = httpx.get(first.url + "/api/system/status")
         assert status.status_code == 200 and status.json()["agent_jobs"]["by_status"] is None
         assert until(lambda: "agent job store unreachable" in first.log(), 5)
-    finally:
-        first.stop()
-        second.stop()
-        redis.stop()

@@ -10,17 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.test_pool import CHAT, by_key, chat, fail_next, key_states
-from tests.servers import SIM_KEYS, ServerProcess, cli, start_proxy
-from tests.state.conftest import RedisServer
-
-
-def wait_until(condition, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return bool(condition())
+from tests.servers import SIM_KEYS, ServerProcess, cli, replicas_on_redis, start_proxy, until
 
 
 def states(proxy: ServerProcess) -> list[str]:
@@ -98,16 +88,12 @@ def test_metrics_of_workers_add_up(sim: ServerProcess) -> None:
 
 
 def test_two_replicas_share_state_through_redis(sim: ServerProcess, tmp_path: Path) -> None:
-    (tmp_path / "redis").mkdir()
-    redis = RedisServer(tmp_path / "redis")
-    env = {"GEMINI_PROXY_REDIS_URL": redis.url}
-    first, second = start_proxy(sim.url, env=env), start_proxy(sim.url, env=env)
-    try:
+    with replicas_on_redis(sim.url, tmp_path) as (redis, first, second):
         httpx.post(sim.url + "/_sim/keys", json={"key": "sim-key-3", "state": "invalid"})
         fail_next(sim, status=429, key="sim-key-1", retry_delay="60s", count=1)
         for _ in range(4):
             assert chat(first).status_code == 200
-        assert wait_until(lambda: states(second) == ["active", "cooling_down", "disabled"], 3.0), states(second)
+        assert until(lambda: states(second) == ["active", "cooling_down", "disabled"], 3.0), states(second)
         before = by_key(sim)
         for _ in range(6):
             assert chat(second).status_code == 200
@@ -118,11 +104,7 @@ def test_two_replicas_share_state_through_redis(sim: ServerProcess, tmp_path: Pa
         for _ in range(3):
             assert chat(first).status_code == 200 and chat(second).status_code == 200
         # The background sync (every 0.25 s, 1 s Redis timeout) says so in the log, once, clearly.
-        assert wait_until(lambda: "degraded mode" in first.log(), 5.0), first.log()[-2000:]
-    finally:
-        first.stop()
-        second.stop()
-        redis.stop()
+        assert until(lambda: "degraded mode" in first.log(), 5.0), first.log()[-2000:]
 
 
 def test_keys_file_is_reloaded(sim: ServerProcess, tmp_path: Path) -> None:
@@ -132,10 +114,10 @@ def test_keys_file_is_reloaded(sim: ServerProcess, tmp_path: Path) -> None:
     try:
         assert httpx.get(proxy.url + "/health").json()["keys"]["configured"] == 1
         keys_file.write_text("sim-key-1\nsim-key-2 name=second\n# sim-key-3\n")
-        assert wait_until(lambda: httpx.get(proxy.url + "/health").json()["keys"]["configured"] == 2, 6.0)
+        assert until(lambda: httpx.get(proxy.url + "/health").json()["keys"]["configured"] == 2, 6.0)
         assert "second" in key_states(proxy)
         keys_file.write_text("sim-key-2 name=second\n")
-        assert wait_until(lambda: httpx.get(proxy.url + "/health").json()["keys"]["configured"] == 1, 6.0)
+        assert until(lambda: httpx.get(proxy.url + "/health").json()["keys"]["configured"] == 1, 6.0)
         for _ in range(3):
             assert chat(proxy).status_code == 200
     finally:

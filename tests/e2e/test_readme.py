@@ -5,25 +5,11 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port, start_demo
-
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-
-
-@pytest.fixture(scope="module")
-def demo_port() -> Iterator[int]:
-    port = free_port()
-    process = start_demo(port)
-    try:
-        yield port
-    finally:
-        process.terminate()
-        process.wait(15)
 
 
 def blocks(language: str) -> list[str]:

@@ -12,7 +12,7 @@ from gemini_proxy.state.jobs import Job, JobStore, JobStoreError, open_job_store
 from gemini_proxy.state.jobs_memory import MemoryJobStore
 from gemini_proxy.state.jobs_redis import RedisJobStore
 from gemini_proxy.state.jobs_sqlite import SqliteJobStore
-from tests.state.conftest import RedisServer
+from tests.servers import RedisServer
 
 T0 = 1_780_000_000.25
 

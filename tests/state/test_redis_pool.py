@@ -14,7 +14,7 @@ from gemini_proxy.state.redis import RedisStore
 from gemini_proxy.upstream.keys import ApiKey
 from gemini_proxy.upstream.pool import KeyPool
 from gemini_proxy.upstream.quota import InvalidKey, RateLimited, Success
-from tests.state.conftest import RedisServer
+from tests.servers import RedisServer
 
 M = "gemini-2.5-flash"
 KEYS = [ApiKey("test-key-1", "k1"), ApiKey("test-key-2", "k2"), ApiKey("test-key-3", "k3")]

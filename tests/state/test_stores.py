@@ -13,7 +13,7 @@ from gemini_proxy.state.base import KeyRecord, StateStore, empty_record
 from gemini_proxy.state.memory import MemoryStore
 from gemini_proxy.state.redis import RedisStore
 from gemini_proxy.state.sqlite import SqliteStore
-from tests.state.conftest import RedisServer
+from tests.servers import RedisServer
 
 M = "gemini-2.5-flash"
 
