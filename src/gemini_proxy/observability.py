@@ -155,6 +155,9 @@ class WorkerShare:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.own = directory / f"worker-{os.getpid()}.json"
+        # Every worker file seen so far. A listing made while a file is being replaced may miss
+        # it; opening it by name never does (the rename swaps it in at once).
+        self.known: set[Path] = set()
 
     def write(self, dump: dict[str, Any]) -> None:
         temporary = self.own.with_suffix(".tmp")
@@ -166,12 +169,13 @@ class WorkerShare:
 
     def others(self) -> list[dict[str, Any]]:
         found = []
-        for path in self.directory.glob("worker-*.json"):
-            if path != self.own:
-                try:
-                    found.append(orjson.loads(path.read_bytes()))
-                except (OSError, orjson.JSONDecodeError):
-                    continue  # a worker's file being replaced, or gone
+        self.known.update(self.directory.glob("worker-*.json"))
+        self.known.discard(self.own)
+        for path in sorted(self.known):
+            try:
+                found.append(orjson.loads(path.read_bytes()))
+            except (OSError, orjson.JSONDecodeError):
+                continue  # gone with its folder
         return found
 
 

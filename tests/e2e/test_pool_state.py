@@ -76,11 +76,9 @@ def test_metrics_of_workers_add_up(sim: ServerProcess) -> None:
     try:
         for _ in range(30):
             assert httpx.post(proxy.url + "/v1/chat/completions", json=CHAT, headers=close).status_code == 200
-        deadline = time.monotonic() + 5
-        while chats_counted() != 30 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        time.sleep(2.0)  # each worker shares its counts every second
         # Whichever worker answers a scrape, it shows the requests of both.
-        assert [chats_counted() for _ in range(10)] == [30] * 10
+        assert [chats_counted() for _ in range(20)] == [30] * 20
         status = httpx.get(proxy.url + "/api/system/status", headers=close).json()
         assert status["requests"]["successful"] >= 30
     finally:
