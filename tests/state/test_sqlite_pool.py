@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 from gemini_proxy.errors import NoKeyAvailable
 from gemini_proxy.state.memory import MemoryStore
 from gemini_proxy.state.sqlite import SqliteStore
+from gemini_proxy.state.sqlite_db import SqliteDb
 from gemini_proxy.upstream.keys import ApiKey
 from gemini_proxy.upstream.pool import KeyPool
 from gemini_proxy.upstream.quota import InvalidKey, RateLimited, Success
@@ -214,3 +217,31 @@ async def test_a_write_cut_short_by_shutdown_is_not_counted_twice(tmp_path: Path
     records, _ = await check.load_records()
     await check.close()
     assert sum(r["tot"][0] for r in records) == 10
+
+
+async def test_a_cancelled_call_keeps_the_connection_until_its_thread_is_done(tmp_path: Path) -> None:
+    # The thread of a cancelled call goes on; a second call on the same connection must wait for
+    # it, or two transactions would run on one connection at once.
+    db = SqliteDb(tmp_path / "db.sqlite", "CREATE TABLE IF NOT EXISTS t (x INTEGER);")
+    spans: list[tuple[str, float, float]] = []
+
+    def slow(name: str) -> Callable[[sqlite3.Connection], None]:
+        def work(conn: sqlite3.Connection) -> None:
+            start = time.monotonic()
+            conn.execute("INSERT INTO t VALUES (1)")
+            time.sleep(0.3)
+            spans.append((name, start, time.monotonic()))
+
+        return work
+
+    first = asyncio.create_task(db.transaction(slow("first")))
+    await asyncio.sleep(0.05)
+    first.cancel()
+    second = asyncio.create_task(db.transaction(slow("second")))
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await second
+    (_, _, first_end), (_, second_start, _) = sorted(spans, key=lambda span: span[0])
+    assert second_start >= first_end
+    assert await db.run(lambda conn: conn.execute("SELECT count(*) FROM t").fetchone()[0]) == 2
+    await db.close()

@@ -10,6 +10,7 @@ inside ``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` if it raises): no other 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -42,7 +43,18 @@ class SqliteDb:
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """``fn(connection)`` in a thread, one call at a time; connects (and creates the schema) first."""
         async with self._lock:
-            return await asyncio.to_thread(lambda: fn(self._connect()))
+            work = asyncio.ensure_future(asyncio.to_thread(lambda: fn(self._connect())))
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                # A thread cannot be stopped: the lock is kept until it is done with the connection,
+                # or the next call would run on it at the same time (two transactions at once).
+                while not work.done():
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.wait([work])
+                if not work.cancelled():
+                    work.exception()  # retrieved: nobody is left to see it
+                raise
 
     async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """``run(fn)`` inside ``BEGIN IMMEDIATE``: committed if it returns, rolled back if it raises."""
