@@ -174,6 +174,23 @@ def test_reasoning_none_turns_thinking_off_on_flash(client: openai.OpenAI) -> No
     assert details is None or not details.reasoning_tokens
 
 
+def test_every_listed_chat_model_takes_every_reasoning_effort(client: openai.OpenAI) -> None:
+    # Each family takes its own knob (2.5: a budget; 3: a level): an alias such as
+    # gemini-flash-lite-latest must get the knob of what it points at, or Google answers 400.
+    refused = []
+    for model in client.models.list():
+        if "embedding" in model.id:
+            continue
+        for effort in ("none", "minimal", "low", "medium", "high"):
+            try:
+                client.chat.completions.create(
+                    model=model.id, messages=[{"role": "user", "content": "hi"}], reasoning_effort=effort  # type: ignore[arg-type]
+                )
+            except openai.APIStatusError as exc:
+                refused.append((model.id, effort, exc.status_code, exc.message))
+    assert refused == []
+
+
 def test_thought_summaries_come_back_as_reasoning_content(client: openai.OpenAI) -> None:
     reply = client.chat.completions.create(
         model="gemini-2.5-flash",

@@ -85,9 +85,12 @@ MODELS: tuple[ModelInfo, ...] = (
     _g20("gemini-2.0-flash-lite", "Gemini 2.0 Flash-Lite", "Gemini 2.0 Flash-Lite"),
     ModelInfo("gemini-flash-latest", "Gemini Flash Latest", "Gemini Flash Latest", "Latest release of Gemini Flash",
               family="3", resolves_to="gemini-3-flash-preview", levels=_LEVELS_ALL),
+    # Like gemini-flash-latest (recorded answering as gemini-3.6-flash), the alias follows the newest
+    # release: a Gemini 3 Flash-Lite, which takes thinking levels (Google's OpenAI-compatibility
+    # table maps reasoning_effort to 3.1 Flash-Lite levels, minimal included).
     ModelInfo("gemini-flash-lite-latest", "Gemini Flash-Lite Latest", "Gemini Flash-Lite Latest",
-              "Latest release of Gemini Flash-Lite", resolves_to="gemini-2.5-flash-lite", budget_min=512,
-              default_thinking=False),
+              "Latest release of Gemini Flash-Lite", family="3", resolves_to="gemini-3.1-flash-lite-preview",
+              levels=_LEVELS_ALL),
     ModelInfo("gemini-2.5-flash-lite", "001", "Gemini 2.5 Flash-Lite",
               "Stable version of Gemini 2.5 Flash-Lite, released in July of 2025", budget_min=512,
               default_thinking=False),
