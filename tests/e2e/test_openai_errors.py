@@ -194,6 +194,12 @@ def test_an_error_event_after_good_events_of_the_same_read_comes_after_them() ->
         ("GET", "/v1beta/cachedContents/abc/extra", 404, "google"),
         ("DELETE", "/v1beta/models", 405, "google"),
         ("GET", "/api/nowhere", 404, "simple"),
+        # OpenAI paths with colons (fine-tuned model ids) are OpenAI's, not native Gemini calls.
+        ("GET", "/v1/models/ft:gpt-4o-mini:org:custom", 404, "openai"),
+        ("DELETE", "/v1/models/ft:gpt-4o:org:x", 405, "openai"),
+        ("GET", "/v1/foo:bar", 404, "openai"),
+        ("POST", "/v1/models/gemini-2.5-flash", 405, "openai"),
+        ("POST", "/v1beta/models/gemini-2.5-flash", 404, "google"),
     ],
 )
 def test_unknown_paths_and_methods_answer_in_the_surface_shape(
@@ -208,6 +214,9 @@ def test_unknown_paths_and_methods_answer_in_the_surface_shape(
         assert error["code"] == status and error["status"] in ("NOT_FOUND", "UNKNOWN")
     else:
         assert set(error) == {"message", "code"}
+    if path.startswith("/v1/models/ft:") and method == "GET":  # a model id OpenAI-style: a model's 404
+        assert error["code"] == "model_not_found"
+        return
     assert path in error["message"] or method in error["message"]
     if status == 405:
         assert response.headers["allow"]

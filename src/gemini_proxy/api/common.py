@@ -144,12 +144,15 @@ def render_simple(exc: ProxyError) -> Response:
     return json_response(body, status, headers)
 
 
-def is_google_surface(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> bool:
-    """Whether a request is a Gemini client's: ``/v1beta/...``, a ``/v1/...:method`` call, caches, or
-    (for paths both surfaces share, like ``GET /v1/models``) Google's headers."""
+def is_google_surface(path: str, headers: list[tuple[bytes, bytes]] | None = None, method: str = "POST") -> bool:
+    """Whether a request is a Gemini client's: ``/v1beta/...``, a ``POST /v1/models/{model}:{method}``
+    call, caches, or (for paths both surfaces share, like ``GET /v1/models``) Google's headers.
+    Anything else under ``/v1/`` is OpenAI's, colons included (``GET /v1/models/ft:gpt-4o:org:x``)."""
     if path.startswith("/v1beta/"):
         return True
-    if path.startswith("/v1/") and (":" in path or path.startswith("/v1/cachedContents")):
+    if path.startswith("/v1/cachedContents"):
+        return True
+    if method == "POST" and path.startswith("/v1/models/") and ":" in path.rpartition("/")[2]:
         return True
     if not headers:
         return False
@@ -159,7 +162,7 @@ def is_google_surface(path: str, headers: list[tuple[bytes, bytes]] | None = Non
 def render_for(scope: Scope) -> Renderer:
     """The error format of the surface a request was sent to, told from its path (and headers)."""
     path: str = scope["path"]
-    if is_google_surface(path, scope["headers"]):
+    if is_google_surface(path, scope["headers"], scope["method"]):
         return render_google
     if path.startswith("/api/"):
         return render_simple
@@ -238,5 +241,5 @@ class EitherSurface:
         self.google = google
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = self.google if is_google_surface(scope["path"], scope["headers"]) else self.openai
+        endpoint = self.google if is_google_surface(scope["path"], scope["headers"], scope["method"]) else self.openai
         await endpoint(scope, receive, send)

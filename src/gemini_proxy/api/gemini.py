@@ -54,7 +54,7 @@ async def model_call(request: Request) -> Response:
     version, target = _version(request), request.path_params["target"]
     model, sep, method = target.partition(":")
     if not sep or not _METHOD.match(method):
-        raise NotFound(f"Unknown method for models/{target}; expected models/{{model}}:{{method}}.")
+        raise NotFound(f"Unknown method for {request.url.path}; expected /{version}/models/{{model}}:{{method}}.")
     check_model_id(model, param="model")
     request.state.model = model
     body = await request.body()
@@ -217,10 +217,12 @@ def _json_field(raw: bytes, name: str) -> Any:
 
 
 routes = [
+    # POST /v1/models/{model}:{method} shares its path with OpenAI's model resource: api/openai.py.
+    Route("/v1beta/models/{target:path}", model_call, methods=["POST"]),
+] + [
     route
     for version in ("v1beta", "v1")
     for route in (
-        Route(f"/{version}/models/{{target:path}}", model_call, methods=["POST"]),
         Route(f"/{version}/cachedContents", caches, methods=["GET", "POST"]),
         Route(f"/{version}/cachedContents/{{cache_id}}", cache_item, methods=["GET", "PATCH", "DELETE"]),
     )

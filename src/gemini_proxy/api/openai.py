@@ -29,7 +29,7 @@ from gemini_proxy.api.common import (
     surface,
 )
 from gemini_proxy.api.streaming import StreamResponse
-from gemini_proxy.errors import InvalidRequest, ProxyError, UpstreamStatusError
+from gemini_proxy.errors import InvalidRequest, MethodNotAllowed, ProxyError, UpstreamStatusError
 from gemini_proxy.translate import (
     ChatCall,
     ChatStreamTranslator,
@@ -246,6 +246,16 @@ async def _get_model(request: Request) -> Response:
     return json_response(find_model(await _model_listing(services(request)), request.path_params["target"]))
 
 
+@surface(render_openai, None)
+async def _post_to_model(request: Request) -> Response:
+    """``POST /v1/models/{id}`` without a Gemini ``:method``: OpenAI's model resource is read-only."""
+    response = render_openai(
+        MethodNotAllowed(f"POST is not allowed on {request.url.path}; allowed: GET.", code="method_not_allowed")
+    )
+    response.headers["allow"] = "GET"
+    return response
+
+
 routes = [
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     Route("/chat/completions", chat_completions, methods=["POST"]),
@@ -253,4 +263,6 @@ routes = [
     # GET /v1/models: OpenAI's list, or Google's for a Gemini client of the v1 API.
     Route("/v1/models", EitherSurface(openai=_list_models, google=native.list_models), methods=["GET"]),
     Route("/v1/models/{target}", EitherSurface(openai=_get_model, google=native.get_model), methods=["GET"]),
+    # A Gemini client's POST /v1/models/{model}:{method}; anyone else's POST there is OpenAI's 405.
+    Route("/v1/models/{target:path}", EitherSurface(openai=_post_to_model, google=native.model_call), methods=["POST"]),
 ]
