@@ -101,6 +101,18 @@ def test_server_errors_are_retried_on_another_key(sim: ServerProcess, fresh: Ser
     assert 'gemini_proxy_upstream_attempts_total{outcome="transient"} 1.0' in httpx.get(fresh.url + "/metrics").text
 
 
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1beta/models/gemini-2.5-flash:generateContent"])
+def test_an_answer_cut_short_is_retried_on_another_key(sim: ServerProcess, fresh: ServerProcess, path: str) -> None:
+    # Gemini's connection breaks halfway through a (non-streamed) answer: the client has seen
+    # nothing yet, so the proxy asks another key instead of answering 502.
+    fail_next(sim, status=200, after_chunks=1, count=1)
+    body = CHAT if path.startswith("/v1/chat") else {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    response = httpx.post(fresh.url + path, json=body, timeout=10)
+    assert response.status_code == 200, response.text
+    assert sorted(by_key(sim).values()) == [0, 1, 1]  # two keys asked, one answer
+    assert 'gemini_proxy_upstream_attempts_total{outcome="transient"} 1.0' in httpx.get(fresh.url + "/metrics").text
+
+
 def test_a_bad_request_is_not_retried(sim: ServerProcess, fresh: ServerProcess) -> None:
     response = httpx.post(
         fresh.url + "/v1beta/models/gemini-2.5-flash:generateContent",

@@ -124,15 +124,7 @@ class Gateway:
         query: Mapping[str, str] | None = None,
         prefer: str | None = None,
     ) -> Answer:
-        lease, response = await self._send_with_rotation(model, method, path, body, query, prefer)
-        try:
-            raw = await response.read()
-        except UpstreamUnavailable as exc:
-            self._pool.release(lease, Transient(exc.message))
-            raise
-        except BaseException:
-            self._pool.release(lease, ClientFault())
-            raise
+        lease, response, raw = await self._send_with_rotation(model, method, path, body, query, prefer, read=True)
         self._pool.release(lease, usage_outcome(raw))
         return Answer(response.status, response.headers, raw, lease.key.short_id)
 
@@ -145,7 +137,7 @@ class Gateway:
         query: Mapping[str, str] | None = None,
         prefer: str | None = None,
     ) -> UpstreamStream:
-        lease, response = await self._send_with_rotation(model, "POST", path, body, query, prefer)
+        lease, response, _ = await self._send_with_rotation(model, "POST", path, body, query, prefer, read=False)
         return UpstreamStream(self._pool, lease, response)
 
     async def _send_with_rotation(
@@ -156,7 +148,11 @@ class Gateway:
         body: bytes | None,
         query: Mapping[str, str] | None,
         prefer: str | None,
-    ) -> tuple[Lease, UpstreamResponse]:
+        *,
+        read: bool,
+    ) -> tuple[Lease, UpstreamResponse, bytes]:
+        """A 2xx answer's lease (not released), response and, with ``read``, its whole body: a body
+        cut short is retried on another key like a failed send, since the client has seen nothing."""
         deadline = self._clock() + self._deadline
         tried: set[str] = set()
         failures = rotations = 0
@@ -176,6 +172,8 @@ class Gateway:
                 raise
             try:
                 response = await self.client.send(lease.key, method, path, body=body, query=query)
+                ok = 200 <= response.status < 300
+                raw = await response.read() if ok and read else b""
             except UpstreamUnavailable as exc:
                 outcome: Outcome = Transient(exc.message)
                 self._pool.release(lease, outcome)
@@ -184,9 +182,9 @@ class Gateway:
                 self._pool.release(lease, ClientFault())
                 raise
             else:
-                if 200 <= response.status < 300:
+                if ok:
                     self._observe("ok")
-                    return lease, response
+                    return lease, response, raw
                 try:
                     raw = await _read_error(response)
                 except BaseException:  # cancelled while reading Google's error: the client left
