@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # Largest request body accepted from a client: Gemini takes 20 MB of inline data per request,
     # which base64 and JSON make ~27 MB on the wire.
     max_request_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    # Seconds a client may leave its request body unfinished without sending anything (then 408).
+    body_timeout: float = Field(60.0, gt=0)
 
     # State
     db: str = "gemini-proxy.db"

@@ -76,6 +76,11 @@ class MethodNotAllowed(ClientError):
     status = 405
 
 
+class RequestTimeout(ClientError):
+    status = 408
+    code = "request_timeout"
+
+
 class PayloadTooLarge(ClientError):
     status = 413
     code = "request_too_large"

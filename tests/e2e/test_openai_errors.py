@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -239,6 +241,38 @@ def test_a_body_over_the_limit_is_a_413_in_each_surface_shape(simulator: ServerP
         chunks = (b'{"model": "gemini-2.5-flash", "messages": [' + b" " * 1000 for _ in range(10))
         streamed = httpx.post(proxy.url + "/v1/chat/completions", content=chunks)
         assert streamed.status_code == 413
+        small = post(proxy, {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]})
+        assert small.status_code == 200
+    finally:
+        proxy.stop()
+
+
+def test_a_body_that_stops_arriving_is_a_408_in_each_surface_shape(simulator: ServerProcess) -> None:
+    proxy = start_proxy(simulator.url, env={"GEMINI_PROXY_BODY_TIMEOUT": "0.5"})
+
+    def stalled(path: str) -> tuple[int, dict]:
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+            sock.sendall(
+                f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                "content-length: 500\r\n\r\n".encode() + b'{"model": "gemini-2.5-flash", "mess'
+            )
+            started = time.monotonic()
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                data = sock.recv(65536)
+                if not data:
+                    break
+                answer += data
+            assert time.monotonic() - started < 5
+        head, _, body = answer.partition(b"\r\n\r\n")
+        return int(head.split()[1]), json.loads(body)
+
+    try:
+        status, body = stalled("/v1/chat/completions")
+        assert status == 408 and body["error"]["param"] == "body" and body["error"]["code"] == "request_timeout"
+        assert set(body["error"]) == {"message", "type", "param", "code"}
+        status, body = stalled("/v1beta/models/gemini-2.5-flash:generateContent")
+        assert status == 408 and body["error"]["status"] == "DEADLINE_EXCEEDED"
         small = post(proxy, {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]})
         assert small.status_code == 200
     finally:

@@ -105,6 +105,7 @@ _GOOGLE_STATUS = {
     401: "UNAUTHENTICATED",
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
+    408: "DEADLINE_EXCEEDED",
     413: "INVALID_ARGUMENT",  # Google's own answer to an oversized payload
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
@@ -196,7 +197,7 @@ class SurfaceEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         svc: Services = scope["app"].services
-        watch = DisconnectWatch(svc.loop, receive, svc.settings.max_request_bytes)
+        watch = DisconnectWatch(svc.loop, receive, svc.settings.max_request_bytes, svc.settings.body_timeout)
         try:
             try:
                 response = await self.endpoint(Request(scope, watch.receive))

@@ -19,7 +19,7 @@ import asyncio
 
 from starlette.types import Message, Receive
 
-from gemini_proxy.errors import PayloadTooLarge
+from gemini_proxy.errors import PayloadTooLarge, RequestTimeout
 
 WATCH_AFTER = 0.5  # seconds
 
@@ -27,14 +27,21 @@ WATCH_AFTER = 0.5  # seconds
 class DisconnectWatch:
     """Use ``receive`` in place of the server's: the watch begins once the body has been read. As
     the one place that sees the body arrive, it also refuses a body over ``max_body`` bytes
-    (``PayloadTooLarge``, 413) before it is all in memory."""
+    (``PayloadTooLarge``, 413) before it is all in memory, and a client that stops sending its body
+    for ``body_timeout`` seconds (``RequestTimeout``, 408)."""
 
-    __slots__ = ("_loop", "_receive", "_max_body", "_size", "_task", "_timer", "_watcher", "cancelled_task", "done")
+    __slots__ = (
+        "_loop", "_receive", "_max_body", "_body_timeout", "_size", "_task", "_timer", "_watcher", "cancelled_task",
+        "done",
+    )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, receive: Receive, max_body: int) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, receive: Receive, max_body: int, body_timeout: float = 60.0
+    ) -> None:
         self._loop = loop
         self._receive = receive
         self._max_body = max_body
+        self._body_timeout = body_timeout
         self._size = 0
         self._task = asyncio.current_task(loop)  # with the loop given, no lookup of the running loop
         self._timer: asyncio.TimerHandle | None = None
@@ -43,7 +50,15 @@ class DisconnectWatch:
         self.done = False
 
     async def receive(self) -> Message:
-        message = await self._receive()
+        try:
+            async with asyncio.timeout(self._body_timeout):
+                message = await self._receive()
+        except TimeoutError:
+            raise RequestTimeout(
+                f"The request body did not arrive: nothing for {self._body_timeout:g} s "
+                "(GEMINI_PROXY_BODY_TIMEOUT).",
+                param="body",
+            ) from None
         if message["type"] == "http.request":
             self._size += len(message.get("body", b""))
             if self._size > self._max_body:
