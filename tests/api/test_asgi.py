@@ -46,7 +46,7 @@ def make_app() -> ProxyApp:
     )
     import asyncio
 
-    settings = SimpleNamespace(max_request_bytes=1 << 20)
+    settings = SimpleNamespace(max_request_bytes=1 << 20, body_timeout=60.0)
     app.services = SimpleNamespace(loop=asyncio.get_running_loop(), metrics=None, settings=settings)  # type: ignore[assignment]
     return app
 
