@@ -223,6 +223,16 @@ def test_request_totals_grow_with_requests(tabs: Tabs, proxy_for: Callable[..., 
     expect(page.locator("#keys tbody tr td:nth-child(4)")).to_have_text(["1", "1", "1"])
 
 
+def test_agent_jobs_are_counted(tabs: Tabs, proxy_for: Callable[..., ServerProcess]) -> None:
+    proxy = proxy_for()
+    page = tabs.open(proxy)
+    expect(page.locator("#c-jobs-sub")).to_have_text("0 running · 0 queued · 0 succeeded · 0 failed")
+    job = httpx.post(proxy.url + "/api/agents/delegate", json={"agent": "general", "task": "hi", "wait": 10}).json()
+    assert job["status"] == "succeeded"
+    expect(page.locator("#c-jobs-sub")).to_have_text("0 running · 0 queued · 1 succeeded · 0 failed")
+    expect(page.locator("#c-jobs")).to_have_text("0")
+
+
 def test_a_rate_limited_key_shows_cooling_with_a_live_countdown(
     tabs: Tabs, sim: ServerProcess, proxy_for: Callable[..., ServerProcess]
 ) -> None:
