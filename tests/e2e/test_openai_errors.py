@@ -13,6 +13,18 @@ import pytest
 from tests.servers import ServerProcess, start_proxy
 
 MSG = [{"role": "user", "content": "hi"}]
+TOOL_PARAMS = "tools[0].function.parameters"
+RESPONSE_SCHEMA = "response_format.json_schema.schema"
+
+
+def with_tool_schema(schema: dict, **fields: object) -> dict:
+    tool = {"type": "function", "function": {"name": "f", "parameters": schema}}
+    return {"model": "gemini-2.5-flash", "messages": MSG, "tools": [tool], **fields}
+
+
+def with_response_schema(schema: dict, **fields: object) -> dict:
+    response_format = {"type": "json_schema", "json_schema": {"name": "r", "schema": schema}}
+    return {"model": "gemini-2.5-flash", "messages": MSG, "response_format": response_format, **fields}
 
 
 def post(proxy: ServerProcess, body: bytes | dict) -> httpx.Response:
@@ -60,6 +72,10 @@ def assert_openai_error(response: httpx.Response, status: int, param: str | None
             },
             "messages[0].content[0].image_url",
         ),
+        (with_tool_schema({"type": "object", "properties": "x", "allOf": [{"properties": {"a": {}}}]}), TOOL_PARAMS),
+        (with_tool_schema({"allOf": [{"properties": ["a"]}, {"properties": {"a": {}}}]}, stream=True), TOOL_PARAMS),
+        (with_response_schema({"properties": "x", "allOf": [{"properties": {"a": {}}}]}), RESPONSE_SCHEMA),
+        (with_response_schema({"properties": "x", "allOf": [{"properties": {}}]}, stream=True), RESPONSE_SCHEMA),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(proxy: ServerProcess, body: bytes | dict, param: str | None) -> None:

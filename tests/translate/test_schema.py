@@ -271,11 +271,22 @@ def test_fallback_keeps_property_named_like_a_keyword() -> None:
     assert kind == "json" and set(out["properties"]) == {"x-id", "any"}
 
 
-@pytest.mark.parametrize(
-    "schema",
-    [[1], obj(a={"$ref": "https://example.com/schema.json"}), obj(a={"type": "date"}), obj(a=5)],
-    ids=["not an object", "remote ref", "unknown type", "node not an object"],
-)
+# (id, schema that is not valid JSON Schema)
+INVALID: list[tuple[str, Any]] = [
+    ("not an object", [1]),
+    ("remote ref", obj(a={"$ref": "https://example.com/schema.json"})),
+    ("unknown type", obj(a={"type": "date"})),
+    ("node not an object", obj(a=5)),
+    ("properties a string", {"type": "object", "properties": "x"}),
+    ("properties a string beside allOf", {"type": "object", "properties": "x", "allOf": [obj(a={"type": "string"})]}),
+    ("properties a list beside allOf", {"properties": ["a"], "allOf": [obj(a={"type": "string"})]}),
+    ("properties a string in an earlier allOf branch", {"allOf": [{"properties": "x"}, obj(a={"type": "string"})]}),
+    ("properties a number behind a $ref", {"allOf": [{"$ref": "#/$defs/P"}], "$defs": {"P": {"properties": 1}}}),
+    ("properties a string in a schema sent as JSON Schema", obj(meta={}, deep={"properties": "x"})),
+]
+
+
+@pytest.mark.parametrize("schema", [s for _, s in INVALID], ids=[i for i, _ in INVALID])
 def test_invalid_schema_is_400(schema: Any) -> None:
     with pytest.raises(InvalidRequest) as info:
         to_gemini_schema(schema, param="tools[0].function.parameters")

@@ -55,25 +55,32 @@ def to_gemini_schema(schema: object, *, param: str) -> tuple[Literal["schema", "
     try:
         return "schema", conv.convert(schema, ())
     except _Unrepresentable:
-        return "json", clean_json_schema(schema)
+        return "json", clean_json_schema(schema, param=param)
 
 
-def clean_json_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+def clean_json_schema(schema: Mapping[str, Any], *, param: str) -> dict[str, Any]:
+    _check_keywords(schema, param)
     out: dict[str, Any] = {}
     for key, value in schema.items():
         if key in _DROP_JSON or key.startswith("x-"):
             continue
         if key in _SCHEMA_MAPS and isinstance(value, dict):
-            out[key] = {k: clean_json_schema(v) if isinstance(v, dict) else v for k, v in value.items()}
+            out[key] = {k: clean_json_schema(v, param=param) if isinstance(v, dict) else v for k, v in value.items()}
         elif key in _SCHEMA_LISTS and isinstance(value, list):
-            out[key] = [clean_json_schema(v) if isinstance(v, dict) else v for v in value]
+            out[key] = [clean_json_schema(v, param=param) if isinstance(v, dict) else v for v in value]
         elif key in _SCHEMA_ONE and isinstance(value, dict):
-            out[key] = clean_json_schema(value)
+            out[key] = clean_json_schema(value, param=param)
         elif key == "items" and isinstance(value, list):
-            out[key] = [clean_json_schema(v) if isinstance(v, dict) else v for v in value]
+            out[key] = [clean_json_schema(v, param=param) if isinstance(v, dict) else v for v in value]
         else:
             out[key] = value
     return out
+
+
+def _check_keywords(node: Mapping[str, Any], param: str) -> None:
+    """The keywords that are read or merged must have their JSON Schema types (null counts as absent)."""
+    if node.get("properties") is not None and not isinstance(node["properties"], dict):
+        raise InvalidRequest("schema properties must be an object mapping names to schemas", param=param)
 
 
 class _Converter:
@@ -115,6 +122,7 @@ class _Converter:
             if node is True:
                 raise _Unrepresentable
             raise InvalidRequest("schema nodes must be objects", param=self.param)
+        _check_keywords(node, self.param)
         if "$ref" in node:
             ref = node["$ref"]
             if ref in stack:
@@ -140,9 +148,10 @@ class _Converter:
                 sub = {**self.resolve(sub["$ref"]), **{k: v for k, v in sub.items() if k != "$ref"}}
             if not isinstance(sub, dict):
                 raise _Unrepresentable
+            _check_keywords(sub, self.param)
             for key, value in sub.items():
                 if key == "properties" and isinstance(value, dict):
-                    merged["properties"] = {**merged.get("properties", {}), **value}
+                    merged["properties"] = {**(merged.get("properties") or {}), **value}
                 elif key == "required" and isinstance(value, list):
                     merged["required"] = [*merged.get("required", []), *value]
                 else:
