@@ -76,6 +76,8 @@ def assert_openai_error(response: httpx.Response, status: int, param: str | None
         (with_tool_schema({"allOf": [{"properties": ["a"]}, {"properties": {"a": {}}}]}, stream=True), TOOL_PARAMS),
         (with_response_schema({"properties": "x", "allOf": [{"properties": {"a": {}}}]}), RESPONSE_SCHEMA),
         (with_response_schema({"properties": "x", "allOf": [{"properties": {}}]}, stream=True), RESPONSE_SCHEMA),
+        (with_tool_schema({"properties": {"a": {}}, "required": 5, "allOf": [{"required": ["a"]}]}), TOOL_PARAMS),
+        (with_response_schema({"required": True, "allOf": [{"properties": {"a": {}}}]}, stream=True), RESPONSE_SCHEMA),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(proxy: ServerProcess, body: bytes | dict, param: str | None) -> None:

@@ -151,6 +151,16 @@ CONVERT: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         },
     ),
     (
+        "null properties and required beside allOf count as absent",
+        {"properties": None, "required": None, "allOf": [obj(a={"type": "string"}), {"required": ["a"]}]},
+        {
+            "type": "OBJECT",
+            "properties": {"a": {"type": "STRING"}},
+            "required": ["a"],
+            "propertyOrdering": ["a"],
+        },
+    ),
+    (
         "integer enum -> string enum, null in enum -> nullable",
         obj(level={"type": "integer", "enum": [1, 2, None]}),
         {
@@ -283,6 +293,13 @@ INVALID: list[tuple[str, Any]] = [
     ("properties a string in an earlier allOf branch", {"allOf": [{"properties": "x"}, obj(a={"type": "string"})]}),
     ("properties a number behind a $ref", {"allOf": [{"$ref": "#/$defs/P"}], "$defs": {"P": {"properties": 1}}}),
     ("properties a string in a schema sent as JSON Schema", obj(meta={}, deep={"properties": "x"})),
+    ("required a number", {**obj(a={"type": "string"}), "required": 5}),
+    ("required a string", {**obj(a={"type": "string"}), "required": "a"}),
+    ("required a number beside allOf", {**obj(a={"type": "string"}), "required": 5, "allOf": [{"required": ["a"]}]}),
+    ("required true beside allOf", {**obj(a={"type": "string"}), "required": True, "allOf": [{"required": ["a"]}]}),
+    ("required a string beside allOf", {**obj(a={"type": "string"}), "required": "abc", "allOf": [{}]}),
+    ("required a string in an allOf branch", {"allOf": [obj(a={"type": "string"}), {"required": "a"}]}),
+    ("required a number in a schema sent as JSON Schema", obj(meta={}, deep={**obj(a={}), "required": 1})),
 ]
 
 

@@ -81,6 +81,8 @@ def _check_keywords(node: Mapping[str, Any], param: str) -> None:
     """The keywords that are read or merged must have their JSON Schema types (null counts as absent)."""
     if node.get("properties") is not None and not isinstance(node["properties"], dict):
         raise InvalidRequest("schema properties must be an object mapping names to schemas", param=param)
+    if node.get("required") is not None and not isinstance(node["required"], list):
+        raise InvalidRequest("schema required must be an array of property names", param=param)
 
 
 class _Converter:
@@ -153,7 +155,7 @@ class _Converter:
                 if key == "properties" and isinstance(value, dict):
                     merged["properties"] = {**(merged.get("properties") or {}), **value}
                 elif key == "required" and isinstance(value, list):
-                    merged["required"] = [*merged.get("required", []), *value]
+                    merged["required"] = [*(merged.get("required") or []), *value]
                 else:
                     merged.setdefault(key, value)
         return merged
