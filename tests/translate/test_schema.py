@@ -260,6 +260,16 @@ FALLBACK: list[tuple[str, dict[str, Any]]] = [
         "recursive ref",
         {"$ref": "#/$defs/N", "$defs": {"N": obj(kids={"type": "array", "items": {"$ref": "#/$defs/N"}})}},
     ),
+    ("allOf of itself", {"$ref": "#/$defs/A", "$defs": {"A": {"allOf": [{"$ref": "#/$defs/A"}]}}}),
+    (
+        "allOf of itself, at the root",
+        {"allOf": [{"$ref": "#/$defs/A"}], "$defs": {"A": {"allOf": [{"$ref": "#/$defs/A"}]}}},
+    ),
+    (
+        "allOf of a ref cycle",
+        {"allOf": [{"$ref": "#/$defs/A"}], "$defs": {"A": {"$ref": "#/$defs/B"}, "B": {"$ref": "#/$defs/A"}}},
+    ),
+    ("allOf of the root", {"type": "object", "properties": {"a": {"type": "string"}}, "allOf": [{"$ref": "#"}]}),
     ("open-ended object", obj(meta={"type": "object", "additionalProperties": {"type": "string"}})),
     ("array without items", obj(xs={"type": "array"})),
     ("untyped any value", obj(v={})),

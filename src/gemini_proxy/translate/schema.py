@@ -132,22 +132,28 @@ class _Converter:
             merged = {**self.resolve(ref), **{k: v for k, v in node.items() if k != "$ref"}}
             return self.convert(merged, (*stack, ref))
         if "allOf" in node:
-            return self.convert(self._merge_all_of(node, stack), stack)
+            return self.convert(*self._merge_all_of(node, stack))
         branches = node.get("anyOf", node.get("oneOf"))
         if isinstance(branches, list):
             return self._any_of(node, branches, stack)
         return self._typed(node, stack)
 
-    def _merge_all_of(self, node: dict[str, Any], stack: tuple[str, ...]) -> dict[str, Any]:
+    def _merge_all_of(
+        self, node: dict[str, Any], stack: tuple[str, ...]
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """The merged schema, and the stack of refs with those the merge followed (a ref that leads
+        back to itself through allOf is recursion like any other: without them it looped forever)."""
         merged: dict[str, Any] = {k: v for k, v in node.items() if k != "allOf"}
         subs = node["allOf"]
         if not isinstance(subs, list):
             raise InvalidRequest("allOf must be an array", param=self.param)
         for sub in subs:
             while isinstance(sub, dict) and "$ref" in sub:
-                if sub["$ref"] in stack:
+                ref = sub["$ref"]
+                if ref in stack:
                     raise _Unrepresentable
-                sub = {**self.resolve(sub["$ref"]), **{k: v for k, v in sub.items() if k != "$ref"}}
+                sub = {**self.resolve(ref), **{k: v for k, v in sub.items() if k != "$ref"}}
+                stack = (*stack, ref)
             if not isinstance(sub, dict):
                 raise _Unrepresentable
             _check_keywords(sub, self.param)
@@ -158,7 +164,7 @@ class _Converter:
                     merged["required"] = [*(merged.get("required") or []), *value]
                 else:
                     merged.setdefault(key, value)
-        return merged
+        return merged, stack
 
     def _any_of(self, node: dict[str, Any], branches: list[Any], stack: tuple[str, ...]) -> dict[str, Any]:
         rest = {k: v for k, v in node.items() if k not in ("anyOf", "oneOf")}
