@@ -22,6 +22,15 @@ def with_tool_schema(schema: dict, **fields: object) -> dict:
     return {"model": "gemini-2.5-flash", "messages": MSG, "tools": [tool], **fields}
 
 
+def deep_not_chain(depth: int, stream: bool = False) -> bytes:
+    """A schema sent as JSON Schema (``{}`` is not in Gemini's subset) with ``not`` nested ``depth`` deep:
+    json.dumps would overflow the stack on it, hence the JSON by hand."""
+    schema = b'{"properties": {"a": {}}, "not": ' + b'{"not": ' * depth + b"{}" + b"}" * depth + b"}"
+    body = with_response_schema({"type": "object"}, stream=stream)
+    body["response_format"]["json_schema"]["schema"] = "SCHEMA"
+    return json.dumps(body).encode().replace(b'"SCHEMA"', schema)
+
+
 def with_response_schema(schema: dict, **fields: object) -> dict:
     response_format = {"type": "json_schema", "json_schema": {"name": "r", "schema": schema}}
     return {"model": "gemini-2.5-flash", "messages": MSG, "response_format": response_format, **fields}
@@ -77,6 +86,8 @@ def assert_openai_error(response: httpx.Response, status: int, param: str | None
         (with_response_schema({"properties": "x", "allOf": [{"properties": {"a": {}}}]}), RESPONSE_SCHEMA),
         (with_response_schema({"properties": "x", "allOf": [{"properties": {}}]}, stream=True), RESPONSE_SCHEMA),
         (with_tool_schema({"properties": {"a": {}}, "required": 5, "allOf": [{"required": ["a"]}]}), TOOL_PARAMS),
+        (deep_not_chain(1000), RESPONSE_SCHEMA),
+        (deep_not_chain(1000, stream=True), RESPONSE_SCHEMA),
         (with_response_schema({"required": True, "allOf": [{"properties": {"a": {}}}]}, stream=True), RESPONSE_SCHEMA),
     ],
 )

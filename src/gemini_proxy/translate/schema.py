@@ -58,20 +58,24 @@ def to_gemini_schema(schema: object, *, param: str) -> tuple[Literal["schema", "
         return "json", clean_json_schema(schema, param=param)
 
 
-def clean_json_schema(schema: Mapping[str, Any], *, param: str) -> dict[str, Any]:
+def clean_json_schema(schema: Mapping[str, Any], *, param: str, depth: int = 1) -> dict[str, Any]:
+    if depth > _MAX_DEPTH:
+        raise InvalidRequest(f"schema is nested more than {_MAX_DEPTH} levels deep", param=param)
     _check_keywords(schema, param)
+
+    def clean(sub: object) -> object:
+        return clean_json_schema(sub, param=param, depth=depth + 1) if isinstance(sub, dict) else sub
+
     out: dict[str, Any] = {}
     for key, value in schema.items():
         if key in _DROP_JSON or key.startswith("x-"):
             continue
         if key in _SCHEMA_MAPS and isinstance(value, dict):
-            out[key] = {k: clean_json_schema(v, param=param) if isinstance(v, dict) else v for k, v in value.items()}
-        elif key in _SCHEMA_LISTS and isinstance(value, list):
-            out[key] = [clean_json_schema(v, param=param) if isinstance(v, dict) else v for v in value]
+            out[key] = {k: clean(v) for k, v in value.items()}
+        elif (key in _SCHEMA_LISTS or key == "items") and isinstance(value, list):
+            out[key] = [clean(v) for v in value]
         elif key in _SCHEMA_ONE and isinstance(value, dict):
-            out[key] = clean_json_schema(value, param=param)
-        elif key == "items" and isinstance(value, list):
-            out[key] = [clean_json_schema(v, param=param) if isinstance(v, dict) else v for v in value]
+            out[key] = clean(value)
         else:
             out[key] = value
     return out
@@ -191,7 +195,7 @@ class _Converter:
             types = [x for x in t if x != "null"]
             nullable = nullable or len(types) < len(t)
             if len(types) > 1:
-                union: dict[str, Any] = {"anyOf": [self._typed({**node, "type": x}, stack) for x in types]}
+                union: dict[str, Any] = {"anyOf": [self.convert({**node, "type": x}, stack) for x in types]}
                 if nullable:
                     union["nullable"] = True
                 return union
