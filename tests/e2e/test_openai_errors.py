@@ -87,6 +87,8 @@ def assert_openai_error(response: httpx.Response, status: int, param: str | None
         (with_response_schema({"properties": "x", "allOf": [{"properties": {}}]}, stream=True), RESPONSE_SCHEMA),
         (with_tool_schema({"properties": {"a": {}}, "required": 5, "allOf": [{"required": ["a"]}]}), TOOL_PARAMS),
         (deep_not_chain(1000), RESPONSE_SCHEMA),
+        (b'{"model": "gemini-2.5-flash", "messages": [{"role": ' + b"[" * 1000 + b"]" * 1000 + b"}]}",
+         "messages[0].role"),  # fmt: skip
         (deep_not_chain(1000, stream=True), RESPONSE_SCHEMA),
         (with_response_schema({"required": True, "allOf": [{"properties": {"a": {}}}]}, stream=True), RESPONSE_SCHEMA),
     ],

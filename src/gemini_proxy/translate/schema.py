@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from gemini_proxy.errors import InvalidRequest
+from gemini_proxy.errors import InvalidRequest, shown
 
 _KEEP_FORMATS = frozenset({"date-time", "enum", "int32", "int64", "float", "double"})
 _COPY = ("minItems", "maxItems", "minLength", "maxLength", "pattern", "minimum", "maximum",
@@ -100,15 +100,15 @@ class _Converter:
 
     def resolve(self, ref: object) -> dict[str, Any]:
         if not isinstance(ref, str) or not ref.startswith("#"):
-            raise InvalidRequest(f"unsupported $ref {ref!r}: only local refs can be resolved", param=self.param)
+            raise InvalidRequest(f"unsupported $ref {shown(ref)}: only local refs can be resolved", param=self.param)
         node: Any = self.root
         for token in ref[1:].lstrip("/").split("/") if ref not in ("#", "#/") else ():
             token = token.replace("~1", "/").replace("~0", "~")
             node = node.get(token) if isinstance(node, dict) else None
             if node is None:
-                raise InvalidRequest(f"$ref {ref!r} does not resolve", param=self.param)
+                raise InvalidRequest(f"$ref {shown(ref)} does not resolve", param=self.param)
         if not isinstance(node, dict):
-            raise InvalidRequest(f"$ref {ref!r} does not point to a schema", param=self.param)
+            raise InvalidRequest(f"$ref {shown(ref)} does not point to a schema", param=self.param)
         return node
 
     def convert(self, node: object, stack: tuple[str, ...]) -> dict[str, Any]:
@@ -226,7 +226,7 @@ class _Converter:
         else:
             gt = _TYPES.get(t) if isinstance(t, str) else None
             if gt is None:
-                raise InvalidRequest(f"unknown schema type {t!r}", param=self.param)
+                raise InvalidRequest(f"unknown schema type {shown(t)}", param=self.param)
             out["type"] = gt
             if gt == "OBJECT":
                 self._object(node, out, stack)
