@@ -22,13 +22,19 @@ def with_tool_schema(schema: dict, **fields: object) -> dict:
     return {"model": "gemini-2.5-flash", "messages": MSG, "tools": [tool], **fields}
 
 
+DEEP = "<a list nested 1000 levels deep>"
+
+
+def deep_at(body: dict, value: bytes = b"[" * 1000 + b"]" * 1000) -> bytes:
+    """``body`` as JSON with ``value`` where it says ``DEEP``: json.dumps overflows the stack on such
+    nesting, which the proxy's parser accepts (up to 1024 levels)."""
+    return json.dumps(body).encode().replace(json.dumps(DEEP).encode(), value)
+
+
 def deep_not_chain(depth: int, stream: bool = False) -> bytes:
-    """A schema sent as JSON Schema (``{}`` is not in Gemini's subset) with ``not`` nested ``depth`` deep:
-    json.dumps would overflow the stack on it, hence the JSON by hand."""
-    schema = b'{"properties": {"a": {}}, "not": ' + b'{"not": ' * depth + b"{}" + b"}" * depth + b"}"
-    body = with_response_schema({"type": "object"}, stream=stream)
-    body["response_format"]["json_schema"]["schema"] = "SCHEMA"
-    return json.dumps(body).encode().replace(b'"SCHEMA"', schema)
+    """A schema sent as JSON Schema (``{}`` is not in Gemini's subset) with ``not`` nested ``depth`` deep."""
+    chain = b'{"not": ' * depth + b"{}" + b"}" * depth
+    return deep_at(with_response_schema({"properties": {"a": {}}, "not": DEEP}, stream=stream), chain)
 
 
 def with_response_schema(schema: dict, **fields: object) -> dict:
@@ -87,8 +93,8 @@ def assert_openai_error(response: httpx.Response, status: int, param: str | None
         (with_response_schema({"properties": "x", "allOf": [{"properties": {}}]}, stream=True), RESPONSE_SCHEMA),
         (with_tool_schema({"properties": {"a": {}}, "required": 5, "allOf": [{"required": ["a"]}]}), TOOL_PARAMS),
         (deep_not_chain(1000), RESPONSE_SCHEMA),
-        (b'{"model": "gemini-2.5-flash", "messages": [{"role": ' + b"[" * 1000 + b"]" * 1000 + b"}]}",
-         "messages[0].role"),  # fmt: skip
+        (deep_at(with_tool_schema({"properties": {"a": {"const": DEEP}}})), None),
+        (deep_at({"model": "gemini-2.5-flash", "messages": [{"role": DEEP, "content": "x"}]}), "messages[0].role"),
         (deep_not_chain(1000, stream=True), RESPONSE_SCHEMA),
         (with_response_schema({"required": True, "allOf": [{"properties": {"a": {}}}]}, stream=True), RESPONSE_SCHEMA),
     ],

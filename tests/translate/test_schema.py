@@ -273,6 +273,8 @@ FALLBACK: list[tuple[str, dict[str, Any]]] = [
     ("open-ended object", obj(meta={"type": "object", "additionalProperties": {"type": "string"}})),
     ("array without items", obj(xs={"type": "array"})),
     ("untyped any value", obj(v={})),
+    ("enum of arrays and objects", obj(v={"enum": [[1, 2], {"a": 1}]})),
+    ("const object", obj(v={"const": {"a": [1]}})),
 ]
 
 

@@ -17,9 +17,11 @@ Gemini's ``Schema`` (``parameters`` / ``responseSchema``) rejects keywords it do
   ``x-*``...) is dropped. ``propertyOrdering`` lists properties in declaration order.
 
 A schema that the subset cannot express -- recursive refs, open-ended objects (no
-``properties``), arrays without ``items``, untyped "any" values, or inlining that would blow up --
-is sent instead as plain JSON Schema (``parametersJsonSchema`` / ``responseJsonSchema``),
-self-contained: ``$defs`` kept, ``$schema``/``$id``/``$comment``/``x-*`` removed.
+``properties``), arrays without ``items``, untyped "any" values, enums of arrays or objects, or
+inlining that would blow up -- is sent instead as plain JSON Schema (``parametersJsonSchema`` /
+``responseJsonSchema``), self-contained: ``$defs`` kept, ``$schema``/``$id``/``$comment``/``x-*``
+removed. Either way, a schema nested more than 64 levels deep, or whose ``properties`` is not an
+object or ``required`` not an array, is a 400.
 """
 
 from __future__ import annotations
@@ -203,6 +205,8 @@ class _Converter:
         enum = node.get("enum")
         if "const" in node:
             enum = [node["const"]]
+        if isinstance(enum, list) and any(isinstance(v, list | dict) for v in enum):
+            raise _Unrepresentable  # an array or object value cannot be one of Gemini's string enums
         if t is None:
             if isinstance(node.get("properties"), dict):
                 t = "object"
