@@ -68,6 +68,7 @@ def assert_openai_error(response: httpx.Response, status: int, param: str | None
         ({"model": "gemini-2.5-flash", "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
         ({"model": "gemini-2.5-flash", "messages": MSG, "n": 0}, "n"),
         ({"model": "gemini-2.5-flash", "messages": MSG, "temperature": "hot"}, "temperature"),
+        ({"model": "gemini-2.5-flash", "messages": MSG, "top_logprobs": 21}, "top_logprobs"),
         (
             {
                 "model": "gemini-2.5-flash",

@@ -120,6 +120,11 @@ BAD: list[tuple[str, Any, str | None]] = [
     ("stop too many", body(stop=["a", "b", "c", "d", "e"]), "stop"),
     ("stop wrong type", body(stop=5), "stop"),
     ("top_logprobs out of range", body(logprobs=True, top_logprobs=21), "top_logprobs"),
+    ("top_logprobs over 20 without logprobs", body(top_logprobs=21), "top_logprobs"),
+    ("top_logprobs negative with logprobs false", body(logprobs=False, top_logprobs=-1), "top_logprobs"),
+    ("top_logprobs a string without logprobs", body(top_logprobs="5"), "top_logprobs"),
+    ("top_logprobs without logprobs", body(top_logprobs=5), "top_logprobs"),
+    ("top_logprobs with logprobs false", body(logprobs=False, top_logprobs=0), "top_logprobs"),
     ("stream not bool", body(stream="yes"), "stream"),
     ("stream_options not object", body(stream=True, stream_options=True), "stream_options"),
     (

@@ -140,14 +140,17 @@ def generation_config(body: dict[str, Any], model: str) -> tuple[GenerationConfi
     stop = _stop(body.get("stop"))
     if stop:
         cfg["stopSequences"] = stop
-    if _bool(body, "logprobs", "logprobs"):
+    logprobs = _bool(body, "logprobs", "logprobs")
+    top = body.get("top_logprobs")
+    if top is not None:
+        top = whole_number(top)
+        if top is None or not 0 <= top <= 20:
+            raise InvalidRequest("top_logprobs must be an integer between 0 and 20", param="top_logprobs")
+        if not logprobs:  # OpenAI refuses it too
+            raise InvalidRequest("top_logprobs is only allowed when logprobs is true", param="top_logprobs")
+        cfg["logprobs"] = top
+    if logprobs:
         cfg["responseLogprobs"] = True
-        top = body.get("top_logprobs")
-        if top is not None:
-            number = whole_number(top)
-            if number is None or not 0 <= number <= 20:
-                raise InvalidRequest("top_logprobs must be an integer between 0 and 20", param="top_logprobs")
-            cfg["logprobs"] = number
     _response_format(body.get("response_format"), cfg)
     extra, thinking = _google(body)
     effort = body.get("reasoning_effort")
