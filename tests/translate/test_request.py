@@ -100,6 +100,30 @@ MAPPING: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         {"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "application/pdf", "data": "JVBE"}}]}]},
     ),
     (
+        "upper-case data URL scheme (schemes are case-insensitive)",
+        body(
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": f"DATA:image/png;BASE64,{PNG}"}}],
+                }
+            ]
+        ),
+        {"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": PNG}}]}]},
+    ),
+    (
+        "file with an upper-case data URL scheme",
+        body(
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "file", "file": {"file_data": "Data:application/pdf;base64,JVBE"}}],
+                }
+            ]
+        ),
+        {"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "application/pdf", "data": "JVBE"}}]}]},
+    ),
+    (
         "file with bare base64 -> mime from filename",
         body(
             messages=[
@@ -465,8 +489,10 @@ def test_chat_call_facts() -> None:
     )
 
 
-def test_http_image_comes_from_fetched_media() -> None:
-    url = "https://example.com/cat.png"
+@pytest.mark.parametrize(
+    "url", ["https://example.com/cat.png", "http://example.com/cat.png", "HTTPS://example.com/cat.png", "Http://x/y"]
+)
+def test_http_image_comes_from_fetched_media(url: str) -> None:
     request = body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}])
     assert collect_media_urls(request) == [(url, "messages[0].content[0].image_url")]
     parts = gem(request, fetched_media={url: ("image/png", PNG)})["contents"][0]["parts"]
