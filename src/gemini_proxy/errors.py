@@ -22,7 +22,17 @@ found; the HTTP edge (``api/``) renders them in the format of the surface that w
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 2, 80, 80
+
+
+def shown(value: object) -> str:
+    """``repr`` of a client's value for an error message, bounded in depth and length: the value
+    may be nested a thousand levels deep (plain ``repr`` overflows the stack) or megabytes long."""
+    return _SHOWN.repr(value)
 
 
 class ProxyError(Exception):

@@ -24,7 +24,7 @@ def test_embeddings_default_base64(client: openai.OpenAI, proxy: ServerProcess) 
         json={
             "model": "gemini-embedding-001",
             "input": ["alpha", "beta"],
-            "dimensions": 16,
+            "dimensions": 16.0,  # JSON counts it as an integer, like 16
             "encoding_format": "float",
         },
     ).json()

@@ -90,6 +90,7 @@ def test_image_urls_are_fetched_within_limits_when_allowed(simulator: ServerProc
         ).json()
         assert fetched.json()["usage"]["prompt_tokens"] > text_only["usage"]["prompt_tokens"]
         assert ask_about(proxy, images + "/redirect").status_code == 200
+        assert ask_about(proxy, images.replace("http://", "HTTP://") + "/pixel.png").status_code == 200
         too_big = ask_about(proxy, images + "/huge.png")
         assert too_big.status_code == 400 and "larger than 1000 bytes" in too_big.json()["error"]["message"]
         missing = ask_about(proxy, images + "/nothing.png")
@@ -107,7 +108,8 @@ def test_malformed_image_urls_are_a_400(proxy: ServerProcess, url: str) -> None:
 
 @pytest.mark.parametrize("path", ["/pixel.png", "/redirect"])
 def test_private_addresses_are_refused_by_default(proxy: ServerProcess, images: str, path: str) -> None:
-    for url in (images + path, images.replace("127.0.0.1", "localhost") + path):
+    upper_case = images.replace("http://", "HTTP://")  # schemes are case-insensitive; the guard still holds
+    for url in (images + path, images.replace("127.0.0.1", "localhost") + path, upper_case + path):
         refused = ask_about(proxy, url)
         assert refused.status_code == 400
         assert "private or local address" in refused.json()["error"]["message"]

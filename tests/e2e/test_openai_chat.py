@@ -99,7 +99,7 @@ def test_raw_stream_framing(proxy: ServerProcess) -> None:
         json={"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}], "stream": True},
     ) as response:
         assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["content-type"] == "text/event-stream; charset=utf-8"  # as api.openai.com
         body = response.read().decode()
     events = body.split("\n\n")
     assert events[-1] == "" and events[-2] == "data: [DONE]"

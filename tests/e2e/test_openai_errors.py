@@ -15,6 +15,33 @@ import pytest
 from tests.servers import ServerProcess, start_proxy
 
 MSG = [{"role": "user", "content": "hi"}]
+TOOL_PARAMS = "tools[0].function.parameters"
+RESPONSE_SCHEMA = "response_format.json_schema.schema"
+
+
+def with_tool_schema(schema: dict, **fields: object) -> dict:
+    tool = {"type": "function", "function": {"name": "f", "parameters": schema}}
+    return {"model": "gemini-2.5-flash", "messages": MSG, "tools": [tool], **fields}
+
+
+DEEP = "<a list nested 1000 levels deep>"
+
+
+def deep_at(body: dict, value: bytes = b"[" * 1000 + b"]" * 1000) -> bytes:
+    """``body`` as JSON with ``value`` where it says ``DEEP``: json.dumps overflows the stack on such
+    nesting, which the proxy's parser accepts (up to 1024 levels)."""
+    return json.dumps(body).encode().replace(json.dumps(DEEP).encode(), value)
+
+
+def deep_not_chain(depth: int, stream: bool = False) -> bytes:
+    """A schema sent as JSON Schema (``{}`` is not in Gemini's subset) with ``not`` nested ``depth`` deep."""
+    chain = b'{"not": ' * depth + b"{}" + b"}" * depth
+    return deep_at(with_response_schema({"properties": {"a": {}}, "not": DEEP}, stream=stream), chain)
+
+
+def with_response_schema(schema: dict, **fields: object) -> dict:
+    response_format = {"type": "json_schema", "json_schema": {"name": "r", "schema": schema}}
+    return {"model": "gemini-2.5-flash", "messages": MSG, "response_format": response_format, **fields}
 
 
 def post(proxy: ServerProcess, body: bytes | dict) -> httpx.Response:
@@ -43,6 +70,7 @@ def assert_openai_error(response: httpx.Response, status: int, param: str | None
         ({"model": "gemini-2.5-flash", "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
         ({"model": "gemini-2.5-flash", "messages": MSG, "n": 0}, "n"),
         ({"model": "gemini-2.5-flash", "messages": MSG, "temperature": "hot"}, "temperature"),
+        ({"model": "gemini-2.5-flash", "messages": MSG, "top_logprobs": 21}, "top_logprobs"),
         (
             {
                 "model": "gemini-2.5-flash",
@@ -62,6 +90,16 @@ def assert_openai_error(response: httpx.Response, status: int, param: str | None
             },
             "messages[0].content[0].image_url",
         ),
+        (with_tool_schema({"type": "object", "properties": "x", "allOf": [{"properties": {"a": {}}}]}), TOOL_PARAMS),
+        (with_tool_schema({"allOf": [{"properties": ["a"]}, {"properties": {"a": {}}}]}, stream=True), TOOL_PARAMS),
+        (with_response_schema({"properties": "x", "allOf": [{"properties": {"a": {}}}]}), RESPONSE_SCHEMA),
+        (with_response_schema({"properties": "x", "allOf": [{"properties": {}}]}, stream=True), RESPONSE_SCHEMA),
+        (with_tool_schema({"properties": {"a": {}}, "required": 5, "allOf": [{"required": ["a"]}]}), TOOL_PARAMS),
+        (deep_not_chain(1000), RESPONSE_SCHEMA),
+        (deep_at(with_tool_schema({"properties": {"a": {"const": DEEP}}})), None),
+        (deep_at({"model": "gemini-2.5-flash", "messages": [{"role": DEEP, "content": "x"}]}), "messages[0].role"),
+        (deep_not_chain(1000, stream=True), RESPONSE_SCHEMA),
+        (with_response_schema({"required": True, "allOf": [{"properties": {"a": {}}}]}, stream=True), RESPONSE_SCHEMA),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(proxy: ServerProcess, body: bytes | dict, param: str | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from gemini_proxy.errors import InvalidRequest
@@ -11,6 +12,16 @@ from gemini_proxy.translate import error_to_openai
 
 from .helpers import assert_valid
 from .requests import TIME, USER, body, call_msg, translate
+
+# A value nested 1000 levels deep (the JSON parser allows 1024): ``repr`` of it overflows the stack.
+DEEP = orjson.loads("[" * 1000 + "]" * 1000)
+
+
+def schema_tool(parameters: Any) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": "f", "parameters": parameters}}
+
+
+SCHEMA = "tools[0].function.parameters"
 
 # (id, request body, expected param)
 BAD: list[tuple[str, Any, str | None]] = [
@@ -84,6 +95,15 @@ BAD: list[tuple[str, Any, str | None]] = [
     ("tool call without id", body(messages=[USER, call_msg(("", "now", "{}"))]), "messages[1].tool_calls[0].id"),
     ("n zero", body(n=0), "n"),
     ("n not int", body(n=1.5), "n"),
+    ("n not a whole number", body(n=2.5), "n"),
+    ("max_tokens not a whole number", body(max_tokens=10.5), "max_tokens"),
+    ("seed a float past 64 bits", body(seed=1e19), "seed"),
+    ("top_logprobs not a whole number", body(logprobs=True, top_logprobs=2.5), "top_logprobs"),
+    (
+        "thinking_budget not a whole number",
+        body(google={"thinking_config": {"thinking_budget": 0.5}}),
+        "google.thinking_config.thinking_budget",
+    ),
     ("n bool", body(n=True), "n"),
     ("temperature not a number", body(temperature="hot"), "temperature"),
     ("temperature out of range", body(temperature=3), "temperature"),
@@ -100,6 +120,11 @@ BAD: list[tuple[str, Any, str | None]] = [
     ("stop too many", body(stop=["a", "b", "c", "d", "e"]), "stop"),
     ("stop wrong type", body(stop=5), "stop"),
     ("top_logprobs out of range", body(logprobs=True, top_logprobs=21), "top_logprobs"),
+    ("top_logprobs over 20 without logprobs", body(top_logprobs=21), "top_logprobs"),
+    ("top_logprobs negative with logprobs false", body(logprobs=False, top_logprobs=-1), "top_logprobs"),
+    ("top_logprobs a string without logprobs", body(top_logprobs="5"), "top_logprobs"),
+    ("top_logprobs without logprobs", body(top_logprobs=5), "top_logprobs"),
+    ("top_logprobs with logprobs false", body(logprobs=False, top_logprobs=0), "top_logprobs"),
     ("stream not bool", body(stream="yes"), "stream"),
     ("stream_options not object", body(stream=True, stream_options=True), "stream_options"),
     (
@@ -164,6 +189,28 @@ BAD: list[tuple[str, Any, str | None]] = [
     ("model missing without default", {"messages": [USER]}, "model"),
     ("model name unsafe for URL", body(model="gemini/../x"), "model"),
     ("parallel_tool_calls not bool", body(parallel_tool_calls="no"), "parallel_tool_calls"),
+    # Values quoted in the message, nested too deeply for repr
+    ("role nested deep", body(messages=[{"role": DEEP, "content": "x"}]), "messages[0].role"),
+    (
+        "part type nested deep",
+        body(messages=[{"role": "user", "content": [{"type": DEEP}]}]),
+        "messages[0].content[0].type",
+    ),
+    (
+        "tool_call_id nested deep",
+        body(messages=[USER, {"role": "tool", "tool_call_id": DEEP, "content": "x"}]),
+        "messages[1].tool_call_id",
+    ),
+    ("tool type nested deep", body(tools=[{"type": DEEP}]), "tools[0].type"),
+    ("tool_choice type nested deep", body(tools=[TIME], tool_choice={"type": DEEP}), "tool_choice.type"),
+    (
+        "allowed_tools name nested deep",
+        body(tools=[TIME], tool_choice={"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": [
+            {"type": "function", "function": {"name": DEEP}}]}}),
+        "tool_choice.allowed_tools.tools",
+    ),  # fmt: skip
+    ("schema $ref nested deep", body(tools=[schema_tool({"properties": {"a": {"$ref": DEEP}}})]), SCHEMA),
+    ("schema type nested deep", body(tools=[schema_tool({"properties": {"a": {"type": DEEP}}})]), SCHEMA),
 ]
 
 
@@ -176,4 +223,5 @@ def test_bad_input_is_400_with_param(request_body: Any, param: str | None) -> No
     status, error, headers = error_to_openai(info.value)
     assert status == 400 and error["error"]["param"] == param and headers == {}
     assert error["error"]["type"] == "invalid_request_error"
+    assert len(error["error"]["message"]) < 300
     assert_valid("ErrorResponse", error)

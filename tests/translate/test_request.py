@@ -100,6 +100,30 @@ MAPPING: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         {"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "application/pdf", "data": "JVBE"}}]}]},
     ),
     (
+        "upper-case data URL scheme (schemes are case-insensitive)",
+        body(
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": f"DATA:image/png;BASE64,{PNG}"}}],
+                }
+            ]
+        ),
+        {"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": PNG}}]}]},
+    ),
+    (
+        "file with an upper-case data URL scheme",
+        body(
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "file", "file": {"file_data": "Data:application/pdf;base64,JVBE"}}],
+                }
+            ]
+        ),
+        {"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "application/pdf", "data": "JVBE"}}]}]},
+    ),
+    (
         "file with bare base64 -> mime from filename",
         body(
             messages=[
@@ -231,6 +255,18 @@ MAPPING: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         {"generationConfig": {"maxOutputTokens": 50}},
     ),
     ("logprobs", body(logprobs=True, top_logprobs=3), {"generationConfig": {"responseLogprobs": True, "logprobs": 3}}),
+    # Whole-number floats are integers in JSON: sent on as ints
+    ("n 2.0", body(n=2.0), {"generationConfig": {"candidateCount": 2}}),
+    ("max_tokens 10.0", body(max_tokens=10.0), {"generationConfig": {"maxOutputTokens": 10}}),
+    ("max_completion_tokens 50.0", body(max_completion_tokens=50.0), {"generationConfig": {"maxOutputTokens": 50}}),
+    ("seed -7.0", body(seed=-7.0), {"generationConfig": {"seed": -7}}),
+    ("top_k 4.0", body(top_k=4.0), {"generationConfig": {"topK": 4}}),
+    ("top_logprobs 3.0", body(logprobs=True, top_logprobs=3.0), {"generationConfig": {"logprobs": 3}}),
+    (
+        "thinking_budget 2048.0",
+        body(google={"thinking_config": {"thinking_budget": 2048.0}}),
+        {"generationConfig": {"thinkingConfig": {"thinkingBudget": 2048}}},
+    ),
     ("response_format text", body(response_format={"type": "text"}), {}),
     (
         "response_format json_object",
@@ -392,7 +428,7 @@ def _subset(expected: Any, actual: Any, path: str = "") -> None:
             assert key in actual, f"{path}.{key} missing in {actual}"
             _subset(value, actual[key], f"{path}.{key}")
     else:
-        assert expected == actual, path
+        assert (expected, type(expected)) == (actual, type(actual)), path  # 2 is not 2.0 on the wire
 
 
 @pytest.mark.parametrize(("request_body", "expected"), [(b, e) for _, b, e in MAPPING], ids=[i for i, _, _ in MAPPING])
@@ -453,8 +489,10 @@ def test_chat_call_facts() -> None:
     )
 
 
-def test_http_image_comes_from_fetched_media() -> None:
-    url = "https://example.com/cat.png"
+@pytest.mark.parametrize(
+    "url", ["https://example.com/cat.png", "http://example.com/cat.png", "HTTPS://example.com/cat.png", "Http://x/y"]
+)
+def test_http_image_comes_from_fetched_media(url: str) -> None:
     request = body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}])
     assert collect_media_urls(request) == [(url, "messages[0].content[0].image_url")]
     parts = gem(request, fetched_media={url: ("image/png", PNG)})["contents"][0]["parts"]

@@ -23,12 +23,35 @@ def tool(parameters: dict[str, Any]) -> dict[str, Any]:
     return {"type": "function", "function": {"name": "f", "parameters": parameters}}
 
 
+def not_chain(levels: int) -> dict[str, Any]:
+    """A schema Gemini's subset cannot express (so sent as JSON Schema), ``levels`` schemas deep."""
+    node: dict[str, Any] = {}
+    for _ in range(levels - 2):
+        node = {"not": node}
+    return {"properties": {"a": {}}, "not": node}
+
+
+def type_chain(depth: int) -> list[Any]:
+    node: list[Any] = ["string", "integer"]
+    for _ in range(depth):
+        node = ["string", node]
+    return node
+
+
+def response_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "r", "schema": schema}}
+
+
 @pytest.mark.parametrize(
     ("fields", "param"),
     [
         ({"reasoning_effort": ["high"]}, "reasoning_effort"),
         ({"reasoning_effort": {}}, "reasoning_effort"),
         ({"tools": [tool(nested_schema(300))]}, "tools[0].function.parameters"),
+        ({"response_format": response_schema(not_chain(1000))}, "response_format.json_schema.schema"),
+        ({"tools": [tool(not_chain(65))]}, "tools[0].function.parameters"),
+        ({"tools": [tool({"type": "object", "properties": {"a": {"type": type_chain(900)}}})]},
+         "tools[0].function.parameters"),  # fmt: skip
     ],
 )
 def test_odd_input_is_a_400(fields: dict[str, Any], param: str) -> None:
@@ -45,6 +68,8 @@ def test_required_entries_that_are_not_names_are_dropped() -> None:
 
 def test_a_schema_within_the_depth_limit_still_works() -> None:
     gem(body(tools=[tool(nested_schema(40))]))
+    declaration = gem(body(tools=[tool(not_chain(64))]))["tools"][0]["functionDeclarations"][0]
+    assert declaration["parametersJsonSchema"] == not_chain(64)
 
 
 @pytest.mark.parametrize(

@@ -151,6 +151,16 @@ CONVERT: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         },
     ),
     (
+        "null properties and required beside allOf count as absent",
+        {"properties": None, "required": None, "allOf": [obj(a={"type": "string"}), {"required": ["a"]}]},
+        {
+            "type": "OBJECT",
+            "properties": {"a": {"type": "STRING"}},
+            "required": ["a"],
+            "propertyOrdering": ["a"],
+        },
+    ),
+    (
         "integer enum -> string enum, null in enum -> nullable",
         obj(level={"type": "integer", "enum": [1, 2, None]}),
         {
@@ -250,9 +260,21 @@ FALLBACK: list[tuple[str, dict[str, Any]]] = [
         "recursive ref",
         {"$ref": "#/$defs/N", "$defs": {"N": obj(kids={"type": "array", "items": {"$ref": "#/$defs/N"}})}},
     ),
+    ("allOf of itself", {"$ref": "#/$defs/A", "$defs": {"A": {"allOf": [{"$ref": "#/$defs/A"}]}}}),
+    (
+        "allOf of itself, at the root",
+        {"allOf": [{"$ref": "#/$defs/A"}], "$defs": {"A": {"allOf": [{"$ref": "#/$defs/A"}]}}},
+    ),
+    (
+        "allOf of a ref cycle",
+        {"allOf": [{"$ref": "#/$defs/A"}], "$defs": {"A": {"$ref": "#/$defs/B"}, "B": {"$ref": "#/$defs/A"}}},
+    ),
+    ("allOf of the root", {"type": "object", "properties": {"a": {"type": "string"}}, "allOf": [{"$ref": "#"}]}),
     ("open-ended object", obj(meta={"type": "object", "additionalProperties": {"type": "string"}})),
     ("array without items", obj(xs={"type": "array"})),
     ("untyped any value", obj(v={})),
+    ("enum of arrays and objects", obj(v={"enum": [[1, 2], {"a": 1}]})),
+    ("const object", obj(v={"const": {"a": [1]}})),
 ]
 
 
@@ -271,11 +293,29 @@ def test_fallback_keeps_property_named_like_a_keyword() -> None:
     assert kind == "json" and set(out["properties"]) == {"x-id", "any"}
 
 
-@pytest.mark.parametrize(
-    "schema",
-    [[1], obj(a={"$ref": "https://example.com/schema.json"}), obj(a={"type": "date"}), obj(a=5)],
-    ids=["not an object", "remote ref", "unknown type", "node not an object"],
-)
+# (id, schema that is not valid JSON Schema)
+INVALID: list[tuple[str, Any]] = [
+    ("not an object", [1]),
+    ("remote ref", obj(a={"$ref": "https://example.com/schema.json"})),
+    ("unknown type", obj(a={"type": "date"})),
+    ("node not an object", obj(a=5)),
+    ("properties a string", {"type": "object", "properties": "x"}),
+    ("properties a string beside allOf", {"type": "object", "properties": "x", "allOf": [obj(a={"type": "string"})]}),
+    ("properties a list beside allOf", {"properties": ["a"], "allOf": [obj(a={"type": "string"})]}),
+    ("properties a string in an earlier allOf branch", {"allOf": [{"properties": "x"}, obj(a={"type": "string"})]}),
+    ("properties a number behind a $ref", {"allOf": [{"$ref": "#/$defs/P"}], "$defs": {"P": {"properties": 1}}}),
+    ("properties a string in a schema sent as JSON Schema", obj(meta={}, deep={"properties": "x"})),
+    ("required a number", {**obj(a={"type": "string"}), "required": 5}),
+    ("required a string", {**obj(a={"type": "string"}), "required": "a"}),
+    ("required a number beside allOf", {**obj(a={"type": "string"}), "required": 5, "allOf": [{"required": ["a"]}]}),
+    ("required true beside allOf", {**obj(a={"type": "string"}), "required": True, "allOf": [{"required": ["a"]}]}),
+    ("required a string beside allOf", {**obj(a={"type": "string"}), "required": "abc", "allOf": [{}]}),
+    ("required a string in an allOf branch", {"allOf": [obj(a={"type": "string"}), {"required": "a"}]}),
+    ("required a number in a schema sent as JSON Schema", obj(meta={}, deep={**obj(a={}), "required": 1})),
+]
+
+
+@pytest.mark.parametrize("schema", [s for _, s in INVALID], ids=[i for i, _ in INVALID])
 def test_invalid_schema_is_400(schema: Any) -> None:
     with pytest.raises(InvalidRequest) as info:
         to_gemini_schema(schema, param="tools[0].function.parameters")

@@ -51,6 +51,7 @@ from gemini_proxy.translate.models import resolve_model
 from gemini_proxy.upstream.sse import GeminiEventDecoder
 
 SIGNATURE_TTL = 7 * 24 * 3600.0
+SSE_MEDIA_TYPE = "text/event-stream; charset=utf-8"  # what api.openai.com sends
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
@@ -167,7 +168,7 @@ async def _stream_chat(svc: Services, call: ChatCall, payload: bytes, prefer: st
             yield b"data: [DONE]\n\n"
 
     return StreamResponse(  # type: ignore[return-value]
-        events(), media_type="text/event-stream", headers=SSE_HEADERS, on_close=upstream.close
+        events(), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS, on_close=upstream.close
     )
 
 

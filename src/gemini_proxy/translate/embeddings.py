@@ -14,6 +14,8 @@ from typing import Any
 
 from gemini_proxy.errors import InvalidRequest, UpstreamStatusError
 
+from .params import whole_number
+
 MAX_BATCH = 100
 _ENCODINGS = ("float", "base64")
 
@@ -49,8 +51,10 @@ def embedding_inputs(body: dict[str, Any]) -> list[str]:
 def embedding_options(body: dict[str, Any]) -> tuple[int | None, str]:
     """``(dimensions, encoding_format)`` checked."""
     dimensions = body.get("dimensions")
-    if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1):
-        raise InvalidRequest("'dimensions' must be a positive integer.", param="dimensions")
+    if dimensions is not None:
+        dimensions = whole_number(dimensions)
+        if dimensions is None or dimensions < 1:
+            raise InvalidRequest("'dimensions' must be a positive integer.", param="dimensions")
     encoding = body.get("encoding_format") or "float"
     if encoding not in _ENCODINGS:
         raise InvalidRequest("'encoding_format' must be 'float' or 'base64'.", param="encoding_format")

@@ -38,10 +38,18 @@ _EXT_MIME = {
 }
 
 
+def is_data_url(url: str) -> bool:
+    return url[:5].lower() == "data:"  # URL schemes are case-insensitive (RFC 3986 3.1)
+
+
+def is_http_url(url: str) -> bool:
+    return url[:7].lower() == "http://" or url[:8].lower() == "https://"
+
+
 def parse_data_url(url: str, param: str) -> tuple[str, str]:
     """``data:<mime>;base64,<data>`` -> ``(mime, data)``. Anything else is a 400 naming ``param``."""
     head, sep, data = url.partition(",")
-    if not sep or not head.startswith("data:") or not head.endswith(";base64"):
+    if not sep or not is_data_url(head) or not head.lower().endswith(";base64"):
         raise InvalidRequest("invalid data URL: expected 'data:<mime type>;base64,<data>'", param=param)
     mime = head[5:-7].split(";", 1)[0].strip().lower()
     if "/" not in mime or not data:
@@ -63,9 +71,9 @@ def image_part(part: Mapping[str, Any], fetched: Mapping[str, tuple[str, str]], 
     url = image_url(part)
     if not isinstance(url, str) or not url:
         raise InvalidRequest("image_url.url must be a non-empty string", param=param)
-    if url.startswith("data:"):
+    if is_data_url(url):
         return _inline(*parse_data_url(url, param))
-    if url.startswith(("http://", "https://")):
+    if is_http_url(url):
         got = fetched.get(url)
         if got is None:
             raise InvalidRequest("image URL was not fetched before translation", param=param)
@@ -95,7 +103,7 @@ def file_part(part: Mapping[str, Any], param: str) -> Part:
         if spec.get("file_id") is not None:
             raise InvalidRequest("file_id is not supported; send file_data", param=param + ".file_id")
         raise InvalidRequest("file.file_data must be a data URL or base64", param=param + ".file_data")
-    if data.startswith("data:"):
+    if is_data_url(data):
         return _inline(*parse_data_url(data, param + ".file_data"))
     filename = spec.get("filename")
     ext = filename.rsplit(".", 1)[-1].lower() if isinstance(filename, str) and "." in filename else "pdf"
@@ -121,6 +129,6 @@ def collect_media_urls(body: object) -> list[tuple[str, str]]:
             if not isinstance(part, dict) or part.get("type") != "image_url":
                 continue
             url = image_url(part)
-            if isinstance(url, str) and url.startswith(("http://", "https://")):
+            if isinstance(url, str) and is_http_url(url):
                 urls.setdefault(url, f"messages[{i}].content[{j}].image_url")
     return list(urls.items())

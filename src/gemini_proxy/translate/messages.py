@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from gemini_proxy.errors import InvalidRequest
+from gemini_proxy.errors import InvalidRequest, shown
 
 from .gemini_types import Content, Part
 from .media import audio_part, file_part, image_part
@@ -122,7 +122,7 @@ def to_contents(
         elif role == "function":
             _function_result(message, param, b, i)
         else:
-            raise InvalidRequest(f"unknown role {role!r}", param=param + ".role")
+            raise InvalidRequest(f"unknown role {shown(role)}", param=param + ".role")
     b.append("user", [])  # flush trailing tool results
     if is_gemini3(model):
         _add_bypass_signatures(b.contents)
@@ -146,7 +146,7 @@ def _text_parts(content: object, param: str, allowed: tuple[str, ...]) -> list[P
         pparam = f"{param}.content[{j}]"
         kind = part.get("type") if isinstance(part, dict) else None
         if kind not in allowed or not isinstance(part, dict):
-            raise InvalidRequest(f"unsupported content part type {kind!r} here", param=pparam + ".type")
+            raise InvalidRequest(f"unsupported content part type {shown(kind)} here", param=pparam + ".type")
         text = part.get(kind)
         if not isinstance(text, str):
             raise InvalidRequest(f"{kind} must be a string", param=f"{pparam}.{kind}")
@@ -179,7 +179,7 @@ def _user_parts(content: object, param: str, fetched: Mapping[str, tuple[str, st
         elif kind == "file":
             parts.append(file_part(part, pparam + ".file"))
         else:
-            raise InvalidRequest(f"unsupported content part type {kind!r}", param=pparam + ".type")
+            raise InvalidRequest(f"unsupported content part type {shown(kind)}", param=pparam + ".type")
     return parts
 
 
@@ -264,7 +264,7 @@ def _tool_result(message: dict[str, Any], param: str, b: _Builder, i: int) -> No
     found = b.calls.get(call_id) if isinstance(call_id, str) else None
     if found is None:
         raise InvalidRequest(
-            f"tool message does not answer any preceding assistant tool call (tool_call_id={call_id!r})",
+            f"tool message does not answer any preceding assistant tool call (tool_call_id={shown(call_id)})",
             param=param + ".tool_call_id",
         )
     name, order = found

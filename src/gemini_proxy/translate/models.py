@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Literal
 
-from gemini_proxy.errors import InvalidRequest
+from gemini_proxy.errors import InvalidRequest, shown
 
 _PREFIXES = ("models/", "google/")
 # Goes into the URL path ``/v1beta/models/{model}:generateContent``: no slash, colon, query or space.
@@ -39,7 +39,7 @@ def resolve_model(name: str | None, *, aliases: Mapping[str, str], default: str 
         target = aliases.get(bare, bare)
     target = _strip(target)
     if _VALID_NAME.fullmatch(target) is None:
-        raise InvalidRequest(f"invalid model name {name!r}", param="model", code="model_not_found")
+        raise InvalidRequest(f"invalid model name {shown(name)}", param="model", code="model_not_found")
     return target
 
 

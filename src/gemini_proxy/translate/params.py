@@ -72,15 +72,29 @@ def _number(body: dict[str, Any], key: str, lo: float, hi: float) -> float | Non
     return value
 
 
+def whole_number(value: object) -> int | None:
+    """``value`` as an int if JSON counts it as an integer (``2`` and ``2.0``; not ``2.5``, ``true``
+    or ``"2"``), else None. Floats past 2**63 are not taken: they are not exact, and orjson could not
+    send them on."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return None
+
+
 def _int(body: dict[str, Any], key: str, lo: int) -> int | None:
     value = body.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
+    number = whole_number(value)
+    if number is None:
         raise InvalidRequest(f"{key} must be an integer", param=key)
-    if value < lo:
+    if number < lo:
         raise InvalidRequest(f"{key} must be at least {lo}", param=key)
-    return value
+    return number
 
 
 def _bool(obj: dict[str, Any], key: str, param: str) -> bool | None:
@@ -126,13 +140,17 @@ def generation_config(body: dict[str, Any], model: str) -> tuple[GenerationConfi
     stop = _stop(body.get("stop"))
     if stop:
         cfg["stopSequences"] = stop
-    if _bool(body, "logprobs", "logprobs"):
+    logprobs = _bool(body, "logprobs", "logprobs")
+    top = body.get("top_logprobs")
+    if top is not None:
+        top = whole_number(top)
+        if top is None or not 0 <= top <= 20:
+            raise InvalidRequest("top_logprobs must be an integer between 0 and 20", param="top_logprobs")
+        if not logprobs:  # OpenAI refuses it too
+            raise InvalidRequest("top_logprobs is only allowed when logprobs is true", param="top_logprobs")
+        cfg["logprobs"] = top
+    if logprobs:
         cfg["responseLogprobs"] = True
-        top = body.get("top_logprobs")
-        if top is not None:
-            if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= 20:
-                raise InvalidRequest("top_logprobs must be an integer between 0 and 20", param="top_logprobs")
-            cfg["logprobs"] = top
     _response_format(body.get("response_format"), cfg)
     extra, thinking = _google(body)
     effort = body.get("reasoning_effort")
@@ -233,10 +251,11 @@ def _google(body: dict[str, Any]) -> tuple[dict[str, Any], ThinkingConfig]:
         level = tc.get("thinking_level", tc.get("thinkingLevel"))
         include = tc.get("include_thoughts", tc.get("includeThoughts"))
         if budget is not None:
-            if isinstance(budget, bool) or not isinstance(budget, int) or budget < -1:
+            number = whole_number(budget)
+            if number is None or number < -1:
                 raise InvalidRequest("thinking_budget must be an integer >= -1",
                                      param="google.thinking_config.thinking_budget")  # fmt: skip
-            thinking["thinkingBudget"] = budget
+            thinking["thinkingBudget"] = number
         if level is not None:
             if not isinstance(level, str) or level.upper() not in _THINKING_LEVELS:
                 raise InvalidRequest("thinking_level must be minimal, low, medium or high",

@@ -17,9 +17,11 @@ Gemini's ``Schema`` (``parameters`` / ``responseSchema``) rejects keywords it do
   ``x-*``...) is dropped. ``propertyOrdering`` lists properties in declaration order.
 
 A schema that the subset cannot express -- recursive refs, open-ended objects (no
-``properties``), arrays without ``items``, untyped "any" values, or inlining that would blow up --
-is sent instead as plain JSON Schema (``parametersJsonSchema`` / ``responseJsonSchema``),
-self-contained: ``$defs`` kept, ``$schema``/``$id``/``$comment``/``x-*`` removed.
+``properties``), arrays without ``items``, untyped "any" values, enums of arrays or objects, or
+inlining that would blow up -- is sent instead as plain JSON Schema (``parametersJsonSchema`` /
+``responseJsonSchema``), self-contained: ``$defs`` kept, ``$schema``/``$id``/``$comment``/``x-*``
+removed. Either way, a schema nested more than 64 levels deep, or whose ``properties`` is not an
+object or ``required`` not an array, is a 400.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from gemini_proxy.errors import InvalidRequest
+from gemini_proxy.errors import InvalidRequest, shown
 
 _KEEP_FORMATS = frozenset({"date-time", "enum", "int32", "int64", "float", "double"})
 _COPY = ("minItems", "maxItems", "minLength", "maxLength", "pattern", "minimum", "maximum",
@@ -55,25 +57,38 @@ def to_gemini_schema(schema: object, *, param: str) -> tuple[Literal["schema", "
     try:
         return "schema", conv.convert(schema, ())
     except _Unrepresentable:
-        return "json", clean_json_schema(schema)
+        return "json", clean_json_schema(schema, param=param)
 
 
-def clean_json_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+def clean_json_schema(schema: Mapping[str, Any], *, param: str, depth: int = 1) -> dict[str, Any]:
+    if depth > _MAX_DEPTH:
+        raise InvalidRequest(f"schema is nested more than {_MAX_DEPTH} levels deep", param=param)
+    _check_keywords(schema, param)
+
+    def clean(sub: object) -> object:
+        return clean_json_schema(sub, param=param, depth=depth + 1) if isinstance(sub, dict) else sub
+
     out: dict[str, Any] = {}
     for key, value in schema.items():
         if key in _DROP_JSON or key.startswith("x-"):
             continue
         if key in _SCHEMA_MAPS and isinstance(value, dict):
-            out[key] = {k: clean_json_schema(v) if isinstance(v, dict) else v for k, v in value.items()}
-        elif key in _SCHEMA_LISTS and isinstance(value, list):
-            out[key] = [clean_json_schema(v) if isinstance(v, dict) else v for v in value]
+            out[key] = {k: clean(v) for k, v in value.items()}
+        elif (key in _SCHEMA_LISTS or key == "items") and isinstance(value, list):
+            out[key] = [clean(v) for v in value]
         elif key in _SCHEMA_ONE and isinstance(value, dict):
-            out[key] = clean_json_schema(value)
-        elif key == "items" and isinstance(value, list):
-            out[key] = [clean_json_schema(v) if isinstance(v, dict) else v for v in value]
+            out[key] = clean(value)
         else:
             out[key] = value
     return out
+
+
+def _check_keywords(node: Mapping[str, Any], param: str) -> None:
+    """The keywords that are read or merged must have their JSON Schema types (null counts as absent)."""
+    if node.get("properties") is not None and not isinstance(node["properties"], dict):
+        raise InvalidRequest("schema properties must be an object mapping names to schemas", param=param)
+    if node.get("required") is not None and not isinstance(node["required"], list):
+        raise InvalidRequest("schema required must be an array of property names", param=param)
 
 
 class _Converter:
@@ -87,15 +102,15 @@ class _Converter:
 
     def resolve(self, ref: object) -> dict[str, Any]:
         if not isinstance(ref, str) or not ref.startswith("#"):
-            raise InvalidRequest(f"unsupported $ref {ref!r}: only local refs can be resolved", param=self.param)
+            raise InvalidRequest(f"unsupported $ref {shown(ref)}: only local refs can be resolved", param=self.param)
         node: Any = self.root
         for token in ref[1:].lstrip("/").split("/") if ref not in ("#", "#/") else ():
             token = token.replace("~1", "/").replace("~0", "~")
             node = node.get(token) if isinstance(node, dict) else None
             if node is None:
-                raise InvalidRequest(f"$ref {ref!r} does not resolve", param=self.param)
+                raise InvalidRequest(f"$ref {shown(ref)} does not resolve", param=self.param)
         if not isinstance(node, dict):
-            raise InvalidRequest(f"$ref {ref!r} does not point to a schema", param=self.param)
+            raise InvalidRequest(f"$ref {shown(ref)} does not point to a schema", param=self.param)
         return node
 
     def convert(self, node: object, stack: tuple[str, ...]) -> dict[str, Any]:
@@ -115,6 +130,7 @@ class _Converter:
             if node is True:
                 raise _Unrepresentable
             raise InvalidRequest("schema nodes must be objects", param=self.param)
+        _check_keywords(node, self.param)
         if "$ref" in node:
             ref = node["$ref"]
             if ref in stack:
@@ -122,32 +138,39 @@ class _Converter:
             merged = {**self.resolve(ref), **{k: v for k, v in node.items() if k != "$ref"}}
             return self.convert(merged, (*stack, ref))
         if "allOf" in node:
-            return self.convert(self._merge_all_of(node, stack), stack)
+            return self.convert(*self._merge_all_of(node, stack))
         branches = node.get("anyOf", node.get("oneOf"))
         if isinstance(branches, list):
             return self._any_of(node, branches, stack)
         return self._typed(node, stack)
 
-    def _merge_all_of(self, node: dict[str, Any], stack: tuple[str, ...]) -> dict[str, Any]:
+    def _merge_all_of(
+        self, node: dict[str, Any], stack: tuple[str, ...]
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """The merged schema, and the stack of refs with those the merge followed (a ref that leads
+        back to itself through allOf is recursion like any other: without them it looped forever)."""
         merged: dict[str, Any] = {k: v for k, v in node.items() if k != "allOf"}
         subs = node["allOf"]
         if not isinstance(subs, list):
             raise InvalidRequest("allOf must be an array", param=self.param)
         for sub in subs:
             while isinstance(sub, dict) and "$ref" in sub:
-                if sub["$ref"] in stack:
+                ref = sub["$ref"]
+                if ref in stack:
                     raise _Unrepresentable
-                sub = {**self.resolve(sub["$ref"]), **{k: v for k, v in sub.items() if k != "$ref"}}
+                sub = {**self.resolve(ref), **{k: v for k, v in sub.items() if k != "$ref"}}
+                stack = (*stack, ref)
             if not isinstance(sub, dict):
                 raise _Unrepresentable
+            _check_keywords(sub, self.param)
             for key, value in sub.items():
                 if key == "properties" and isinstance(value, dict):
-                    merged["properties"] = {**merged.get("properties", {}), **value}
+                    merged["properties"] = {**(merged.get("properties") or {}), **value}
                 elif key == "required" and isinstance(value, list):
-                    merged["required"] = [*merged.get("required", []), *value]
+                    merged["required"] = [*(merged.get("required") or []), *value]
                 else:
                     merged.setdefault(key, value)
-        return merged
+        return merged, stack
 
     def _any_of(self, node: dict[str, Any], branches: list[Any], stack: tuple[str, ...]) -> dict[str, Any]:
         rest = {k: v for k, v in node.items() if k not in ("anyOf", "oneOf")}
@@ -174,7 +197,7 @@ class _Converter:
             types = [x for x in t if x != "null"]
             nullable = nullable or len(types) < len(t)
             if len(types) > 1:
-                union: dict[str, Any] = {"anyOf": [self._typed({**node, "type": x}, stack) for x in types]}
+                union: dict[str, Any] = {"anyOf": [self.convert({**node, "type": x}, stack) for x in types]}
                 if nullable:
                     union["nullable"] = True
                 return union
@@ -182,6 +205,8 @@ class _Converter:
         enum = node.get("enum")
         if "const" in node:
             enum = [node["const"]]
+        if isinstance(enum, list) and any(isinstance(v, list | dict) for v in enum):
+            raise _Unrepresentable  # an array or object value cannot be one of Gemini's string enums
         if t is None:
             if isinstance(node.get("properties"), dict):
                 t = "object"
@@ -205,7 +230,7 @@ class _Converter:
         else:
             gt = _TYPES.get(t) if isinstance(t, str) else None
             if gt is None:
-                raise InvalidRequest(f"unknown schema type {t!r}", param=self.param)
+                raise InvalidRequest(f"unknown schema type {shown(t)}", param=self.param)
             out["type"] = gt
             if gt == "OBJECT":
                 self._object(node, out, stack)

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from gemini_proxy.errors import InvalidRequest
+from gemini_proxy.errors import InvalidRequest, shown
 
 from .gemini_types import ToolConfig
 from .schema import to_gemini_schema
@@ -59,7 +59,7 @@ def to_tools(body: dict[str, Any], schema_cache: SchemaCache | None = None) -> T
             if not isinstance(tool, dict):
                 raise InvalidRequest("each tool must be an object", param=f"tools[{i}]")
             if tool.get("type") != "function":
-                raise InvalidRequest(f"unsupported tool type {tool.get('type')!r}", param=f"tools[{i}].type")
+                raise InvalidRequest(f"unsupported tool type {shown(tool.get('type'))}", param=f"tools[{i}].type")
             _declare(tool.get("function"), f"tools[{i}].function", decls, schema_cache)
     elif functions is not None:
         if not isinstance(functions, list):
@@ -83,7 +83,7 @@ def _declare(fn: object, param: str, decls: dict[str, dict[str, Any]], cache: Sc
             param=param + ".name",
         )
     if name in decls:
-        raise InvalidRequest(f"duplicate function name {name!r}", param=param + ".name")
+        raise InvalidRequest(f"duplicate function name {shown(name)}", param=param + ".name")
     decl: dict[str, Any] = {"name": name}
     description = fn.get("description")
     if isinstance(description, str) and description:
@@ -135,11 +135,11 @@ def _tool_config(choice: object, param: str, decls: dict[str, dict[str, Any]]) -
     fn = choice.get("function") if param == "tool_choice" else choice
     name = fn.get("name") if isinstance(fn, dict) else None
     if param == "tool_choice" and choice.get("type") != "function":
-        raise InvalidRequest(f"unsupported tool_choice type {choice.get('type')!r}", param="tool_choice.type")
+        raise InvalidRequest(f"unsupported tool_choice type {shown(choice.get('type'))}", param="tool_choice.type")
     if not isinstance(name, str):
         raise InvalidRequest("a function name is required", param=param)
     if name not in decls:
-        raise InvalidRequest(f"{param} names unknown function {name!r}", param=param)
+        raise InvalidRequest(f"{param} names unknown function {shown(name)}", param=param)
     return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
 
 
@@ -155,7 +155,7 @@ def _allowed_tools(spec: object, param: str, decls: dict[str, dict[str, Any]]) -
         fn = tool.get("function") if isinstance(tool, dict) else None
         name = fn.get("name") if isinstance(fn, dict) else None
         if not isinstance(name, str) or name not in decls:
-            raise InvalidRequest(f"allowed_tools names unknown function {name!r}", param=param + ".tools")
+            raise InvalidRequest(f"allowed_tools names unknown function {shown(name)}", param=param + ".tools")
         names.append(name)
     for name in [n for n in decls if n not in names]:
         del decls[name]
