@@ -214,3 +214,30 @@ async def test_a_job_claimed_as_the_runner_stops_is_queued_again(store: MemoryJo
     stored = await store.get("job_a")
     assert stored is not None and stored.status == "queued" and stored.owner == "" and gateway.calls == 0
     assert r.running == 0
+
+
+async def test_its_own_job_found_expired_is_not_run_a_second_time(store: MemoryJobStore) -> None:
+    # The store was away longer than the lease while the job ran here: when it is back, the claim
+    # hands this process its own running job. It must not start a second call for it.
+    gateway = Scripted("hang", "hang")
+    r = runner(store, gateway, concurrency=2)
+    await store.create(make_job("job_a", now=time.time()))
+    await r.start()
+    try:
+        await settle(store, "job_a", lambda j: j.status == "running")
+        store._jobs["job_a"].lease_until = 0.0  # expired, as after an outage
+        r.wake()
+        await settle(store, "job_a", lambda j: j.lease_until > time.time())  # claimed again, by us
+        await asyncio.sleep(0.1)
+        assert gateway.calls == 1 and r.running == 1
+    finally:
+        await r.close()
+
+
+async def test_a_job_cancelled_before_its_task_began_frees_its_slot(store: MemoryJobStore) -> None:
+    r = runner(store, Scripted("hang"), concurrency=1)
+    job = (await store.create(make_job("job_a", now=time.time())))[0]
+    r._start(job)
+    r.stop_local("job_a")  # before the task's first step: its coroutine never runs
+    await asyncio.sleep(0.05)
+    assert r.running == 0

@@ -71,6 +71,7 @@ class _Run:
     job: Job
     task: asyncio.Task[None] | None = None
     stop: str | None = None  # why its task was cancelled: "shutdown", "lost" or "cancelled"
+    began: bool = False  # _guard ran: a task cancelled before its first step never does
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -135,16 +136,18 @@ class JobRunner:
             if not done:
                 self._task.cancel()
                 await asyncio.wait({self._task}, timeout=1.0)
+        runs = list(self._runs.values())
         tasks = set()
-        for run in list(self._runs.values()):
+        for run in runs:
             if run.task is not None:
                 run.stop = "shutdown"
                 run.task.cancel()
                 tasks.add(run.task)
         if tasks:
             await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT)
-        for run in list(self._runs.values()):  # cancelled before its task began: _guard never ran
-            await self._requeue(run)
+        for run in runs:
+            if not run.began:  # cancelled before its task began: _guard never ran to queue it again
+                await self._requeue(run)
             self._runs.pop(run.job.id, None)
 
     def wake(self) -> None:
@@ -185,7 +188,9 @@ class JobRunner:
                 free = self._concurrency - len(self._runs)
                 if free > 0:
                     for job in await self.store.claim(self.owner, now, now + self._lease, free):
-                        self._start(job)
+                        # Our own job, its lease run out while the store was away: it still runs here.
+                        if job.id not in self._runs:
+                            self._start(job)
                 if self._degraded:
                     self._degraded = False
                     log.info("agent job store reachable again")
@@ -214,6 +219,8 @@ class JobRunner:
         run = _Run(job)
         self._runs[job.id] = run
         run.task = asyncio.get_running_loop().create_task(self._guard(run), name=f"agent-job-{job.id}")
+        # Not in _guard's finally: a task cancelled before its first step never runs it.
+        run.task.add_done_callback(lambda _: self._forget(run))
         log.info("agent job started", extra={"job": job.id, "agent": job.agent, "model": job.model})
 
     async def _write(self, run: _Run, change: Callable[[Job], None]) -> bool:
@@ -224,6 +231,7 @@ class JobRunner:
             return await self.store.update(run.job, self.owner)
 
     async def _guard(self, run: _Run) -> None:
+        run.began = True
         try:
             await self._execute(run)
         except asyncio.CancelledError:
@@ -238,10 +246,12 @@ class JobRunner:
             error = {"message": "Internal error in gemini-proxy.", "code": "internal_error"}
             with contextlib.suppress(Exception):
                 await self._finish(run, "failed", error=error)
-        finally:
-            self._runs.pop(run.job.id, None)
-            self._notify()
-            self._wake.set()  # a slot is free
+
+    def _forget(self, run: _Run) -> None:
+        if self._runs.get(run.job.id) is run:
+            del self._runs[run.job.id]
+        self._notify()
+        self._wake.set()  # a slot is free
 
     async def _requeue(self, run: _Run) -> None:
         def release(job: Job) -> None:
