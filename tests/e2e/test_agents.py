@@ -144,6 +144,7 @@ def test_unknown_job_and_bad_queries(proxy: ServerProcess) -> None:
         assert response.status_code == 404 and response.json()["error"]["code"] == "job_not_found", response.text
     assert httpx.post(proxy.url + "/api/agents/cancel/job_nope").status_code == 404
     for query, code in [("status=done", "invalid_status"), ("limit=0", "invalid_limit"), ("limit=x", "invalid_limit"),
+                        ("limit=%C2%B2", "invalid_limit"),  # "²": a digit to str.isdigit, not to int()
                         ("stauts=queued", "unknown_parameter")]:
         response = httpx.get(f"{proxy.url}/api/agents/status?{query}")
         assert response.status_code == 400 and response.json()["error"]["code"] == code, response.text

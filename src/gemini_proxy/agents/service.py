@@ -107,5 +107,8 @@ class Agents:
             if remaining <= 0:
                 break
             await self.runner.changed(min(remaining, WAIT_POLL))
-            job = await self.get(job.id)
+            try:
+                job = await self.get(job.id)
+            except ServiceUnavailable:  # the job exists: answer with what is known (202), not a 503
+                break
         return job

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gemini_proxy.agents.jobs import bad, job_id_for, job_view, parse_delegate
+from gemini_proxy.api.auth import client_token
 from gemini_proxy.api.common import Services, json_response, read_json_object, render_simple, services, surface
 from gemini_proxy.errors import NotFound
 from gemini_proxy.state.jobs import STATUSES
@@ -36,8 +37,9 @@ def _idempotency(request: Request) -> tuple[str | None, str]:
     if key is not None and not 1 <= len(key) <= 255:
         raise bad("Idempotency-Key", "The 'Idempotency-Key' header must be 1 to 255 characters.",
                   "invalid_idempotency_key")
-    # Keys are scoped to the client's token: two clients never meet each other's jobs by key.
-    client = hashlib.sha256(request.headers.get("authorization", "").encode()).hexdigest()
+    # Keys are scoped to the client's token (however it was sent): two clients never meet each
+    # other's jobs by key.
+    client = hashlib.sha256((client_token(request.scope) or "").encode()).hexdigest()
     return key, client
 
 
@@ -82,7 +84,7 @@ async def status(request: Request) -> Response:
     if wanted is not None and wanted not in STATUSES:
         raise bad("status", f"'status' must be one of {', '.join(STATUSES)}; got {wanted!r}.")
     limit_text = query.get("limit", "20")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
+    if not (limit_text.isascii() and limit_text.isdigit()) or not 1 <= int(limit_text) <= MAX_LIMIT:
         raise bad("limit", f"'limit' must be a whole number from 1 to {MAX_LIMIT}; got {limit_text!r}.")
     jobs = await svc.agents.recent(status=wanted, agent=query.get("agent") or None, limit=int(limit_text))
     return json_response(
