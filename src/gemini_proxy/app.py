@@ -14,6 +14,7 @@ from gemini_proxy.agents.service import Agents
 from gemini_proxy.api import agents, dashboard, gemini, keys, openai, simple, system
 from gemini_proxy.api.asgi import ProxyApp
 from gemini_proxy.api.common import Services
+from gemini_proxy.api.system import public_url
 from gemini_proxy.config import Settings, load_settings
 from gemini_proxy.media import MediaFetcher
 from gemini_proxy.observability import Metrics, setup_logging
@@ -90,7 +91,7 @@ def create_app(settings: Settings) -> ProxyApp:
             agents=Agents(registry, jobs, runner, metrics, job_timeout=settings.agents_job_timeout),
         )
         settle_garbage_collector()
-        log.info("gemini-proxy ready", extra={"keys": pool.counts(), "upstream": settings.upstream_url})
+        log.info("gemini-proxy ready", extra={"keys": pool.counts(), "upstream": public_url(settings.upstream_url)})
         try:
             yield
         finally:

@@ -315,3 +315,42 @@ def test_a_body_that_stops_arriving_is_a_408_in_each_surface_shape(simulator: Se
         assert small.status_code == 200
     finally:
         proxy.stop()
+
+
+class _CutsEveryAnswer(BaseHTTPRequestHandler):
+    """Google's side answering 200 and breaking the connection halfway through the body."""
+
+    paths: list[str] = []
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        type(self).paths.append(self.path)
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", "100")
+        self.end_headers()
+        self.wfile.write(b'{"name": "cachedCon')
+        self.wfile.flush()
+        self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_an_answer_cut_short_is_asked_again_only_when_asking_twice_is_harmless() -> None:
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _CutsEveryAnswer)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    proxy = start_proxy(f"http://127.0.0.1:{upstream.server_address[1]}", keys=["key-1", "key-2"])
+    try:
+        generate = httpx.post(
+            proxy.url + "/v1beta/models/gemini-2.5-flash:generateContent", json={"contents": []}, timeout=10
+        )
+        asked_for_generation = len(_CutsEveryAnswer.paths)
+        create = httpx.post(proxy.url + "/v1beta/cachedContents", json={"model": "models/gemini-2.5-flash"}, timeout=10)
+    finally:
+        proxy.stop()
+        upstream.shutdown()
+    assert generate.status_code == 502 and asked_for_generation == 2  # both keys tried
+    # A cache may have been created by the first request: creating it again could make two.
+    assert create.status_code == 502 and len(_CutsEveryAnswer.paths) == asked_for_generation + 1

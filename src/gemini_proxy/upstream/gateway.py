@@ -124,7 +124,9 @@ class Gateway:
         query: Mapping[str, str] | None = None,
         prefer: str | None = None,
     ) -> Answer:
-        lease, response, raw = await self._send_with_rotation(model, method, path, body, query, prefer, read=True)
+        lease, response, raw = await self._send_with_rotation(
+            model, method, path, body, query, prefer, read=True, retry_read=_repeatable(method, path)
+        )
         self._pool.release(lease, usage_outcome(raw))
         return Answer(response.status, response.headers, raw, lease.key.short_id)
 
@@ -150,9 +152,11 @@ class Gateway:
         prefer: str | None,
         *,
         read: bool,
+        retry_read: bool = False,
     ) -> tuple[Lease, UpstreamResponse, bytes]:
-        """A 2xx answer's lease (not released), response and, with ``read``, its whole body: a body
-        cut short is retried on another key like a failed send, since the client has seen nothing."""
+        """A 2xx answer's lease (not released), response and, with ``read``, its whole body. With
+        ``retry_read`` a body cut short is retried on another key like a failed send (the client has
+        seen nothing); only for calls that may run twice: a cache created or deleted twice may not."""
         deadline = self._clock() + self._deadline
         tried: set[str] = set()
         failures = rotations = 0
@@ -170,14 +174,22 @@ class Gateway:
                 if last_error is not None and _is_server_error(last_error):
                     raise last_error from None
                 raise
+            cut_short = False  # the answer's body broke off (the request itself was served)
             try:
                 response = await self.client.send(lease.key, method, path, body=body, query=query)
                 ok = 200 <= response.status < 300
-                raw = await response.read() if ok and read else b""
+                raw = b""
+                if ok and read:
+                    cut_short = True
+                    raw = await response.read()
+                    cut_short = False
             except UpstreamUnavailable as exc:
                 outcome: Outcome = Transient(exc.message)
                 self._pool.release(lease, outcome)
                 last_error = exc
+                if cut_short and not retry_read:
+                    self._observe(_outcome_name(outcome))
+                    raise
             except BaseException:
                 self._pool.release(lease, ClientFault())
                 raise
@@ -215,6 +227,14 @@ class Gateway:
     def _observe(self, outcome: str) -> None:
         if self._observer is not None:
             self._observer.attempt(outcome)
+
+
+_REPEATABLE = frozenset({"generateContent", "countTokens", "embedContent", "batchEmbedContents"})
+
+
+def _repeatable(method: str, path: str) -> bool:
+    """Whether asking again has no effect beyond the answer: reads and generation, not cache writes."""
+    return method == "GET" or (method == "POST" and path.rpartition(":")[2] in _REPEATABLE)
 
 
 async def _read_error(response: UpstreamResponse) -> bytes:
