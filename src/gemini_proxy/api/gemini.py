@@ -135,18 +135,19 @@ async def _list_caches(svc: Any, path: str, query: dict[str, str]) -> Response:
     """Caches belong to a project, and the pool's keys may span many: the list goes through one
     key of each project in turn, as one sequence of pages. A page ends where a project's page
     has more to come or ``pageSize`` is reached (Google may return fewer than asked); the page
-    token says where the next one starts: ``(project's key, Google's own page token)``."""
+    token says where the next one starts: ``(project, Google's own page token)``, so that it holds
+    when the key that served the last page is disabled in between."""
     projects = svc.pool.project_keys()
-    start, token = _decode_cache_page(query.get("pageToken"), projects)
+    start, token = _decode_cache_page(query.get("pageToken"), [project for project, _ in projects])
     limit = _page_size(query.get("pageSize"))
     items: list[Any] = []
     for index in range(start, len(projects)):
         if limit is not None and len(items) >= limit:
-            return _cache_page(items, _encode_cache_page(projects[index], None))
+            return _cache_page(items, _encode_cache_page(projects[index][0], None))
         ask = {"pageSize": str(limit - len(items))} if limit is not None else {}
         if token:
             ask["pageToken"] = token
-        answer = await svc.gateway.call(CACHES, "GET", path, query=ask, prefer=projects[index])
+        answer = await svc.gateway.call(CACHES, "GET", path, query=ask, prefer=projects[index][1])
         if answer.status != 200:
             return _passthrough(answer.status, answer.headers, answer.raw)
         page = _json_object(answer.raw)
@@ -155,7 +156,7 @@ async def _list_caches(svc: Any, path: str, query: dict[str, str]) -> Response:
         await svc.pool.remember_caches([c["name"] for c in found if isinstance(c.get("name"), str)], answer.key_id)
         token = page.get("nextPageToken") or None
         if isinstance(token, str):
-            return _cache_page(items, _encode_cache_page(projects[index], token))
+            return _cache_page(items, _encode_cache_page(projects[index][0], token))
     return _cache_page(items, None)
 
 
@@ -178,18 +179,18 @@ def _cache_page(items: list[Any], next_token: str | None) -> Response:
     return Response(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n", media_type="application/json")
 
 
-def _encode_cache_page(key_id: str, token: str | None) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([key_id, token])).decode().rstrip("=")
+def _encode_cache_page(project: str, token: str | None) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([project, token])).decode().rstrip("=")
 
 
 def _decode_cache_page(value: str | None, projects: list[str]) -> tuple[int, str | None]:
     if not value:
         return 0, None
     try:
-        key_id, token = orjson.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        project, token = orjson.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
         if not isinstance(token, str | None):
             raise ValueError(token)
-        return projects.index(key_id), token
+        return projects.index(project), token
     except (ValueError, TypeError, orjson.JSONDecodeError):
         raise InvalidRequest(
             "Invalid pageToken: use the nextPageToken of the previous page, from this proxy and its current keys.",

@@ -413,16 +413,17 @@ class KeyPool:
         if cache_names:
             await self.store.put_many("cache", dict.fromkeys(cache_names, short_id), ttl=CACHE_TTL)
 
-    def project_keys(self) -> list[str]:
-        """One key per project (an untagged key is a project of its own), in pool order, skipping
-        projects whose keys are all disabled: what sees every cache the pool's keys can see."""
+    def project_keys(self) -> list[tuple[str, str]]:
+        """``(project, key)`` for one enabled key of each project (an untagged key is a project of
+        its own, named by its short id), in pool order, skipping projects whose keys are all
+        disabled: what sees every cache the pool's keys can see."""
         seen: set[str] = set()
-        out: list[str] = []
+        out: list[tuple[str, str]] = []
         for st in self._order:
-            project = st.key.project or "\0" + st.sid
+            project = st.key.project or st.sid
             if project not in seen and not st.off:
                 seen.add(project)
-                out.append(st.sid)
+                out.append((project, st.sid))
         return out
 
     async def cache_owner(self, cache_name: str) -> str | None:
