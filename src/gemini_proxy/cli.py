@@ -81,6 +81,12 @@ def run_serve(args: argparse.Namespace) -> None:
             upstream = stack.enter_context(demo_simulator())
             overrides.update(upstream_url=upstream, keys=",".join(DEMO_KEYS), keys_file="", db="")
         settings = settings_or_exit(overrides)
+        if args.demo and settings.workers > 1:
+            # Nothing of the demo outlives it, but in memory each worker would keep its own key
+            # state and agent jobs: a throwaway SQLite file lets the workers share them.
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="gemini-proxy-demo-"))
+            overrides["db"] = os.path.join(folder, "demo.db")
+            settings = settings_or_exit(overrides)
         check_startup(settings, insecure_no_auth=args.insecure_no_auth, demo=args.demo)
         export_settings(overrides)
         print_banner(settings, demo=args.demo)

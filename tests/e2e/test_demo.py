@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from tests.servers import free_port, start_demo
+from tests.servers import ServerProcess, cli, free_port, start_demo
 
 
 def test_demo_banner_curl_works_as_printed() -> None:
@@ -57,3 +57,20 @@ def _alive(pid: int) -> bool:
             return handle.read().split(") ", 1)[1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_demo_with_two_workers_shares_agent_jobs() -> None:
+    port = free_port()
+    demo = ServerProcess(cli("serve", "--demo", "--workers", "2", "--port", str(port)), port=port).start(timeout=40)
+    close = {"connection": "close"}  # fresh connections: the kernel spreads them over both workers
+    try:
+        ids = [
+            httpx.post(demo.url + "/api/agents/delegate", json={"agent": "general", "task": "hi"}, headers=close)
+            .json()["id"]
+            for _ in range(6)
+        ]
+        # Whichever worker answers knows every job (in memory, each knew only its own).
+        for job_id in ids * 2:
+            assert httpx.get(f"{demo.url}/api/agents/status/{job_id}", headers=close).status_code == 200
+    finally:
+        demo.stop()
