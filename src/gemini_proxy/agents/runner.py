@@ -40,7 +40,7 @@ import orjson
 from gemini_proxy.agents.gemini import AnswerFailure, read_answer
 from gemini_proxy.errors import NoKeyAvailable, ProxyError, UpstreamStatusError, UpstreamUnavailable
 from gemini_proxy.state.jobs import Job, JobStore, JobStoreError
-from gemini_proxy.translate import error_to_openai
+from gemini_proxy.translate import error_to_simple
 from gemini_proxy.upstream.gateway import Answer
 
 __all__ = ["JobRunner"]
@@ -77,9 +77,7 @@ class _Run:
 
 def error_of(exc: ProxyError) -> dict[str, Any]:
     """The simple surface's error object for ``exc`` (Google's errors mapped, keys scrubbed)."""
-    _, body, _ = error_to_openai(exc)
-    error = body["error"]
-    return {"message": error["message"], "code": error.get("code") or error.get("type")}
+    return error_to_simple(exc)[1]
 
 
 def _is_transient(exc: ProxyError) -> bool:

@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from gemini_proxy.api.disconnect import DisconnectWatch
 from gemini_proxy.errors import InvalidRequest, NoKeyAvailable, ProxyError, UpstreamStatusError
-from gemini_proxy.translate import error_to_openai
+from gemini_proxy.translate import error_to_openai, error_to_simple
 from gemini_proxy.translate.models import is_valid_model_id
 
 if TYPE_CHECKING:
@@ -139,10 +139,8 @@ def render_google(exc: ProxyError) -> Response:
 
 
 def render_simple(exc: ProxyError) -> Response:
-    status, openai_body, headers = error_to_openai(exc)
-    error = openai_body["error"]
-    body = {"error": {"message": error["message"], "code": error.get("code") or error.get("type")}}
-    return json_response(body, status, headers)
+    status, error, headers = error_to_simple(exc)
+    return json_response({"error": error}, status, headers)
 
 
 def is_google_surface(path: str, headers: list[tuple[bytes, bytes]] | None = None, method: str = "POST") -> bool:

@@ -24,6 +24,7 @@ Implementations: ``jobs_memory.py``, ``jobs_sqlite.py``, ``jobs_redis.py``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -34,11 +35,17 @@ __all__ = [
     "Job",
     "JobStore",
     "JobStoreError",
+    "dump_json",
     "open_job_store",
 ]
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def dump_json(value: Any) -> str:
+    """A job's JSON members as the SQLite and Redis stores keep them: compact, UTF-8 as is."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 class JobStoreError(Exception):

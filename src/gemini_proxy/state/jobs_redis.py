@@ -26,7 +26,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gemini_proxy.state.jobs import STATUSES, Job, JobStoreError, check_list_args
+from gemini_proxy.state.jobs import STATUSES, Job, JobStoreError, check_list_args, dump_json
 from gemini_proxy.state.redis_client import fail_fast_client
 
 __all__ = ["RedisJobStore"]
@@ -122,23 +122,19 @@ def _num(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 def _mutable(job: Job) -> list[str]:
     """The field/value pairs that ``update`` may change."""
     return [
         "status", job.status, "updated_at", _num(job.updated_at), "ready_at", _num(job.ready_at),
         "started_at", _num(job.started_at), "finished_at", _num(job.finished_at), "owner", job.owner,
-        "lease_until", _num(job.lease_until), "attempts", str(job.attempts), "outcome", _json(job.outcome),
+        "lease_until", _num(job.lease_until), "attempts", str(job.attempts), "outcome", dump_json(job.outcome),
     ]
 
 
 def _fields(job: Job) -> list[str]:
     return [
         "id", job.id, "agent", job.agent, "model", job.model, "created_at", _num(job.created_at),
-        "spec", _json(job.spec), *_mutable(job),
+        "spec", dump_json(job.spec), *_mutable(job),
     ]
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gemini_proxy.state.jobs import STATUSES, Job, JobStoreError, check_list_args
+from gemini_proxy.state.jobs import STATUSES, Job, JobStoreError, check_list_args, dump_json
 from gemini_proxy.state.sqlite_db import SqliteDb
 
 __all__ = ["SqliteJobStore"]
@@ -43,7 +43,7 @@ MUTABLE = ("status", "updated_at", "ready_at", "started_at", "finished_at", "own
 def _row(job: Job) -> tuple[Any, ...]:
     return (
         job.id, job.agent, job.model, job.status, job.created_at, job.updated_at, job.ready_at, job.started_at,
-        job.finished_at, job.owner, job.lease_until, job.attempts, _dumps(job.spec), _dumps(job.outcome),
+        job.finished_at, job.owner, job.lease_until, job.attempts, dump_json(job.spec), dump_json(job.outcome),
     )
 
 
@@ -53,10 +53,6 @@ def _job(row: tuple[Any, ...]) -> Job:
         ready_at=row[6], started_at=row[7], finished_at=row[8], owner=row[9], lease_until=row[10],
         attempts=row[11], spec=json.loads(row[12]), outcome=json.loads(row[13]),
     )
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 class SqliteJobStore:
@@ -150,7 +146,7 @@ class SqliteJobStore:
             cursor = conn.execute(
                 f"UPDATE jobs SET {', '.join(f'{name} = ?' for name in MUTABLE)}, outcome = ?"
                 " WHERE id = ? AND status = 'running' AND owner = ?",
-                (*values, _dumps(job.outcome), job.id, owner),
+                (*values, dump_json(job.outcome), job.id, owner),
             )
             return cursor.rowcount == 1
 

@@ -5,7 +5,7 @@ as arguments. See each module's docstring for the documented decisions.
 """
 
 from .call import ChatCall
-from .errors import error_to_openai, scrub
+from .errors import error_to_openai, error_to_simple, scrub
 from .media import collect_media_urls
 from .messages import missing_signature_call_ids
 from .models import resolve_model
@@ -20,6 +20,7 @@ __all__ = [
     "ChatStreamTranslator",
     "collect_media_urls",
     "error_to_openai",
+    "error_to_simple",
     "missing_signature_call_ids",
     "resolve_model",
     "scrub",

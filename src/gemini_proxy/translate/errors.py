@@ -44,6 +44,14 @@ def _body(message: str, type_: str, param: str | None, code: str | None) -> dict
     return {"error": {"message": scrub(message), "type": type_, "param": param, "code": code}}
 
 
+def error_to_simple(exc: ProxyError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """The simple surface's error object, ``{"message", "code"}`` (OpenAI's code, else its type):
+    what ``/api/...`` answers inside ``{"error": ...}`` and what a failed agent job records."""
+    status, body, headers = error_to_openai(exc)
+    error = body["error"]
+    return status, {"message": error["message"], "code": error.get("code") or error.get("type")}, headers
+
+
 def error_to_openai(exc: ProxyError) -> tuple[int, dict[str, Any], dict[str, str]]:
     if isinstance(exc, UpstreamStatusError):
         return _upstream(exc)
