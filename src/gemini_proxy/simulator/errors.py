@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -165,7 +166,8 @@ def quota_exceeded(model: str, limit: int, per_day: bool, retry_seconds: float) 
                     }
                 ],
             },
-            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{int(retry_seconds)}s"},
+            # Rounded up: "0s" while the quota is still spent would invite a retry that is refused again.
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{math.ceil(retry_seconds)}s"},
         ],
     )
 
