@@ -105,3 +105,21 @@ def test_simple_generate_errors(proxy: ServerProcess, body: dict, status: int) -
     response = httpx.post(proxy.url + "/api/gemini/generate", json=body)
     assert response.status_code == status, response.text
     assert set(response.json()["error"]) == {"message", "code"}
+
+
+@pytest.mark.parametrize("prefix", ["/v1", ""], ids=["v1", "bare"])
+def test_every_openai_route_answers_with_and_without_v1(proxy: ServerProcess, prefix: str) -> None:
+    # Clients configured with a base URL without /v1 (LiteLLM's openai/ provider, some IDE plugins)
+    # reach the same surface: chat, embeddings, the model list and one model.
+    bare = openai.OpenAI(base_url=proxy.url + prefix, api_key="unused", max_retries=0)
+    reply = bare.chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi"}])
+    assert reply.choices[0].message.content
+    assert len(bare.embeddings.create(model="gemini-embedding-001", input="hi").data[0].embedding) > 0
+    listed = [m.id for m in bare.models.list()]
+    assert "gemini-2.5-flash" in listed
+    assert bare.models.retrieve("gemini-2.5-flash").id == "gemini-2.5-flash"
+    with pytest.raises(openai.NotFoundError):
+        bare.models.retrieve("gemini-9-ultra")
+    # The model resource is read-only on both forms, in OpenAI's error shape.
+    refused = httpx.post(f"{proxy.url}{prefix}/models/gemini-2.5-flash", json={})
+    assert refused.status_code == 405 and refused.json()["error"]["type"] == "invalid_request_error"

@@ -12,6 +12,7 @@ import httpx
 import openai
 import pytest
 
+from tests.fixtures import OPENAI_FIXTURES
 from tests.servers import ServerProcess, start_proxy
 
 MSG = [{"role": "user", "content": "hi"}]
@@ -139,6 +140,10 @@ def test_unknown_model_is_model_not_found(proxy: ServerProcess) -> None:
     with pytest.raises(openai.NotFoundError) as info:
         client.chat.completions.create(model="gemini-9-ultra", messages=MSG)
     assert isinstance(info.value.body, dict) and info.value.body["code"] == "model_not_found"
+    # The same fields, of the same type, as api.openai.com's own answer for an unknown model.
+    recorded = json.loads((OPENAI_FIXTURES / "openai-err-404-model-not-found.json").read_text())["error"]
+    assert set(info.value.body) == set(recorded)
+    assert info.value.body["type"] == recorded["type"]
 
 
 def test_upstream_400_is_a_400(proxy: ServerProcess) -> None:

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from gemini_proxy.simulator import BackgroundSimulator, SimulatorConfig
-from tests.shared import GEMINI_FIXTURES as FIXTURES
+from tests.fixtures import GEMINI_FIXTURES as FIXTURES
 
 __all__ = ["FIXTURES", "Sim", "user"]
 

@@ -12,11 +12,9 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from tests.shared import SHARED
+from tests.fixtures import GEMINI_FIXTURES, OPENAI_FIXTURES, SPECS
 
-GEMINI_FIXTURES = SHARED / "gemini-fixtures"
-OPENAI_FIXTURES = SHARED / "openai-fixtures"
-SPEC = SHARED / "specs" / "openai-openapi.json"
+SPEC = SPECS / "openai-openapi.json"
 
 
 def load_json(name: str) -> Any:

@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 
 from gemini_proxy.errors import UpstreamStatusError
 from gemini_proxy.translate import ChatCall, ChatStreamTranslator, signatures_of, to_chat_completion
 
-from .helpers import GEMINI_FIXTURES, assert_valid, counter, fixture_names, load_json, load_stream
+from .helpers import GEMINI_FIXTURES, OPENAI_FIXTURES, assert_valid, counter, fixture_names, load_json, load_stream
 
 CALL = ChatCall(
     model="gemini-2.5-flash",
@@ -325,3 +326,18 @@ def test_mid_stream_error_chunk() -> None:
     chunk = translator.error_chunk(UpstreamStatusError(499, body))
     assert_valid("ErrorResponse", chunk)
     assert chunk["error"]["message"] == "The operation was cancelled."
+
+
+def test_the_spec_validator_accepts_real_openai_chunks() -> None:
+    # The validator every test above relies on accepts what api.openai.com itself streamed, and so
+    # does the framing our streams follow: ``data: <json>`` events, LF-separated, closed by [DONE].
+    raw = (OPENAI_FIXTURES / "openai-chat-stream-tool-call-include-usage.sse").read_text()
+    events = [block[len("data: ") :] for block in raw.split("\n\n") if block.strip()]
+    assert events[-1] == "[DONE]"
+    for event in events[:-1]:
+        assert_valid("CreateChatCompletionStreamResponse", orjson.loads(event))
+
+
+def test_the_spec_validator_accepts_real_openai_errors() -> None:
+    for name in ("openai-err-400-invalid-param.json", "openai-err-404-model-not-found.json"):
+        assert_valid("ErrorResponse", orjson.loads((OPENAI_FIXTURES / name).read_bytes()))

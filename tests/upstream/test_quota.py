@@ -21,7 +21,7 @@ from gemini_proxy.upstream.quota import (
     pacific_day,
     parse_duration,
 )
-from tests.shared import GEMINI_FIXTURES as FIXTURES
+from tests.fixtures import GEMINI_FIXTURES as FIXTURES
 
 LA = ZoneInfo("America/Los_Angeles")
 

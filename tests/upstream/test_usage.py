@@ -8,7 +8,7 @@ import pytest
 
 from gemini_proxy.upstream.quota import Success
 from gemini_proxy.upstream.usage import UsageScanner, usage_outcome
-from tests.shared import GEMINI_FIXTURES
+from tests.fixtures import GEMINI_FIXTURES
 
 STREAMS = sorted(p.name for p in GEMINI_FIXTURES.glob("*.sse"))
 UNARY = [
