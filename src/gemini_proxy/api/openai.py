@@ -259,11 +259,16 @@ async def _post_to_model(request: Request) -> Response:
 
 routes = [
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-    Route("/chat/completions", chat_completions, methods=["POST"]),
     Route("/v1/embeddings", embeddings, methods=["POST"]),
     # GET /v1/models: OpenAI's list, or Google's for a Gemini client of the v1 API.
     Route("/v1/models", EitherSurface(openai=_list_models, google=native.list_models), methods=["GET"]),
     Route("/v1/models/{target}", EitherSurface(openai=_get_model, google=native.get_model), methods=["GET"]),
     # A Gemini client's POST /v1/models/{model}:{method}; anyone else's POST there is OpenAI's 405.
     Route("/v1/models/{target:path}", EitherSurface(openai=_post_to_model, google=native.model_call), methods=["POST"]),
+    # The same routes without /v1, for clients configured with a bare base URL (LiteLLM's openai/
+    # provider, some IDE plugins). Gemini's own clients always name a version, so these are OpenAI's.
+    Route("/chat/completions", chat_completions, methods=["POST"]),
+    Route("/embeddings", embeddings, methods=["POST"]),
+    Route("/models", _list_models, methods=["GET"]),
+    Route("/models/{target}", _get_model, methods=["GET"]),
 ]
