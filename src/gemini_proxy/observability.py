@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import sys
 import time
 from bisect import bisect_left
@@ -247,8 +248,21 @@ class _Exporter(Collector):
             yield states
 
 
+# A credential in a query string (`?key=...`, as Google's clients send it, `&access_token=...`): its
+# value never reaches a log line. uvicorn's access log prints the full path with its query.
+_CREDENTIAL_IN_QUERY = re.compile(
+    r"(?i)([?&;](?:key|api[_-]?key|access[_-]?token|token|auth|password|secret|client[_-]?secret)=)[^&;#\s\"']*"
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with the value of every credential query parameter replaced by ``***``."""
+    return _CREDENTIAL_IN_QUERY.sub(r"\1***", text) if "=" in text else text
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, and any ``extra`` fields."""
+    """One JSON object per line: time, level, logger, message, and any ``extra`` fields; credentials
+    in query strings (the access log's paths) are redacted from the message and string fields."""
 
     # Record attributes that are not extra fields (uvicorn's color_message repeats the message with ANSI codes).
     _standard = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
@@ -262,11 +276,11 @@ class JsonFormatter(logging.Formatter):
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         for key, value in record.__dict__.items():
             if key not in self._standard:
-                entry[key] = value
+                entry[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
