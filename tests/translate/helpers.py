@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from tests.fixtures import GEMINI_FIXTURES, OPENAI_FIXTURES, SPECS
+from tests.fixtures import GEMINI_FIXTURES, SPECS
 
 SPEC = SPECS / "openai-openapi.json"
 

@@ -3,7 +3,7 @@
 Only what the client sent is mapped; nothing is invented (no default temperature etc.).
 ``n == 1`` is the default and is not sent as ``candidateCount`` (image models reject the field).
 
-``reasoning_effort`` per model family (Google's OpenAI-compatibility table, protocol notes §8):
+``reasoning_effort`` per model family (Google's OpenAI-compatibility table, docs/protocol.md §15):
 
 * Gemini 2.5 -> ``thinkingBudget``: minimal/low 1024, medium 8192, high 24576, xhigh/max the top
   of the range (24576; 2.5 Pro 32768); none 0 on Flash/Flash-Lite, 128 (the minimum) on 2.5 Pro.

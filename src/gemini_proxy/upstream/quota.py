@@ -17,7 +17,7 @@ Transient     5xx, 408, 499, status 0 (connection error / timeout)       nothing
 ClientFault   other 4xx (400 INVALID_ARGUMENT, 404 model, 413, ...)      nothing: not retried
 ============  =========================================================  ==========================
 
-429 details (protocol notes §5): ``RetryInfo.retryDelay`` is a protobuf Duration string
+429 details (docs/protocol.md §8): ``RetryInfo.retryDelay`` is a protobuf Duration string
 ("58s", "1.203608125s"); when absent, the message's "Please retry in 58.2s." is used. A
 ``QuotaFailure`` violation whose ``quotaId`` contains ``PerDay`` marks daily exhaustion:
 ``per_day=True`` (the pool then waits for Pacific midnight and ignores ``retry_after``).
