@@ -12,7 +12,9 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from tests.fixtures import GEMINI_FIXTURES, SPECS
+from tests.fixtures import GEMINI_FIXTURES, OPENAI_FIXTURES, SPECS
+
+__all__ = ["GEMINI_FIXTURES", "OPENAI_FIXTURES", "SPEC"]
 
 SPEC = SPECS / "openai-openapi.json"
 
