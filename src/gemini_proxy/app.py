@@ -8,14 +8,18 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 
+from starlette.routing import Route
+
 from gemini_proxy.agents.registry import load_agents
 from gemini_proxy.agents.runner import JobRunner
 from gemini_proxy.agents.service import Agents
 from gemini_proxy.api import agents, dashboard, gemini, keys, openai, simple, system
 from gemini_proxy.api.asgi import ProxyApp
 from gemini_proxy.api.common import Services
+from gemini_proxy.api.mcp import McpEndpoint
 from gemini_proxy.api.system import public_url
 from gemini_proxy.config import Settings, load_settings
+from gemini_proxy.filewatch import FileWatcher
 from gemini_proxy.media import MediaFetcher
 from gemini_proxy.observability import Metrics, setup_logging
 from gemini_proxy.state import open_store
@@ -29,6 +33,8 @@ log = logging.getLogger("gemini_proxy")
 
 
 def create_app(settings: Settings) -> ProxyApp:
+    mcp = McpEndpoint(host=settings.host, max_body=settings.max_request_bytes)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: ProxyApp) -> AsyncIterator[None]:
         store = await open_store(settings.db or None, settings.redis_url)
@@ -79,6 +85,14 @@ def create_app(settings: Settings) -> ProxyApp:
         )
         metrics.jobs_running = lambda: runner.running
         await runner.start()
+        agents_service = Agents(registry, jobs, runner, metrics, job_timeout=settings.agents_job_timeout)
+        agents_watcher = (
+            FileWatcher(settings.agents_file, load_agents, agents_service.use_registry, what="agents file")
+            if settings.agents_file is not None
+            else None
+        )
+        if agents_watcher is not None:
+            await agents_watcher.start()
         app.services = Services(
             settings=settings,
             pool=pool,
@@ -88,13 +102,17 @@ def create_app(settings: Settings) -> ProxyApp:
             media=media,
             aliases=settings.aliases,
             loop=asyncio.get_running_loop(),
-            agents=Agents(registry, jobs, runner, metrics, job_timeout=settings.agents_job_timeout),
+            agents=agents_service,
         )
+        mcp.services = app.services
         settle_garbage_collector()
         log.info("gemini-proxy ready", extra={"keys": pool.counts(), "upstream": public_url(settings.upstream_url)})
         try:
             yield
         finally:
+            await mcp.close()
+            if agents_watcher is not None:
+                await agents_watcher.close()
             await runner.close()  # before the pool and connections: running jobs are queued again
             await jobs.close()
             if sharing is not None:
@@ -111,7 +129,7 @@ def create_app(settings: Settings) -> ProxyApp:
         # Routes are matched in order: the hot ones first.
         [
             *openai.routes, *gemini.routes, *system.routes, *keys.routes, *simple.routes, *agents.routes,
-            *dashboard.routes,
+            *dashboard.routes, Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
         ],
         lifespan=lifespan,
         client_tokens=settings.client_tokens,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterator
 
@@ -18,6 +19,8 @@ from gemini_proxy.errors import Conflict, NotFound, ServiceUnavailable
 from gemini_proxy.state.jobs import Job, JobStore, JobStoreError
 
 __all__ = ["Agents"]
+
+log = logging.getLogger("gemini_proxy")
 
 WAIT_POLL = 0.25  # how often a waiting client re-reads a job that another process runs
 
@@ -49,6 +52,12 @@ class Agents:
         self._metrics = metrics
         self._job_timeout = job_timeout
         self._clock = clock
+
+    def use_registry(self, registry: AgentRegistry) -> None:
+        """Agents from now on (the agents file changed): new delegations see them; queued and
+        running jobs keep the request they were given."""
+        log.info("agents file changed: %d agents (%s)", len(registry.names()), ", ".join(registry.names()))
+        self.registry = registry
 
     async def delegate(self, job_id: str, delegation: Delegation) -> tuple[Job, bool]:
         """Queue a job; with a reused ``job_id`` (Idempotency-Key) the existing job and False.
