@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the tables keep one case per line group; wrapping them would hide their shape)
 """Every recorded Gemini answer and stream through the Anthropic translation.
 
 Each output is validated against the ``anthropic`` SDK's models (unknown fields refused) and checked
