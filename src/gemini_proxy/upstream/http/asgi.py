@@ -3,8 +3,9 @@
 ``ASGITransport(app)`` stands where ``ConnectionPool`` stands; each request runs the app as a
 task whose ``send`` feeds the ``BodyStream`` as it goes (with the same back-pressure), so a
 stream arrives chunk by chunk as it would over a socket. An app that raises, or ends without
-finishing its answer, looks like a connection cut (``HttpError``); closing the body early cancels
-the app's task, as a reset connection would.
+finishing its answer, looks like a connection cut (``HttpError``); a caller that gives up (closes
+the body early, or is cancelled before the headers) is a disconnect to the app: its ``receive``
+says ``http.disconnect`` and what it sends after is dropped, as uvicorn does for a closed socket.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class _Exchange:
         self.finished = asyncio.Event()  # the answer ended, or the caller gave up: the app sees a disconnect
         self.go_on = asyncio.Event()
         self.go_on.set()
-        self.task: asyncio.Task[None] | None = None
+        self.gone = False  # the caller gave up
 
     async def receive(self) -> Message:
         if not self.request_sent:
@@ -48,6 +49,8 @@ class _Exchange:
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
+        if self.gone:
+            return
         if message["type"] == "http.response.start":
             headers: dict[str, str] = {}
             for raw_name, raw_value in message.get("headers", []):
@@ -81,10 +84,9 @@ class _Exchange:
         self.go_on.set()
 
     def abort(self) -> None:
+        self.gone = True
         self.finished.set()
         self.go_on.set()
-        if self.task is not None:
-            self.task.cancel()
 
 
 class ASGITransport:
@@ -121,9 +123,10 @@ class ASGITransport:
             "server": (self.host, 80),
         }
         exchange = _Exchange(body)
-        task = exchange.task = asyncio.get_running_loop().create_task(
-            self.app(scope, exchange.receive, exchange.send)  # type: ignore[arg-type]
-        )
+        async def run() -> None:
+            await self.app(scope, exchange.receive, exchange.send)
+
+        task = asyncio.get_running_loop().create_task(run())
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         task.add_done_callback(exchange.ended)
@@ -134,6 +137,7 @@ class ASGITransport:
             raise
 
     async def close(self) -> None:
+        """Cancels what the app is still doing for requests sent through here."""
         tasks = list(self._running)
         for task in tasks:
             task.cancel()
