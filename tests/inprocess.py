@@ -56,7 +56,7 @@ class _PortalTransport(httpx.BaseTransport):
         return httpx.Response(status, headers=headers, stream=httpx.ByteStream(body), request=request)
 
 
-class _Lifespan:
+class Lifespan:
     """Drives an ASGI app's lifespan protocol: startup before the first request, shutdown at the end."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -126,8 +126,8 @@ class Local:
         return server
 
     def _start(self, app: ASGIApp) -> None:
-        async def start() -> _Lifespan:
-            lifespan = _Lifespan(app)
+        async def start() -> Lifespan:
+            lifespan = Lifespan(app)
             await lifespan.say("startup")
             return lifespan
 
