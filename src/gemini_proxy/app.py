@@ -26,13 +26,16 @@ from gemini_proxy.state import open_store
 from gemini_proxy.state.jobs import JobStoreError, open_job_store
 from gemini_proxy.upstream.client import GeminiClient, make_connections
 from gemini_proxy.upstream.gateway import Gateway
+from gemini_proxy.upstream.http import ConnectionPool, Transport
 from gemini_proxy.upstream.keys import KeysFileWatcher, load_keys
 from gemini_proxy.upstream.pool import KeyPool
 
 log = logging.getLogger("gemini_proxy")
 
 
-def create_app(settings: Settings) -> ProxyApp:
+def create_app(settings: Settings, *, transport: Transport | None = None) -> ProxyApp:
+    """``transport``: what carries requests to Gemini instead of the pooled connections to
+    ``settings.upstream_url`` (tests pass an in-process ``ASGITransport``); the app closes it."""
     mcp = McpEndpoint(host=settings.host, max_body=settings.max_request_bytes)
 
     @contextlib.asynccontextmanager
@@ -48,11 +51,18 @@ def create_app(settings: Settings) -> ProxyApp:
         await pool.start()
         metrics = Metrics(pool.snapshot, settings.metrics_dir)
         sharing = asyncio.create_task(metrics.share_forever()) if settings.metrics_dir is not None else None
-        connections = make_connections(
+        connections = transport or make_connections(
             base_url=settings.upstream_url,
             connect_timeout=settings.connect_timeout,
             request_timeout=settings.request_timeout,
+            max_connections=settings.upstream_max_connections,
+            on_wait=metrics.observe_connection_wait,
         )
+        if isinstance(connections, ConnectionPool):
+            pool_of_connections = connections
+            metrics.upstream_connections = lambda: (
+                pool_of_connections.open_count, pool_of_connections.idle_count, pool_of_connections.waiting
+            )
         gateway = Gateway(
             GeminiClient(connections),
             pool,

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+_WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _KEY_STATES = ("active", "cooling_down", "out_of_daily_quota", "disabled")
 _MAX_SERIES = 2_000  # label combinations per metric; past it new models count as "(other)", memory stays bounded
@@ -46,6 +47,10 @@ class Metrics:
         self.share = WorkerShare(share_dir) if share_dir is not None else None
         self.jobs: dict[tuple[str, str], int] = {}  # (agent, final status) -> jobs
         self.jobs_running: Callable[[], int] | None = None  # agent jobs running in this process
+        # Requests that found every upstream connection busy: how long they waited (bucket counts, +Inf, sum).
+        self.connection_wait: list[float] = [0.0] * (len(_WAIT_BUCKETS) + 2)
+        # This process's upstream connections now: (open, idle, requests waiting for one).
+        self.upstream_connections: Callable[[], tuple[int, int, int]] | None = None
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(_Exporter(self, snapshot))
 
@@ -54,6 +59,12 @@ class Metrics:
         self.attempts[outcome] = self.attempts.get(outcome, 0) + 1
         if outcome != "ok" and outcome != "client_error":
             self.totals["retried"] += 1
+
+    # Called by the connection pool when a request had to wait for a connection.
+    def observe_connection_wait(self, seconds: float) -> None:
+        buckets = self.connection_wait
+        buckets[bisect_left(_WAIT_BUCKETS, seconds)] += 1
+        buckets[-1] += seconds
 
     def observe_request(self, surface: str, model: str, status: int, seconds: float) -> None:
         series = (surface, model, str(status))
@@ -100,6 +111,7 @@ class Metrics:
             "tokens": [[*labels, value] for labels, value in self.tokens.items()],
             "totals": self.totals,
             "jobs": [[*labels, value] for labels, value in self.jobs.items()],
+            "connection_wait": self.connection_wait,
         }
 
     def combined(self) -> Metrics:
@@ -108,7 +120,8 @@ class Metrics:
         if not others:
             return self
         out = Metrics()
-        out.jobs_running = self.jobs_running  # a gauge of this process, not a sum
+        out.jobs_running = self.jobs_running  # gauges of this process, not sums
+        out.upstream_connections = self.upstream_connections
         for dump in [self.dump(), *others]:
             _add_dump(out, dump)
         return out
@@ -143,6 +156,9 @@ def _add_dump(into: Metrics, dump: dict[str, Any]) -> None:
         into.totals[name] = into.totals.get(name, 0) + int(value)
     for agent, status, value in dump.get("jobs", []):
         into.jobs[(agent, status)] = into.jobs.get((agent, status), 0) + int(value)
+    wait = dump.get("connection_wait")
+    if wait is not None and len(wait) == len(into.connection_wait):
+        into.connection_wait = [a + float(b) for a, b in zip(into.connection_wait, wait, strict=True)]
 
 
 class WorkerShare:
@@ -233,6 +249,28 @@ class _Exporter(Collector):
         for job_labels, value in m.jobs.items():
             jobs.add_metric(job_labels, value)
         yield jobs
+        wait = HistogramMetricFamily(
+            "gemini_proxy_upstream_connection_wait_seconds",
+            "Time requests waited for a connection to Gemini (only those that found all "
+            "GEMINI_PROXY_UPSTREAM_MAX_CONNECTIONS busy).",
+        )
+        cumulative_wait, waited = [], 0.0
+        for bound, count in zip((*map(str, _WAIT_BUCKETS), "+Inf"), m.connection_wait[:-1], strict=True):
+            waited += count
+            cumulative_wait.append((bound, waited))
+        wait.add_metric((), cumulative_wait, m.connection_wait[-1])
+        yield wait
+        if m.upstream_connections is not None:
+            open_now, idle_now, waiting_now = m.upstream_connections()
+            connections = GaugeMetricFamily(
+                "gemini_proxy_upstream_connections",
+                "Connections to Gemini in this process, by state (busy, idle), and requests waiting for one.",
+                labels=("state",),
+            )
+            connections.add_metric(("busy",), open_now - idle_now)
+            connections.add_metric(("idle",), idle_now)
+            connections.add_metric(("waiting",), waiting_now)
+            yield connections
         if m.jobs_running is not None:
             yield GaugeMetricFamily(
                 "gemini_proxy_agent_jobs_running", "Agent jobs running in this process.", value=m.jobs_running()
