@@ -19,8 +19,7 @@ from gemini_proxy.upstream.gateway import Answer, Gateway
 
 # The pool's pseudo-model for listing and describing models (their own quota, not a model's).
 MODELS_LISTING = "models:list"
-MAX_PAGES = 50  # of 1000 models each
-PAGE_SIZE = "1000"
+MAX_PAGES = 50  # of ``page_size`` (1000) models each
 
 
 
@@ -38,11 +37,13 @@ class Models:
         gateway: Gateway,
         *,
         ttl: float,
+        page_size: int = 1000,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._gateway = gateway
         self._ttl = ttl
+        self._page_size = str(page_size)
         self._clock = clock
         self._wall_clock = wall_clock
         self._cached: tuple[float, Catalog] | None = None
@@ -66,7 +67,7 @@ class Models:
         models: list[dict[str, Any]] = []
         page_token: str | None = None
         for _ in range(MAX_PAGES):
-            query = {"pageSize": PAGE_SIZE, **({"pageToken": page_token} if page_token else {})}
+            query = {"pageSize": self._page_size, **({"pageToken": page_token} if page_token else {})}
             answer = (await self._gateway.call(MODELS_LISTING, "GET", urls.models(), query=query)).json()
             models.extend(m for m in answer.get("models") or [] if isinstance(m, dict))
             token = answer.get("nextPageToken")
