@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from gemini_proxy.agents.registry import load_agents
-from gemini_proxy.agents.runner import JobRunner
+from gemini_proxy.agents.scheduler import JobScheduler
 from gemini_proxy.agents.service import Agents
 from gemini_proxy.api import agents, dashboard, gemini, keys, openai, simple, system
 from gemini_proxy.api.asgi import ProxyApp
@@ -102,7 +102,7 @@ async def _start(settings: Settings, stack: contextlib.AsyncExitStack) -> Servic
     stack.push_async_callback(jobs.close)
     with contextlib.suppress(JobStoreError):  # unreachable now: the runner says so and waits for it
         await jobs.open()
-    runner = JobRunner(
+    scheduler = JobScheduler(
         jobs,
         gateway,
         metrics,
@@ -110,9 +110,9 @@ async def _start(settings: Settings, stack: contextlib.AsyncExitStack) -> Servic
         lease=settings.agents_lease,
         retention=settings.agents_retention,
     )
-    metrics.jobs_running = lambda: runner.running
-    await runner.start()
-    stack.push_async_callback(runner.close)  # closed first: running jobs are queued again
+    metrics.jobs_running = lambda: scheduler.running
+    await scheduler.start()
+    stack.push_async_callback(scheduler.close)  # closed first: running jobs are queued again
     caches = CachedContents(gateway, pool)
     return Services(
         settings=settings,
@@ -127,7 +127,7 @@ async def _start(settings: Settings, stack: contextlib.AsyncExitStack) -> Servic
         media=media,
         aliases=settings.aliases,
         loop=asyncio.get_running_loop(),
-        agents=Agents(registry, jobs, runner, metrics, job_timeout=settings.agents_job_timeout),
+        agents=Agents(registry, jobs, scheduler, metrics, job_timeout=settings.agents_job_timeout),
     )
 
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gemini_proxy")
 
 JSON = "application/json"
+COUNTED = "gemini_proxy.counted"  # in the ASGI scope: this request is in the metrics already
 
 
 @dataclass(slots=True)
@@ -219,6 +220,7 @@ class SurfaceEndpoint:
             if self.name is not None:
                 model = scope["state"].get("model", "") if "state" in scope else ""
                 svc.metrics.observe_request(self.name, model, response.status_code, time.perf_counter() - started)
+                scope[COUNTED] = True  # an error while sending the answer is not counted a second time
             await response(scope, receive, send)
         except asyncio.CancelledError:
             if not watch.cancelled_task:
