@@ -1,6 +1,6 @@
 """What the routes call: delegate, look up, list, cancel and wait for jobs.
 
-``Agents`` holds the registry, the job store and this process's runner. A store that cannot be
+``Agents`` holds the registry, the job store and this process's scheduler (``runner``). A store that cannot be
 reached is the client's 503 (``ServiceUnavailable``), never a 500.
 """
 
@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 
 from gemini_proxy.agents.jobs import Delegation, new_job
 from gemini_proxy.agents.registry import AgentRegistry
-from gemini_proxy.agents.runner import JobMetrics, JobRunner
+from gemini_proxy.agents.runner import JobMetrics
+from gemini_proxy.agents.scheduler import JobScheduler
 from gemini_proxy.errors import Conflict, NotFound, ServiceUnavailable
 from gemini_proxy.state.jobs import Job, JobStore, JobStoreError
 
@@ -40,7 +41,7 @@ class Agents:
         self,
         registry: AgentRegistry,
         store: JobStore,
-        runner: JobRunner,
+        runner: JobScheduler,
         metrics: JobMetrics,
         *,
         job_timeout: float,

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gemini_proxy.api.common import Services, json_response, read_json_object, render_simple, services, surface
-from gemini_proxy.api.openai import cache_affinity, encode_gemini_body, new_call_id, new_completion_id, prepare_chat
+from gemini_proxy.api.openai import encode_gemini_body, new_call_id, new_completion_id, prepare_chat
 from gemini_proxy.errors import InvalidRequest
 from gemini_proxy.translate import ChatCall, to_chat_completion
 
@@ -50,10 +50,7 @@ async def prepare(svc: Services, body: dict[str, Any]) -> ChatCall:
 
 async def answer(svc: Services, call: ChatCall) -> dict[str, Any]:
     """One generateContent through the pool, as ``{"text", "model", "finish_reason", "usage"}``."""
-    reply = await svc.gateway.call(
-        call.model, "POST", f"/v1beta/models/{call.model}:generateContent",
-        body=encode_gemini_body(call), prefer=await cache_affinity(svc, call.gemini_body),
-    )
+    reply = await svc.generation.generate(call.model, encode_gemini_body(call), gemini_body=call.gemini_body)
     completion = to_chat_completion(
         reply.json(), call=call, completion_id=new_completion_id(), created=int(time.time()), new_call_id=new_call_id
     )
