@@ -107,7 +107,7 @@ async def caches(request: Request) -> Response:
     answer = await svc.gateway.call(CACHES, "POST", path, body=body, query=_query(request))
     name = _json_field(answer.raw, "name")
     if isinstance(name, str):
-        await svc.pool.remember_cache(name, answer.key_id)
+        await svc.pool.caches.remember([name], answer.key_id)
     return _passthrough(answer.status, answer.headers, answer.raw)
 
 
@@ -126,7 +126,7 @@ async def cache_item(request: Request) -> Response:
         f"/{version}/{name}",
         body=body,
         query=_query(request),
-        prefer=await svc.pool.cache_owner(name),
+        prefer=await svc.pool.caches.owner(name),
     )
     return _passthrough(answer.status, answer.headers, answer.raw)
 
@@ -153,7 +153,7 @@ async def _list_caches(svc: Any, path: str, query: dict[str, str]) -> Response:
         page = _json_object(answer.raw)
         found = [item for item in page.get("cachedContents") or [] if isinstance(item, dict)]
         items += found
-        await svc.pool.remember_caches([c["name"] for c in found if isinstance(c.get("name"), str)], answer.key_id)
+        await svc.pool.caches.remember([c["name"] for c in found if isinstance(c.get("name"), str)], answer.key_id)
         token = page.get("nextPageToken") or None
         if isinstance(token, str):
             return _cache_page(items, _encode_cache_page(projects[index][0], token))
@@ -210,7 +210,7 @@ async def _cache_owner(svc: Any, body: bytes) -> str | None:
     if b"cachedContent" not in body:
         return None
     name = _json_field(body, "cachedContent")
-    return await svc.pool.cache_owner(name) if isinstance(name, str) else None
+    return await svc.pool.caches.owner(name) if isinstance(name, str) else None
 
 
 def _json_field(raw: bytes, name: str) -> Any:

@@ -93,7 +93,7 @@ def encode_gemini_body(call: ChatCall) -> bytes:
 
 async def cache_affinity(svc: Services, gemini_body: dict[str, Any]) -> str | None:
     name = gemini_body.get("cachedContent")
-    return await svc.pool.cache_owner(name) if isinstance(name, str) else None
+    return await svc.pool.caches.owner(name) if isinstance(name, str) else None
 
 
 def remember_signatures(svc: Services, signatures: dict[str, str]) -> None:
