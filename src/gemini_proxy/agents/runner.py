@@ -13,8 +13,10 @@ then:
 * success -> ``succeeded`` with the text, finish reason and Gemini's exact usage;
 * every key spent (``NoKeyAvailable``) -> wait ``retry_after`` and try again; a wait longer than
   ``PARK_AFTER`` gives the slot back: the job is queued again with ``ready_at`` = when a key frees;
-* server errors (5xx, timeouts; the gateway already tried other keys) -> retried with backoff, up
-  to ``MAX_SERVER_ERRORS`` times;
+* server errors (5xx, timeouts; the gateway already tried other keys) -> retried with backoff
+  while the job's retry budget lasts: one ``Budget`` per run, shared by all its gateway calls, of
+  ``JOB_CALLS`` calls' worth of failed upstream attempts (8 with the default 4 attempts; they used
+  to multiply, 5 tries x 4 attempts);
 * Gemini refusing the request (4xx), or a blocked/filtered answer -> ``failed`` at once;
 * past the job's deadline (``GEMINI_PROXY_AGENTS_JOB_TIMEOUT`` after it was accepted) -> ``failed``.
 
@@ -42,6 +44,7 @@ from gemini_proxy.errors import NoKeyAvailable, ProxyError, UpstreamStatusError,
 from gemini_proxy.state.jobs import Job, JobStore, JobStoreError
 from gemini_proxy.translate import error_to_simple
 from gemini_proxy.upstream.gateway import Answer
+from gemini_proxy.upstream.policy import Budget
 
 __all__ = ["JobRunner"]
 
@@ -52,12 +55,16 @@ HEARTBEAT_MAX = 2.0
 PURGE_EVERY = 60.0
 PARK_AFTER = 10.0
 MIN_RETRY = 0.25
-MAX_SERVER_ERRORS = 5
+JOB_CALLS = 2
 CLOSE_TIMEOUT = 5.0
 
 
 class Caller(Protocol):
-    async def call(self, model: str, method: str, path: str, *, body: bytes | None = None) -> Answer: ...
+    def budget(self, calls: int = 1) -> Budget: ...
+
+    async def call(
+        self, model: str, method: str, path: str, *, body: bytes | None = None, budget: Budget | None = None
+    ) -> Answer: ...
 
 
 class JobMetrics(Protocol):
@@ -268,6 +275,7 @@ class JobRunner:
         body = orjson.dumps(request)
         json_mime = (request.get("generationConfig") or {}).get("responseMimeType") == "application/json"
         path = f"/v1beta/models/{job.model}:generateContent"
+        budget = self._gateway.budget(JOB_CALLS)  # every attempt of this run, across its calls
         server_errors = 0
         while True:
             now = self._clock()
@@ -282,7 +290,7 @@ class JobRunner:
                 return
             try:
                 async with asyncio.timeout(deadline - now):
-                    answer = await self._gateway.call(job.model, "POST", path, body=body)
+                    answer = await self._gateway.call(job.model, "POST", path, body=body, budget=budget)
             except TimeoutError:
                 return await self._timed_out(run)
             except NoKeyAvailable as exc:
@@ -290,9 +298,9 @@ class JobRunner:
                 if not await self._retry_later(run, error_of(exc), delay, park=delay > PARK_AFTER):
                     return
             except ProxyError as exc:
-                server_errors += 1
-                if not _is_transient(exc) or server_errors >= MAX_SERVER_ERRORS:
+                if not _is_transient(exc) or budget.exhausted:
                     return await self._finish(run, "failed", error=error_of(exc))
+                server_errors += 1
                 if not await self._retry_later(run, error_of(exc), min(2.0**server_errors, 30.0), park=False):
                     return
             else:
