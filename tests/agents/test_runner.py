@@ -20,6 +20,7 @@ from gemini_proxy.observability import Metrics
 from gemini_proxy.state.jobs import Job
 from gemini_proxy.state.jobs_memory import MemoryJobStore
 from gemini_proxy.upstream.gateway import Answer
+from gemini_proxy.upstream.policy import Budget
 from tests.agents.clock import FakeClock, idle
 
 OK = {"candidates": [{"content": {"parts": [{"text": "done"}]}, "finishReason": "STOP"}],
@@ -34,7 +35,12 @@ class Scripted:
         self.calls = 0
         self.cancelled = 0
 
-    async def call(self, model: str, method: str, path: str, *, body: bytes | None = None) -> Answer:
+    def budget(self, calls: int = 1) -> Budget:
+        return Budget(4 * calls)
+
+    async def call(
+        self, model: str, method: str, path: str, *, body: bytes | None = None, budget: Budget | None = None
+    ) -> Answer:
         self.calls += 1
         step = self.steps.pop(0) if self.steps else OK
         if isinstance(step, BaseException):

@@ -227,6 +227,20 @@ def test_server_errors_are_retried_until_success(local_sim: LocalSimulator, loca
     assert sim_stats(local_sim)["by_status"] == {"503": 4, "200": 1}
 
 
+def test_a_job_spends_one_retry_budget_across_its_tries(sim: ServerProcess, fresh: ServerProcess) -> None:
+    # Google answers 503 to everything: the job's tries share one budget of two calls' worth of
+    # attempts (8), where the runner's 5 tries around the gateway's 4 used to make up to 20.
+    httpx.post(sim.url + "/_sim/fail-next", json={"status": 503, "count": 1000}).raise_for_status()
+    try:
+        done = wait_for(fresh, delegate(fresh, {"agent": "general", "task": "never"}).json()["id"])
+        asked = sim_stats(sim)["by_status"]
+    finally:
+        httpx.post(sim.url + "/_sim/reset").raise_for_status()
+    assert done["status"] == "failed" and done["error"]["code"] == "upstream_unavailable"
+    assert asked == {"503": 8}
+    assert done["attempts"] == 3  # each try stops when its 3 keys are all tried: 3 + 3 + 2
+
+
 def test_a_blocked_prompt_fails_with_its_usage_recorded(sim: ServerProcess, proxy: ServerProcess) -> None:
     done = delegate(proxy, {"agent": "general", "task": "[[sim:safety]] please", "wait": 10}).json()
     assert done["status"] == "failed" and done["error"]["code"] == "content_filtered"

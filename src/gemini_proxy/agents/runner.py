@@ -7,8 +7,10 @@ as for any request), then:
 * success -> ``succeeded`` with the text, finish reason and Gemini's exact usage;
 * every key spent (``NoKeyAvailable``) -> wait ``retry_after`` and try again; a wait longer than
   ``PARK_AFTER`` gives the slot back: the job is queued again with ``ready_at`` = when a key frees;
-* server errors (5xx, timeouts; the gateway already tried other keys) -> retried with backoff, up
-  to ``MAX_SERVER_ERRORS`` times;
+* server errors (5xx, timeouts; the gateway already tried other keys) -> retried with backoff
+  while the job's retry budget lasts: one ``Budget`` per run, shared by all its gateway calls, of
+  ``JOB_CALLS`` calls' worth of failed upstream attempts (8 with the default 4 attempts; they used
+  to multiply, 5 tries x 4 attempts);
 * Gemini refusing the request (4xx), or a blocked/filtered answer -> ``failed`` at once;
 * past the job's deadline (``GEMINI_PROXY_AGENTS_JOB_TIMEOUT`` after it was accepted) -> ``failed``.
 
@@ -34,6 +36,7 @@ from gemini_proxy.state.jobs import Job, JobStore, JobStoreError
 from gemini_proxy.translate import error_to_simple
 from gemini_proxy.upstream import urls
 from gemini_proxy.upstream.gateway import Answer
+from gemini_proxy.upstream.policy import Budget
 
 __all__ = ["JobRunner", "Run"]
 
@@ -41,7 +44,7 @@ log = logging.getLogger("gemini_proxy.agents")
 
 PARK_AFTER = 10.0
 MIN_RETRY = 0.25
-MAX_SERVER_ERRORS = 5
+JOB_CALLS = 2
 CLOSE_TIMEOUT = 5.0
 
 Stop = Literal["shutdown", "lost", "cancelled"]
@@ -49,7 +52,11 @@ Ending = Literal["succeeded", "failed"]
 
 
 class Caller(Protocol):
-    async def call(self, model: str, method: str, path: str, *, body: bytes | None = None) -> Answer: ...
+    def budget(self, calls: int = 1) -> Budget: ...
+
+    async def call(
+        self, model: str, method: str, path: str, *, body: bytes | None = None, budget: Budget | None = None
+    ) -> Answer: ...
 
 
 class JobMetrics(Protocol):
@@ -144,6 +151,7 @@ class JobRunner:
         body = orjson.dumps(request)
         json_mime = (request.get("generationConfig") or {}).get("responseMimeType") == "application/json"
         path = urls.model_method(job.model, urls.GENERATE)
+        budget = self._gateway.budget(JOB_CALLS)  # every attempt of this run, across its calls
         server_errors = 0
         while True:
             now = self._clock()
@@ -158,7 +166,7 @@ class JobRunner:
                 return
             try:
                 async with self._clock.timeout(deadline - now):
-                    answer = await self._gateway.call(job.model, "POST", path, body=body)
+                    answer = await self._gateway.call(job.model, "POST", path, body=body, budget=budget)
             except TimeoutError:
                 return await self._timed_out(run)
             except NoKeyAvailable as exc:
@@ -166,9 +174,9 @@ class JobRunner:
                 if not await self._retry_later(run, error_of(exc), delay, park=delay > PARK_AFTER):
                     return
             except ProxyError as exc:
-                server_errors += 1
-                if not _is_transient(exc) or server_errors >= MAX_SERVER_ERRORS:
+                if not _is_transient(exc) or budget.exhausted:
                     return await self._finish(run, "failed", error=error_of(exc))
+                server_errors += 1
                 if not await self._retry_later(run, error_of(exc), min(2.0**server_errors, 30.0), park=False):
                     return
             else:

@@ -128,7 +128,9 @@ _GOOGLE_STATUS = {
 def render_google(exc: ProxyError) -> Response:
     """Google's error shape. Google's own errors go back as Google sent them."""
     if isinstance(exc, UpstreamStatusError) and exc.raw:
-        return Response(exc.raw, status_code=exc.upstream_status, media_type=JSON)
+        delay = exc.google.retry_delay
+        retry = retry_after_header(delay) if delay is not None and exc.upstream_status == 429 else None
+        return Response(exc.raw, status_code=exc.upstream_status, headers=retry, media_type=JSON)
     body: dict[str, Any] = {
         "error": {"code": exc.status, "message": exc.message, "status": _GOOGLE_STATUS.get(exc.status, "UNKNOWN")}
     }

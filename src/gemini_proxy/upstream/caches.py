@@ -53,12 +53,12 @@ class CachedContents:
     # -- affinity --------------------------------------------------------------------------------
     async def owner(self, name: object) -> str | None:
         """The key that created the cache ``name`` (``cachedContents/...``), if known."""
-        return await self._pool.cache_owner(name) if isinstance(name, str) else None
+        return await self._pool.caches.owner(name) if isinstance(name, str) else None
 
     async def owner_of_request(self, gemini_body: Mapping[str, Any]) -> str | None:
         """The key to prefer for a generation request (a Gemini body) that names a cache."""
         name = gemini_body.get("cachedContent")
-        return await self._pool.cache_owner(name) if isinstance(name, str) else None
+        return await self._pool.caches.owner(name) if isinstance(name, str) else None
 
     async def owner_of_raw(self, body: bytes) -> str | None:
         """The same for a request body as the client sent it (parsed only if it names a cache)."""
@@ -74,7 +74,7 @@ class CachedContents:
         answer = await self._gateway.call(CACHES, "POST", urls.cached_contents(version), body=body, query=query)
         name = _json_object(answer.raw).get("name")
         if isinstance(name, str):
-            await self._pool.remember_cache(name, answer.key_id)
+            await self._pool.caches.remember([name], answer.key_id)
         return answer
 
     async def item(
@@ -94,7 +94,7 @@ class CachedContents:
             urls.cached_content(name, version=version),
             body=body,
             query=query,
-            prefer=await self._pool.cache_owner(name),
+            prefer=await self._pool.caches.owner(name),
         )
 
     async def list(self, query: Mapping[str, str], *, version: urls.Version = "v1beta") -> CachePage | Answer:
@@ -123,7 +123,7 @@ class CachedContents:
             found = [cast(CachedContent, c) for c in page.get("cachedContents") or [] if isinstance(c, dict)]
             items += found
             names = [c["name"] for c in found if isinstance(c.get("name"), str)]
-            await self._pool.remember_caches(names, answer.key_id)
+            await self._pool.caches.remember(names, answer.key_id)
             next_token = page.get("nextPageToken") or None
             if isinstance(next_token, str):
                 return CachePage(tuple(items), encode_page_token(project, next_token))
