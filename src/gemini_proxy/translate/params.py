@@ -164,7 +164,7 @@ def generation_config(body: dict[str, Any], model: str) -> tuple[GenerationConfi
                 "reasoning_effort and google.thinking_config.thinking_budget/thinking_level cannot be used together",
                 param="reasoning_effort",
             )
-        thinking.update(_effort(effort, model))
+        thinking.update(effort_thinking(effort, model))
     if thinking:
         cfg["thinkingConfig"] = thinking
     return cfg, extra, thinking.get("includeThoughts", False), 1 if n is None else n
@@ -210,7 +210,8 @@ def _response_format(fmt: object, cfg: GenerationConfig) -> None:
         cfg["responseJsonSchema"] = converted
 
 
-def _effort(effort: str, model: str) -> ThinkingConfig:
+def effort_thinking(effort: str, model: str) -> ThinkingConfig:
+    """The ``thinkingConfig`` for a ``reasoning_effort`` value on ``model`` (also used by the Responses surface)."""
     fam, t = family(model), tier(model)
     if fam == "gemini-2.5":
         if effort == "none":
