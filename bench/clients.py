@@ -26,7 +26,7 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import procs
 
-from gemini_proxy.upstream.httpclient import ConnectionPool
+from gemini_proxy.upstream.http import ConnectionPool
 
 KEY = "bench-key-1"
 BODY = json.dumps({"contents": [{"role": "user", "parts": [{"text": " ".join(f"w{i}" for i in range(30))}]}]}).encode()

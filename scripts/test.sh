@@ -12,6 +12,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v curl >/dev/null || missing+=(curl)
 command -v chromium >/dev/null || missing+=(chromium)
+command -v npm >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
@@ -22,4 +23,10 @@ PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -c requirements.lock -e '.[test]'
+# The JavaScript SDKs and agent CLIs (Claude Code, Codex, Gemini CLI) the e2e tests drive, at the
+# versions tests/npm/package-lock.json pins; reinstalled only when the lock changes.
+if ! cmp -s tests/npm/package-lock.json tests/npm/node_modules/.installed-lock 2>/dev/null; then
+  (cd tests/npm && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  cp tests/npm/package-lock.json tests/npm/node_modules/.installed-lock
+fi
 exec .venv/bin/python -m pytest -n auto "$@"

@@ -54,3 +54,6 @@ def demo_port() -> Iterator[int]:
     finally:
         process.terminate()
         process.wait(15)
+
+
+pytest_plugins = ["tests.inprocess"]

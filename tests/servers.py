@@ -40,6 +40,14 @@ class ServerProcess:
         self.ready_path = ready_path
         self.log_path = Path(tempfile.mkstemp(prefix="server-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None
+        self._http: httpx.Client | None = None
+
+    @property
+    def http(self) -> httpx.Client:
+        """A client to this server (``base_url`` set), as ``tests.inprocess`` servers have one."""
+        if self._http is None:
+            self._http = httpx.Client(base_url=self.url, timeout=30)
+        return self._http
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
         log = self.log_path.open("ab")
@@ -62,6 +70,9 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:

@@ -8,114 +8,155 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 
+from starlette.routing import Route
+
 from gemini_proxy.agents.registry import load_agents
-from gemini_proxy.agents.runner import JobRunner
+from gemini_proxy.agents.scheduler import JobScheduler
 from gemini_proxy.agents.service import Agents
 from gemini_proxy.api import agents, dashboard, gemini, keys, openai, simple, system
 from gemini_proxy.api.asgi import ProxyApp
 from gemini_proxy.api.common import Services
+from gemini_proxy.api.mcp import McpEndpoint
 from gemini_proxy.api.system import public_url
 from gemini_proxy.config import Settings, load_settings
+from gemini_proxy.filewatch import FileWatcher
 from gemini_proxy.media import MediaFetcher
 from gemini_proxy.observability import Metrics, setup_logging
 from gemini_proxy.state import open_store
 from gemini_proxy.state.jobs import JobStoreError, open_job_store
+from gemini_proxy.upstream.caches import CachedContents
 from gemini_proxy.upstream.client import GeminiClient, make_connections
+from gemini_proxy.upstream.embeddings import Embeddings
 from gemini_proxy.upstream.gateway import Gateway
+from gemini_proxy.upstream.generation import Generation
+from gemini_proxy.upstream.http import ConnectionPool, Transport
 from gemini_proxy.upstream.keys import KeysFileWatcher, load_keys
+from gemini_proxy.upstream.models import Models
 from gemini_proxy.upstream.pool import KeyPool
 
 log = logging.getLogger("gemini_proxy")
 
 
-def create_app(settings: Settings) -> ProxyApp:
+def create_app(settings: Settings, *, transport: Transport | None = None) -> ProxyApp:
+    """``transport``: what carries requests to Gemini instead of the pooled connections to
+    ``settings.upstream_url`` (tests pass an in-process ``ASGITransport``); the app closes it."""
+    mcp = McpEndpoint(host=settings.host, max_body=settings.max_request_bytes)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: ProxyApp) -> AsyncIterator[None]:
-        store = await open_store(settings.db or None, settings.redis_url)
-        keys = load_keys(settings.keys or None, settings.keys_file)
-        pool = KeyPool(
-            keys,
-            store,
-            max_concurrency_per_key=settings.max_concurrency_per_key,
-            rpm_per_key=settings.rpm_per_key,
-        )
-        await pool.start()
-        metrics = Metrics(pool.snapshot, settings.metrics_dir)
-        sharing = asyncio.create_task(metrics.share_forever()) if settings.metrics_dir is not None else None
-        connections = make_connections(
-            base_url=settings.upstream_url,
-            connect_timeout=settings.connect_timeout,
-            request_timeout=settings.request_timeout,
-        )
-        gateway = Gateway(
-            GeminiClient(connections),
-            pool,
-            attempts=settings.retry_attempts,
-            deadline=settings.retry_deadline,
-            max_wait=settings.max_wait,
-            observer=metrics,
-        )
-        media = MediaFetcher(
-            max_bytes=settings.media_max_bytes,
-            timeout=settings.media_timeout,
-            allow_private=settings.allow_private_media_urls,
-        )
-        watcher = (
-            KeysFileWatcher(settings.keys_file, pool, env_value=settings.keys or None) if settings.keys_file else None
-        )
-        if watcher is not None:
-            await watcher.start()
-        registry = load_agents(settings.agents_file)  # checked by the CLI before start-up
-        jobs = open_job_store(settings.db or None, settings.redis_url)
-        with contextlib.suppress(JobStoreError):  # unreachable now: the runner says so and waits for it
-            await jobs.open()
-        runner = JobRunner(
-            jobs,
-            gateway,
-            metrics,
-            concurrency=settings.agents_concurrency,
-            lease=settings.agents_lease,
-            retention=settings.agents_retention,
-        )
-        metrics.jobs_running = lambda: runner.running
-        await runner.start()
-        app.services = Services(
-            settings=settings,
-            pool=pool,
-            store=store,
-            gateway=gateway,
-            metrics=metrics,
-            media=media,
-            aliases=settings.aliases,
-            loop=asyncio.get_running_loop(),
-            agents=Agents(registry, jobs, runner, metrics, job_timeout=settings.agents_job_timeout),
-        )
-        settle_garbage_collector()
-        log.info("gemini-proxy ready", extra={"keys": pool.counts(), "upstream": public_url(settings.upstream_url)})
-        try:
+        # What is opened is closed, in reverse order, also when start-up fails halfway.
+        async with contextlib.AsyncExitStack() as stack:
+            app.services = await _start(settings, stack, transport)
+            mcp.services = app.services
+            stack.push_async_callback(mcp.close)
+            settle_garbage_collector()
+            log.info(
+                "gemini-proxy ready",
+                extra={"keys": app.services.pool.counts(), "upstream": public_url(settings.upstream_url)},
+            )
             yield
-        finally:
-            await runner.close()  # before the pool and connections: running jobs are queued again
-            await jobs.close()
-            if sharing is not None:
-                sharing.cancel()
-                await asyncio.gather(sharing, return_exceptions=True)
-            if watcher is not None:
-                await watcher.close()
-            await connections.close()
-            await media.close()
-            await pool.close()
-            await store.close()
 
     return ProxyApp(
         # Routes are matched in order: the hot ones first.
         [
             *openai.routes, *gemini.routes, *system.routes, *keys.routes, *simple.routes, *agents.routes,
-            *dashboard.routes,
+            *dashboard.routes, Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
         ],
         lifespan=lifespan,
         client_tokens=settings.client_tokens,
     )
+
+
+async def _start(settings: Settings, stack: contextlib.AsyncExitStack, transport: Transport | None) -> Services:
+    """Opens everything the app runs on; each part's close goes on ``stack`` as soon as it is open."""
+    store = await open_store(settings.db or None, settings.redis_url)
+    stack.push_async_callback(store.close)
+    keys = load_keys(settings.keys or None, settings.keys_file)
+    pool = KeyPool(
+        keys,
+        store,
+        max_concurrency_per_key=settings.max_concurrency_per_key,
+        rpm_per_key=settings.rpm_per_key,
+    )
+    await pool.start()
+    stack.push_async_callback(pool.close)
+    metrics = Metrics(pool.snapshot, settings.metrics_dir)
+    if settings.metrics_dir is not None:
+        sharing = asyncio.create_task(metrics.share_forever())
+        stack.push_async_callback(_cancel, sharing)
+    connections = transport or make_connections(
+        base_url=settings.upstream_url,
+        connect_timeout=settings.connect_timeout,
+        request_timeout=settings.request_timeout,
+        max_connections=settings.upstream_max_connections,
+        on_wait=metrics.observe_connection_wait,
+    )
+    stack.push_async_callback(connections.close)
+    if isinstance(connections, ConnectionPool):
+        pool_of_connections = connections
+        metrics.upstream_connections = lambda: (
+            pool_of_connections.open_count, pool_of_connections.idle_count, pool_of_connections.waiting
+        )
+    gateway = Gateway(
+        GeminiClient(connections),
+        pool,
+        attempts=settings.retry_attempts,
+        deadline=settings.retry_deadline,
+        max_wait=settings.max_wait,
+        observer=metrics,
+    )
+    media = MediaFetcher(
+        max_bytes=settings.media_max_bytes,
+        timeout=settings.media_timeout,
+        allow_private=settings.allow_private_media_urls,
+    )
+    stack.push_async_callback(media.close)
+    if settings.keys_file:
+        watcher = KeysFileWatcher(settings.keys_file, pool, env_value=settings.keys or None)
+        await watcher.start()
+        stack.push_async_callback(watcher.close)
+    registry = load_agents(settings.agents_file)  # checked by the CLI before start-up
+    jobs = open_job_store(settings.db or None, settings.redis_url)
+    stack.push_async_callback(jobs.close)
+    with contextlib.suppress(JobStoreError):  # unreachable now: the runner says so and waits for it
+        await jobs.open()
+    scheduler = JobScheduler(
+        jobs,
+        gateway,
+        metrics,
+        concurrency=settings.agents_concurrency,
+        lease=settings.agents_lease,
+        retention=settings.agents_retention,
+    )
+    metrics.jobs_running = lambda: scheduler.running
+    await scheduler.start()
+    stack.push_async_callback(scheduler.close)  # closed first: running jobs are queued again
+    agents_service = Agents(registry, jobs, scheduler, metrics, job_timeout=settings.agents_job_timeout)
+    if settings.agents_file is not None:
+        agents_watcher = FileWatcher(settings.agents_file, load_agents, agents_service.use_registry, what="agents file")
+        await agents_watcher.start()
+        stack.push_async_callback(agents_watcher.close)
+    caches = CachedContents(gateway, pool)
+    return Services(
+        settings=settings,
+        pool=pool,
+        store=store,
+        gateway=gateway,
+        generation=Generation(gateway, caches),
+        embeddings=Embeddings(gateway),
+        models=Models(gateway, ttl=settings.models_cache_ttl),
+        caches=caches,
+        metrics=metrics,
+        media=media,
+        aliases=settings.aliases,
+        loop=asyncio.get_running_loop(),
+        agents=agents_service,
+    )
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def settle_garbage_collector() -> None:

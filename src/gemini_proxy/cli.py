@@ -12,10 +12,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from gemini_proxy import __version__
 from gemini_proxy.config import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from gemini_proxy.upstream.keys import ApiKey
 
 DEMO_KEYS = ("demo-key-1", "demo-key-2", "demo-key-3")
 EXIT_USAGE = 2
@@ -102,8 +105,6 @@ def settings_or_exit(overrides: dict[str, Any]) -> Settings:
 
 def check_startup(settings: Settings, *, insecure_no_auth: bool, demo: bool) -> None:
     """The checks that must stop start-up with one clear line (exit code 2)."""
-    from gemini_proxy.upstream.keys import load_keys
-
     if not settings.binds_loopback_only and not settings.client_tokens and not insecure_no_auth:
         fail(
             f"GEMINI_PROXY_HOST: refusing to bind {settings.host} without client tokens; set GEMINI_PROXY_AUTH_TOKENS"
@@ -116,10 +117,7 @@ def check_startup(settings: Settings, *, insecure_no_auth: bool, demo: bool) -> 
             keys_file.read_text(encoding="utf-8")
         except OSError as exc:
             fail(f"GEMINI_PROXY_KEYS_FILE: cannot read {keys_file}: {exc.strerror or exc}")
-    try:
-        keys = load_keys(settings.keys or None, keys_file if keys_file is not None and keys_file.exists() else None)
-    except (OSError, ValueError) as exc:
-        fail(f"GEMINI_PROXY_KEYS_FILE: {exc}")
+    keys = configured_keys(settings)
     if not keys and not demo:
         fail(
             "GEMINI_PROXY_KEYS: no Gemini API keys configured; set GEMINI_PROXY_KEYS=key1,key2 or list them one per"
@@ -128,6 +126,22 @@ def check_startup(settings: Settings, *, insecure_no_auth: bool, demo: bool) -> 
     check_agents_file(settings)
     if not port_is_free(settings.host, settings.port):
         fail(f"GEMINI_PROXY_PORT: port {settings.port} on {settings.host} is already in use")
+
+
+def configured_keys(settings: Settings) -> list[ApiKey]:
+    """The keys of ``GEMINI_PROXY_KEYS`` and of the keys file; a malformed one stops the command with
+    one line naming the setting it came from (exit code 2)."""
+    from gemini_proxy.upstream.keys import load_keys
+
+    try:
+        load_keys(settings.keys or None, None)
+    except ValueError as exc:
+        fail(f"GEMINI_PROXY_KEYS: {exc}")
+    keys_file = settings.keys_file if settings.keys_file is not None and settings.keys_file.exists() else None
+    try:
+        return load_keys(settings.keys or None, keys_file)
+    except (OSError, ValueError) as exc:
+        fail(f"GEMINI_PROXY_KEYS_FILE: {exc}")
 
 
 def check_agents_file(settings: Settings) -> None:
@@ -264,12 +278,10 @@ def run_keys_check(args: argparse.Namespace) -> None:
     from gemini_proxy.state import open_store
     from gemini_proxy.upstream.client import GeminiClient, make_connections
     from gemini_proxy.upstream.keycheck import check_keys, format_table
-    from gemini_proxy.upstream.keys import load_keys
     from gemini_proxy.upstream.pool import KeyPool
 
     settings = settings_or_exit({})
-    keys_file = settings.keys_file if settings.keys_file is not None and settings.keys_file.exists() else None
-    keys = load_keys(settings.keys or None, keys_file)
+    keys = configured_keys(settings)
     if not keys:
         fail("GEMINI_PROXY_KEYS: no Gemini API keys configured")
 

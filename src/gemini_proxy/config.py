@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     upstream_url: str = DEFAULT_UPSTREAM
     connect_timeout: float = Field(10.0, gt=0)
     request_timeout: float = Field(300.0, gt=0)
+    # Connections to Gemini open at once (HTTP/1.1: one per request in flight, streams included);
+    # past it requests wait for one, and the wait shows in /metrics. Bounds the sockets held upstream.
+    upstream_max_connections: int = Field(256, ge=1, le=65536)
     # Largest request body accepted from a client: Gemini takes 20 MB of inline data per request,
     # which base64 and JSON make ~27 MB on the wire.
     max_request_bytes: int = Field(64 * 1024 * 1024, ge=1024)

@@ -4,19 +4,25 @@ Every failure the proxy knows about is one of these. Code raises them where the 
 found; the HTTP edge (``api/``) renders them in the format of the surface that was called
 (OpenAI JSON, Google JSON, or the simple ``/api`` JSON). Routes never catch ``Exception``.
 
-::
+``status`` is the HTTP status a surface answers with by default; a renderer may map it (Google's
+own errors keep Google's status in ``upstream_status``, and the OpenAI renderer answers a 500 as
+502). The tree (status, then what it means)::
 
-    ProxyError                      status, message, openai_type, code, param
+    ProxyError                      500 status, message, openai_type, code, param
     ├── ClientError                 400 the request is wrong; never retried
     │   ├── InvalidRequest          400 a field is missing or malformed (``param`` names it)
     │   ├── AuthenticationError     401 no or wrong client token
     │   ├── PermissionDenied        403 the token may not do this
     │   ├── NotFound                404 unknown model, route or job
-    │   └── Conflict                409 the request clashes with the state of what it names
-    ├── UpstreamError               502 Gemini could not be reached or answered badly
-    │   ├── UpstreamStatusError     Gemini answered with an error status (carries its body)
-    │   └── UpstreamUnavailable     timeout or connection error to Gemini
-    ├── NoKeyAvailable              429 every key that could serve the model is spent
+    │   ├── MethodNotAllowed        405 the route exists, the method does not
+    │   ├── RequestTimeout          408 the client was too slow sending its request
+    │   ├── Conflict                409 the request clashes with the state of what it names
+    │   └── PayloadTooLarge         413 the request body is over the limit
+    ├── UpstreamError               502 Gemini answered badly (the answer could not be used)
+    │   ├── UpstreamStatusError     Google's status: Gemini answered with an error; carries
+    │   │                           ``google`` (the parsed ``GoogleError``), ``body``, ``raw``
+    │   └── UpstreamUnavailable     502 timeout or connection error to Gemini
+    ├── NoKeyAvailable              429 every key that could serve the model is spent (``retry_after``)
     └── ServiceUnavailable          503 a part the proxy needs is down (the job store)
 """
 
@@ -24,6 +30,9 @@ from __future__ import annotations
 
 import reprlib
 from typing import Any
+
+# The one parser of Google's error bodies: a leaf module of upstream/ that imports nothing of ours.
+from gemini_proxy.upstream.google_error import GoogleError, parse_google_error
 
 _SHOWN = reprlib.Repr()
 _SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 2, 80, 80
@@ -103,10 +112,12 @@ class UpstreamError(ProxyError):
 
 
 class UpstreamStatusError(UpstreamError):
-    """Gemini answered with an HTTP error. ``body`` is Google's error JSON, parsed (or ``{}``).
+    """Gemini answered with an HTTP error. ``google`` is Google's error body read once
+    (``upstream.google_error.GoogleError``: status, reasons, retry delay, quota window); ``body``
+    the parsed JSON itself (or ``{}``), ``raw`` its bytes as Google sent them.
 
-    ``status`` is set to the status the *client* should see (see ``translate.errors``);
-    ``upstream_status`` keeps Google's.
+    ``status`` starts as Google's HTTP status (``upstream_status`` keeps it); each surface's
+    renderer decides what the *client* sees (``translate.errors`` maps a 500 to 502, for one).
     """
 
     def __init__(
@@ -117,9 +128,8 @@ class UpstreamStatusError(UpstreamError):
         raw: bytes = b"",
         headers: dict[str, str] | None = None,
     ) -> None:
-        error = body.get("error") if isinstance(body, dict) else None
-        message = error.get("message") if isinstance(error, dict) else None
-        super().__init__(str(message or f"Gemini answered HTTP {upstream_status}"))
+        self.google: GoogleError = parse_google_error(upstream_status, body, headers)
+        super().__init__(self.google.message or f"Gemini answered HTTP {upstream_status}")
         self.upstream_status = upstream_status
         self.status = upstream_status
         self.body = body
@@ -128,8 +138,7 @@ class UpstreamStatusError(UpstreamError):
 
     @property
     def google_status(self) -> str:
-        error = self.body.get("error") if isinstance(self.body, dict) else None
-        return str(error.get("status", "")) if isinstance(error, dict) else ""
+        return self.google.status
 
 
 class UpstreamUnavailable(UpstreamError):

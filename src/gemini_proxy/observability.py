@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import sys
 import time
 from bisect import bisect_left
@@ -21,6 +22,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+_WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _KEY_STATES = ("active", "cooling_down", "out_of_daily_quota", "disabled")
 _MAX_SERIES = 2_000  # label combinations per metric; past it new models count as "(other)", memory stays bounded
@@ -45,6 +47,10 @@ class Metrics:
         self.share = WorkerShare(share_dir) if share_dir is not None else None
         self.jobs: dict[tuple[str, str], int] = {}  # (agent, final status) -> jobs
         self.jobs_running: Callable[[], int] | None = None  # agent jobs running in this process
+        # Requests that found every upstream connection busy: how long they waited (bucket counts, +Inf, sum).
+        self.connection_wait: list[float] = [0.0] * (len(_WAIT_BUCKETS) + 2)
+        # This process's upstream connections now: (open, idle, requests waiting for one).
+        self.upstream_connections: Callable[[], tuple[int, int, int]] | None = None
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(_Exporter(self, snapshot))
 
@@ -53,6 +59,12 @@ class Metrics:
         self.attempts[outcome] = self.attempts.get(outcome, 0) + 1
         if outcome != "ok" and outcome != "client_error":
             self.totals["retried"] += 1
+
+    # Called by the connection pool when a request had to wait for a connection.
+    def observe_connection_wait(self, seconds: float) -> None:
+        buckets = self.connection_wait
+        buckets[bisect_left(_WAIT_BUCKETS, seconds)] += 1
+        buckets[-1] += seconds
 
     def observe_request(self, surface: str, model: str, status: int, seconds: float) -> None:
         series = (surface, model, str(status))
@@ -99,6 +111,7 @@ class Metrics:
             "tokens": [[*labels, value] for labels, value in self.tokens.items()],
             "totals": self.totals,
             "jobs": [[*labels, value] for labels, value in self.jobs.items()],
+            "connection_wait": self.connection_wait,
         }
 
     def combined(self) -> Metrics:
@@ -107,7 +120,8 @@ class Metrics:
         if not others:
             return self
         out = Metrics()
-        out.jobs_running = self.jobs_running  # a gauge of this process, not a sum
+        out.jobs_running = self.jobs_running  # gauges of this process, not sums
+        out.upstream_connections = self.upstream_connections
         for dump in [self.dump(), *others]:
             _add_dump(out, dump)
         return out
@@ -142,6 +156,9 @@ def _add_dump(into: Metrics, dump: dict[str, Any]) -> None:
         into.totals[name] = into.totals.get(name, 0) + int(value)
     for agent, status, value in dump.get("jobs", []):
         into.jobs[(agent, status)] = into.jobs.get((agent, status), 0) + int(value)
+    wait = dump.get("connection_wait")
+    if wait is not None and len(wait) == len(into.connection_wait):
+        into.connection_wait = [a + float(b) for a, b in zip(into.connection_wait, wait, strict=True)]
 
 
 class WorkerShare:
@@ -232,6 +249,28 @@ class _Exporter(Collector):
         for job_labels, value in m.jobs.items():
             jobs.add_metric(job_labels, value)
         yield jobs
+        wait = HistogramMetricFamily(
+            "gemini_proxy_upstream_connection_wait_seconds",
+            "Time requests waited for a connection to Gemini (only those that found all "
+            "GEMINI_PROXY_UPSTREAM_MAX_CONNECTIONS busy).",
+        )
+        cumulative_wait, waited = [], 0.0
+        for bound, count in zip((*map(str, _WAIT_BUCKETS), "+Inf"), m.connection_wait[:-1], strict=True):
+            waited += count
+            cumulative_wait.append((bound, waited))
+        wait.add_metric((), cumulative_wait, m.connection_wait[-1])
+        yield wait
+        if m.upstream_connections is not None:
+            open_now, idle_now, waiting_now = m.upstream_connections()
+            connections = GaugeMetricFamily(
+                "gemini_proxy_upstream_connections",
+                "Connections to Gemini in this process, by state (busy, idle), and requests waiting for one.",
+                labels=("state",),
+            )
+            connections.add_metric(("busy",), open_now - idle_now)
+            connections.add_metric(("idle",), idle_now)
+            connections.add_metric(("waiting",), waiting_now)
+            yield connections
         if m.jobs_running is not None:
             yield GaugeMetricFamily(
                 "gemini_proxy_agent_jobs_running", "Agent jobs running in this process.", value=m.jobs_running()
@@ -247,8 +286,21 @@ class _Exporter(Collector):
             yield states
 
 
+# A credential in a query string (`?key=...`, as Google's clients send it, `&access_token=...`): its
+# value never reaches a log line. uvicorn's access log prints the full path with its query.
+_CREDENTIAL_IN_QUERY = re.compile(
+    r"(?i)([?&;](?:key|api[_-]?key|access[_-]?token|token|auth|password|secret|client[_-]?secret)=)[^&;#\s\"']*"
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with the value of every credential query parameter replaced by ``***``."""
+    return _CREDENTIAL_IN_QUERY.sub(r"\1***", text) if "=" in text else text
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, and any ``extra`` fields."""
+    """One JSON object per line: time, level, logger, message, and any ``extra`` fields; credentials
+    in query strings (the access log's paths) are redacted from the message and string fields."""
 
     # Record attributes that are not extra fields (uvicorn's color_message repeats the message with ANSI codes).
     _standard = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
@@ -262,11 +314,11 @@ class JsonFormatter(logging.Formatter):
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         for key, value in record.__dict__.items():
             if key not in self._standard:
-                entry[key] = value
+                entry[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()

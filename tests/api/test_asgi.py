@@ -4,19 +4,22 @@ failing endpoints here stand in for the bug that would.)"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from gemini_proxy.api.asgi import ProxyApp
 from gemini_proxy.api.common import render_google, render_openai, surface
+from gemini_proxy.observability import Metrics
 
 
 async def boom(request: Request) -> Response:
@@ -30,6 +33,16 @@ class Broken:
         raise RuntimeError("secret detail that must not reach the client")
 
 
+async def failing_stream(request: Request) -> Response:
+    """An answer that fails while it is sent, after its endpoint has counted it."""
+
+    async def body() -> AsyncIterator[bytes]:
+        raise RuntimeError("secret detail that must not reach the client")
+        yield b""
+
+    return StreamingResponse(body())
+
+
 def make_app() -> ProxyApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: ProxyApp) -> AsyncIterator[None]:
@@ -40,6 +53,7 @@ def make_app() -> ProxyApp:
             Route("/v1/chat/completions", surface(render_openai, None)(boom), methods=["POST"]),
             Route("/v1beta/models/{target:path}", surface(render_google, None)(boom), methods=["POST"]),
             Route("/v1/raw", Broken(), methods=["GET"]),
+            Route("/v1/counted", surface(render_openai, "openai")(failing_stream), methods=["GET"]),
         ],
         lifespan=lifespan,
         client_tokens=frozenset(),
@@ -47,7 +61,7 @@ def make_app() -> ProxyApp:
     import asyncio
 
     settings = SimpleNamespace(max_request_bytes=1 << 20, body_timeout=60.0)
-    app.services = SimpleNamespace(loop=asyncio.get_running_loop(), metrics=None, settings=settings)  # type: ignore[assignment]
+    app.services = SimpleNamespace(loop=asyncio.get_running_loop(), metrics=Metrics(), settings=settings)  # type: ignore[assignment]
     return app
 
 
@@ -74,3 +88,34 @@ async def test_unhandled_exception_is_a_500_in_the_surface_shape(
     else:
         assert error["code"] == 500 and error["status"] == "INTERNAL"
     assert "unhandled error" in caplog.text and "secret detail" in caplog.text  # the log has the cause
+
+
+async def test_the_last_resort_500_is_counted_in_the_metrics() -> None:
+    app = make_app()
+    metrics: Metrics = app.services.metrics  # type: ignore[union-attr]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://proxy") as client:
+        assert (await client.get("/v1/raw")).status_code == 500
+    assert metrics.requests == {("openai", "", "500"): 1}
+
+
+async def test_an_answer_failing_after_its_endpoint_counted_it_is_counted_once() -> None:
+    app = make_app()
+    metrics: Metrics = app.services.metrics  # type: ignore[union-attr]
+    sent: list[dict[str, Any]] = []
+
+    requests = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if requests:
+            return requests.pop()
+        await asyncio.Event().wait()  # the client stays
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/v1/counted", "raw_path": b"/v1/counted",
+             "query_string": b"", "headers": [], "scheme": "http", "server": ("proxy", 80), "root_path": ""}
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
+    assert metrics.requests == {("openai", "", "200"): 1}  # counted by its endpoint, not again as a 500

@@ -19,6 +19,7 @@ import pytest
 from gemini_proxy.agents.registry import BUILTIN_AGENTS
 from tests.e2e.agents_helpers import delegate, job, sim_config, sim_stats, wait_for
 from tests.e2e.test_startup import assert_one_line_error, run_serve
+from tests.inprocess import Local, LocalServer, LocalSimulator
 from tests.servers import SIM_KEYS, ServerProcess, start_proxy, until
 
 SYSTEM = {agent.name: agent.system for agent in BUILTIN_AGENTS}
@@ -35,6 +36,17 @@ def fresh(sim: ServerProcess) -> Iterator[ServerProcess]:
     proxy = start_proxy(sim.url, env={"GEMINI_PROXY_MAX_WAIT": "0"})
     yield proxy
     proxy.stop()
+
+
+@pytest.fixture
+def local_sim(local: Local) -> LocalSimulator:
+    return local.simulator()
+
+
+@pytest.fixture
+def local_proxy(local: Local, local_sim: LocalSimulator) -> LocalServer:
+    """The same, in process (with a simulator of its own)."""
+    return local.proxy(local_sim, max_wait=0)
 
 
 def test_delegate_then_poll_gives_the_answer_and_exact_usage(sim: ServerProcess, proxy: ServerProcess) -> None:
@@ -151,38 +163,40 @@ def test_unknown_job_and_bad_queries(proxy: ServerProcess) -> None:
     assert httpx.get(proxy.url + "/api/agents/delegate").status_code == 405
 
 
-def test_status_lists_agents_counts_and_recent_jobs(fresh: ServerProcess) -> None:
-    ids = [delegate(fresh, {"agent": a, "task": "t", "wait": 10}).json()["id"] for a in ("general", "coder", "coder")]
-    listing = httpx.get(fresh.url + "/api/agents/status").json()
+def test_status_lists_agents_counts_and_recent_jobs(local_proxy: LocalServer) -> None:
+    ids = [
+        delegate(local_proxy, {"agent": a, "task": "t", "wait": 10}).json()["id"] for a in ("general", "coder", "coder")
+    ]
+    listing = local_proxy.http.get("/api/agents/status").json()
     assert [a["name"] for a in listing["agents"]] == ["coder", "extractor", "general", "summarizer"]
     assert all(a["source"] == "builtin" and a["description"] for a in listing["agents"])
     assert listing["counts"] == {"queued": 0, "running": 0, "succeeded": 3, "failed": 0, "cancelled": 0}
     assert [j["id"] for j in listing["jobs"]] == ids[::-1]
     assert "result" not in listing["jobs"][0] and listing["jobs"][0]["finish_reason"] == "stop"
-    coder = httpx.get(fresh.url + "/api/agents/status?agent=coder&limit=1").json()["jobs"]
+    coder = local_proxy.http.get("/api/agents/status?agent=coder&limit=1").json()["jobs"]
     assert [j["id"] for j in coder] == [ids[2]]
-    assert httpx.get(fresh.url + "/api/agents/status?status=failed").json()["jobs"] == []
-    assert httpx.get(f"{fresh.url}/api/agents/status?id={ids[0]}").json()["task"] == "t"
-    assert httpx.get(fresh.url + "/api/agents").json()["agents"] == listing["agents"]
-    system = httpx.get(fresh.url + "/api/system/status").json()["agent_jobs"]
+    assert local_proxy.http.get("/api/agents/status?status=failed").json()["jobs"] == []
+    assert local_proxy.http.get(f"/api/agents/status?id={ids[0]}").json()["task"] == "t"
+    assert local_proxy.http.get("/api/agents").json()["agents"] == listing["agents"]
+    system = local_proxy.http.get("/api/system/status").json()["agent_jobs"]
     assert system == {"by_status": listing["counts"], "running_here": 0}
-    metrics = httpx.get(fresh.url + "/metrics").text
+    metrics = local_proxy.http.get("/metrics").text
     assert 'gemini_proxy_agent_jobs_total{agent="coder",status="succeeded"} 2.0' in metrics
     assert 'gemini_proxy_agent_jobs_total{agent="general",status="succeeded"} 1.0' in metrics
 
 
-def test_a_job_waits_for_rate_limited_keys_then_succeeds(sim: ServerProcess, fresh: ServerProcess) -> None:
-    httpx.post(sim.url + "/_sim/keys", json={"keys": list(SIM_KEYS), "state": "exhausted_minute", "retry_delay": "3s"})
+def test_a_job_waits_for_rate_limited_keys_then_succeeds(local_sim: LocalSimulator, local_proxy: LocalServer) -> None:
+    local_sim.http.post("/_sim/keys", json={"keys": list(SIM_KEYS), "state": "exhausted_minute", "retry_delay": "3s"})
     started = time.monotonic()
-    accepted = delegate(fresh, {"agent": "general", "task": "patience"}).json()
-    assert until(lambda: job(fresh, accepted["id"]).get("last_error") is not None, 2.5)
-    waiting = job(fresh, accepted["id"])
+    accepted = delegate(local_proxy, {"agent": "general", "task": "patience"}).json()
+    assert until(lambda: job(local_proxy, accepted["id"]).get("last_error") is not None, 2.5)
+    waiting = job(local_proxy, accepted["id"])
     assert waiting["status"] == "running" and waiting["attempts"] == 1, waiting
     last = waiting["last_error"]
     assert last["code"] == "rate_limit_exceeded" and "cooling down" in last["message"]
     assert 0 < waiting["retry_at"] - last["at"] <= 3.5  # when the keys come back, not before
-    assert sim_stats(sim)["by_status"] == {"429": len(SIM_KEYS)}, "each key was tried once, then the job waited"
-    done = wait_for(fresh, accepted["id"], timeout=15)
+    assert sim_stats(local_sim)["by_status"] == {"429": len(SIM_KEYS)}, "each key was tried once, then the job waited"
+    done = wait_for(local_proxy, accepted["id"], timeout=15)
     assert done["status"] == "succeeded", done
     assert time.monotonic() - started >= 2.0, "it cannot have succeeded before a key came back"
     assert 2 <= done["attempts"] <= 4 and done["result"]["text"].endswith("patience")
@@ -190,27 +204,41 @@ def test_a_job_waits_for_rate_limited_keys_then_succeeds(sim: ServerProcess, fre
 
 
 def test_a_permanent_upstream_failure_fails_the_job_with_the_mapped_error(
-    sim: ServerProcess, fresh: ServerProcess
+    local_sim: LocalSimulator, local_proxy: LocalServer
 ) -> None:
-    done = delegate(fresh, {"agent": "general", "task": "x", "model": "gemini-0-nothing", "wait": 10}).json()
+    done = delegate(local_proxy, {"agent": "general", "task": "x", "model": "gemini-0-nothing", "wait": 10}).json()
     assert done["status"] == "failed" and done["result"] is None and done["usage"] is None
     assert done["error"]["code"] == "model_not_found"
     assert "models/gemini-0-nothing is not found" in done["error"]["message"]
     assert done["attempts"] == 1, "a 404 is not retried"
-    httpx.post(sim.url + "/_sim/fail-next", json={"status": 400, "count": 1, "message": "Bad thing."})
-    bad = delegate(fresh, {"agent": "general", "task": "y", "wait": 10}).json()
+    local_sim.http.post("/_sim/fail-next", json={"status": 400, "count": 1, "message": "Bad thing."})
+    bad = delegate(local_proxy, {"agent": "general", "task": "y", "wait": 10}).json()
     assert bad["status"] == "failed" and bad["error"] == {"message": "Bad thing.", "code": "invalid_request_error"}
-    metrics = httpx.get(fresh.url + "/metrics").text
+    metrics = local_proxy.http.get("/metrics").text
     assert 'gemini_proxy_agent_jobs_total{agent="general",status="failed"} 2.0' in metrics
 
 
-def test_server_errors_are_retried_until_success(sim: ServerProcess, fresh: ServerProcess) -> None:
+def test_server_errors_are_retried_until_success(local_sim: LocalSimulator, local_proxy: LocalServer) -> None:
     # The gateway tries 4 keys; the job then tries again after a backoff.
-    httpx.post(sim.url + "/_sim/fail-next", json={"status": 503, "count": 4}).raise_for_status()
-    done = wait_for(fresh, delegate(fresh, {"agent": "general", "task": "again"}).json()["id"])
+    local_sim.http.post("/_sim/fail-next", json={"status": 503, "count": 4}).raise_for_status()
+    done = wait_for(local_proxy, delegate(local_proxy, {"agent": "general", "task": "again"}).json()["id"])
     assert done["status"] == "succeeded" and done["attempts"] == 2
     assert done["last_error"]["code"] == "upstream_unavailable"
-    assert sim_stats(sim)["by_status"] == {"503": 4, "200": 1}
+    assert sim_stats(local_sim)["by_status"] == {"503": 4, "200": 1}
+
+
+def test_a_job_spends_one_retry_budget_across_its_tries(sim: ServerProcess, fresh: ServerProcess) -> None:
+    # Google answers 503 to everything: the job's tries share one budget of two calls' worth of
+    # attempts (8), where the runner's 5 tries around the gateway's 4 used to make up to 20.
+    httpx.post(sim.url + "/_sim/fail-next", json={"status": 503, "count": 1000}).raise_for_status()
+    try:
+        done = wait_for(fresh, delegate(fresh, {"agent": "general", "task": "never"}).json()["id"])
+        asked = sim_stats(sim)["by_status"]
+    finally:
+        httpx.post(sim.url + "/_sim/reset").raise_for_status()
+    assert done["status"] == "failed" and done["error"]["code"] == "upstream_unavailable"
+    assert asked == {"503": 8}
+    assert done["attempts"] == 3  # each try stops when its 3 keys are all tried: 3 + 3 + 2
 
 
 def test_a_blocked_prompt_fails_with_its_usage_recorded(sim: ServerProcess, proxy: ServerProcess) -> None:
@@ -219,42 +247,39 @@ def test_a_blocked_prompt_fails_with_its_usage_recorded(sim: ServerProcess, prox
     assert "SAFETY" in done["error"]["message"] and done["usage"]["prompt_tokens"] > 0
 
 
-def test_cancel_a_running_job_cancels_its_upstream_call(sim: ServerProcess, fresh: ServerProcess) -> None:
-    sim_config(sim, first_byte_delay=5)
-    accepted = delegate(fresh, {"agent": "general", "task": "long"}).json()
-    assert wait_for(fresh, accepted["id"], statuses=("running",))["attempts"] == 1
+def test_cancel_a_running_job_cancels_its_upstream_call(local_sim: LocalSimulator, local_proxy: LocalServer) -> None:
+    sim_config(local_sim, first_byte_delay=5)
+    accepted = delegate(local_proxy, {"agent": "general", "task": "long"}).json()
+    assert wait_for(local_proxy, accepted["id"], statuses=("running",))["attempts"] == 1
     time.sleep(0.3)  # the call is on its way (the simulator counts a call when it answers)
-    response = httpx.post(f"{fresh.url}/api/agents/cancel/{accepted['id']}")
+    response = local_proxy.http.post(f"/api/agents/cancel/{accepted['id']}")
     assert response.status_code == 200 and response.json()["status"] == "cancelled", response.text
     # The simulator records a call whose client went away as 499 (Google's CANCELLED).
-    assert until(lambda: sim_stats(sim)["by_status"].get("499") == 1, 3), sim_stats(sim)
-    assert httpx.get(fresh.url + "/api/agents/status").json()["running_here"] == 0
+    assert until(lambda: sim_stats(local_sim)["by_status"].get("499") == 1, 3), sim_stats(local_sim)
+    assert local_proxy.http.get("/api/agents/status").json()["running_here"] == 0
     time.sleep(0.3)
-    final = job(fresh, accepted["id"])
+    final = job(local_proxy, accepted["id"])
     assert final["status"] == "cancelled" and final["result"] is None and final["finished_at"] is not None
-    assert httpx.post(f"{fresh.url}/api/agents/cancel/{accepted['id']}").status_code == 200  # idempotent
-    sim_config(sim, first_byte_delay=0)
-    done = delegate(fresh, {"agent": "general", "task": "quick", "wait": 10}).json()
-    late = httpx.post(f"{fresh.url}/api/agents/cancel/{done['id']}")
+    assert local_proxy.http.post(f"/api/agents/cancel/{accepted['id']}").status_code == 200  # idempotent
+    sim_config(local_sim, first_byte_delay=0)
+    done = delegate(local_proxy, {"agent": "general", "task": "quick", "wait": 10}).json()
+    late = local_proxy.http.post(f"/api/agents/cancel/{done['id']}")
     assert late.status_code == 409 and late.json()["error"]["code"] == "job_finished"
-    metrics = httpx.get(fresh.url + "/metrics").text
+    metrics = local_proxy.http.get("/metrics").text
     assert 'gemini_proxy_agent_jobs_total{agent="general",status="cancelled"} 1.0' in metrics
 
 
-def test_cancel_a_queued_job(sim: ServerProcess) -> None:
-    sim_config(sim, first_byte_delay=3)
-    proxy = start_proxy(sim.url, env={"GEMINI_PROXY_AGENTS_CONCURRENCY": "1"})
-    try:
-        first = delegate(proxy, {"agent": "general", "task": "one"}).json()
-        second = delegate(proxy, {"agent": "general", "task": "two"}).json()
-        wait_for(proxy, first["id"], statuses=("running",))
-        assert job(proxy, second["id"])["status"] == "queued", "one job at a time"
-        assert httpx.post(f"{proxy.url}/api/agents/cancel/{second['id']}").json()["status"] == "cancelled"
-        assert wait_for(proxy, first["id"])["status"] == "succeeded"
-        time.sleep(0.6)  # a poll of the runner: the cancelled job is never started
-        assert job(proxy, second["id"])["attempts"] == 0 and sim_stats(sim)["total"] == 1
-    finally:
-        proxy.stop()
+def test_cancel_a_queued_job(local: Local, local_sim: LocalSimulator) -> None:
+    sim_config(local_sim, first_byte_delay=3)
+    proxy = local.proxy(local_sim, agents_concurrency=1)
+    first = delegate(proxy, {"agent": "general", "task": "one"}).json()
+    second = delegate(proxy, {"agent": "general", "task": "two"}).json()
+    wait_for(proxy, first["id"], statuses=("running",))
+    assert job(proxy, second["id"])["status"] == "queued", "one job at a time"
+    assert proxy.http.post(f"/api/agents/cancel/{second['id']}").json()["status"] == "cancelled"
+    assert wait_for(proxy, first["id"])["status"] == "succeeded"
+    time.sleep(0.6)  # a poll of the runner: the cancelled job is never started
+    assert job(proxy, second["id"])["attempts"] == 0 and sim_stats(local_sim)["total"] == 1
 
 
 def test_idempotency_key_replays_the_same_job(proxy: ServerProcess) -> None:
@@ -269,32 +294,29 @@ def test_idempotency_key_replays_the_same_job(proxy: ServerProcess) -> None:
     assert delegate(proxy, body, {"idempotency-key": "x" * 300}).status_code == 400
 
 
-def test_custom_agents_file(sim: ServerProcess, tmp_path: Path) -> None:
+def test_custom_agents_file(local: Local, local_sim: LocalSimulator, tmp_path: Path) -> None:
     agents = {
         "pirate": {"description": "Talks like a pirate.", "system": "Answer like a pirate, always.",
                    "model": "gemini-2.0-flash", "temperature": 0.9, "max_output_tokens": 200},
         "general": {"description": "Replaced general.", "system": "Replaced general agent.", "thinking_budget": 0},
     }
     (tmp_path / "agents.json").write_text(json.dumps(agents))
-    proxy = start_proxy(sim.url, env={"GEMINI_PROXY_AGENTS_FILE": str(tmp_path / "agents.json")})
-    try:
-        listed = {a["name"]: a for a in httpx.get(proxy.url + "/api/agents").json()["agents"]}
-        assert listed["pirate"] == {
-            "name": "pirate", "description": "Talks like a pirate.", "model": "gemini-2.0-flash", "source": "file",
-            "temperature": 0.9, "max_output_tokens": 200,
-        }
-        assert listed["general"]["source"] == "file" and listed["coder"]["source"] == "builtin"
-        pirate = delegate(proxy, {"agent": "pirate", "task": "Hello", "wait": 10}).json()
-        assert pirate["model"] == "gemini-2.0-flash" and pirate["status"] == "succeeded", pirate
-        assert pirate["result"]["text"] == reply("Answer like a pirate, always.", "Hello")
-        general = delegate(proxy, {"agent": "general", "task": "Hi", "wait": 10}).json()
-        assert general["result"]["text"] == reply("Replaced general agent.", "Hi")
-        assert general["usage"]["reasoning_tokens"] == 0, "thinking_budget 0 reached Gemini"
-        override = delegate(proxy, {"agent": "pirate", "task": "Hey", "model": "gemini-2.5-flash", "wait": 10}).json()
-        assert override["model"] == "gemini-2.5-flash" and override["status"] == "succeeded"
-        assert sim_stats(sim)["by_model"] == {"gemini-2.0-flash": 1, "gemini-2.5-flash": 2}
-    finally:
-        proxy.stop()
+    proxy = local.proxy(local_sim, agents_file=tmp_path / "agents.json")
+    listed = {a["name"]: a for a in proxy.http.get("/api/agents").json()["agents"]}
+    assert listed["pirate"] == {
+        "name": "pirate", "description": "Talks like a pirate.", "model": "gemini-2.0-flash", "source": "file",
+        "temperature": 0.9, "max_output_tokens": 200,
+    }
+    assert listed["general"]["source"] == "file" and listed["coder"]["source"] == "builtin"
+    pirate = delegate(proxy, {"agent": "pirate", "task": "Hello", "wait": 10}).json()
+    assert pirate["model"] == "gemini-2.0-flash" and pirate["status"] == "succeeded", pirate
+    assert pirate["result"]["text"] == reply("Answer like a pirate, always.", "Hello")
+    general = delegate(proxy, {"agent": "general", "task": "Hi", "wait": 10}).json()
+    assert general["result"]["text"] == reply("Replaced general agent.", "Hi")
+    assert general["usage"]["reasoning_tokens"] == 0, "thinking_budget 0 reached Gemini"
+    override = delegate(proxy, {"agent": "pirate", "task": "Hey", "model": "gemini-2.5-flash", "wait": 10}).json()
+    assert override["model"] == "gemini-2.5-flash" and override["status"] == "succeeded"
+    assert sim_stats(local_sim)["by_model"] == {"gemini-2.0-flash": 1, "gemini-2.5-flash": 2}
 
 
 @pytest.mark.parametrize(

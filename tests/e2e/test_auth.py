@@ -1,13 +1,16 @@
-"""Client tokens: every route but /health needs one, refused in the surface's own error format."""
+"""Client tokens: every route but /health needs one, refused in the surface's own error format.
+
+The proxy and the simulator run in process (``tests.inprocess``): nothing here is about sockets.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
+import anyio.from_thread
 import pytest
 
-from tests.servers import ServerProcess, start_proxy
+from tests.inprocess import Local, LocalServer
 
 TOKEN = "client-token-123"
 CHAT = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}
@@ -15,19 +18,21 @@ GEN = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
 
 
 @pytest.fixture(scope="module")
-def guarded(simulator: ServerProcess) -> Iterator[ServerProcess]:
-    server = start_proxy(simulator.url, env={"GEMINI_PROXY_AUTH_TOKENS": f"other-token,{TOKEN}"})
-    yield server
-    server.stop()
+def guarded(portal: anyio.from_thread.BlockingPortal) -> Iterator[LocalServer]:
+    local = Local(portal)
+    try:
+        yield local.proxy(local.simulator(), auth_tokens=f"other-token,{TOKEN}")
+    finally:
+        local.close()
 
 
-def test_health_stays_open(guarded: ServerProcess) -> None:
-    assert httpx.get(guarded.url + "/health").status_code == 200
+def test_health_stays_open(guarded: LocalServer) -> None:
+    assert guarded.http.get("/health").status_code == 200
 
 
 @pytest.mark.parametrize("headers", [{}, {"authorization": "Bearer wrong"}, {"authorization": "Basic " + TOKEN}])
-def test_openai_surface_refuses_in_openai_shape(guarded: ServerProcess, headers: dict[str, str]) -> None:
-    response = httpx.post(guarded.url + "/v1/chat/completions", json=CHAT, headers=headers)
+def test_openai_surface_refuses_in_openai_shape(guarded: LocalServer, headers: dict[str, str]) -> None:
+    response = guarded.http.post("/v1/chat/completions", json=CHAT, headers=headers)
     assert response.status_code == 401
     error = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
@@ -35,8 +40,8 @@ def test_openai_surface_refuses_in_openai_shape(guarded: ServerProcess, headers:
     assert TOKEN not in response.text
 
 
-def test_openai_surface_accepts_bearer(guarded: ServerProcess) -> None:
-    response = httpx.post(guarded.url + "/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {TOKEN}"})
+def test_openai_surface_accepts_bearer(guarded: LocalServer) -> None:
+    response = guarded.http.post("/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 200, response.text
 
 
@@ -45,10 +50,10 @@ def test_openai_surface_accepts_bearer(guarded: ServerProcess) -> None:
     [({}, {}), ({"x-goog-api-key": "wrong"}, {}), ({}, {"key": "wrong"})],
 )
 def test_gemini_surface_refuses_in_google_shape(
-    guarded: ServerProcess, headers: dict[str, str], params: dict[str, str]
+    guarded: LocalServer, headers: dict[str, str], params: dict[str, str]
 ) -> None:
-    response = httpx.post(
-        guarded.url + "/v1beta/models/gemini-2.5-flash:generateContent", json=GEN, headers=headers, params=params
+    response = guarded.http.post(
+        "/v1beta/models/gemini-2.5-flash:generateContent", json=GEN, headers=headers, params=params
     )
     assert response.status_code == 401
     error = response.json()["error"]
@@ -57,35 +62,35 @@ def test_gemini_surface_refuses_in_google_shape(
 
 @pytest.mark.parametrize(("headers", "params"), [({"x-goog-api-key": TOKEN}, {}), ({}, {"key": TOKEN})])
 def test_gemini_surface_accepts_header_or_query(
-    guarded: ServerProcess, headers: dict[str, str], params: dict[str, str]
+    guarded: LocalServer, headers: dict[str, str], params: dict[str, str]
 ) -> None:
-    response = httpx.post(
-        guarded.url + "/v1beta/models/gemini-2.5-flash:generateContent", json=GEN, headers=headers, params=params
+    response = guarded.http.post(
+        "/v1beta/models/gemini-2.5-flash:generateContent", json=GEN, headers=headers, params=params
     )
     assert response.status_code == 200, response.text
     assert response.json()["candidates"][0]["content"]["parts"][0]["text"]
 
 
-def test_simple_surface_refuses_in_its_shape(guarded: ServerProcess) -> None:
-    response = httpx.post(guarded.url + "/api/gemini/generate", json={"prompt": "hi"})
+def test_simple_surface_refuses_in_its_shape(guarded: LocalServer) -> None:
+    response = guarded.http.post("/api/gemini/generate", json={"prompt": "hi"})
     assert response.status_code == 401
     assert set(response.json()["error"]) == {"message", "code"}
 
 
 @pytest.mark.parametrize("path", ["/api/system/status", "/metrics"])
-def test_operations_routes_are_guarded(guarded: ServerProcess, path: str) -> None:
-    assert httpx.get(guarded.url + path).status_code == 401
-    assert httpx.get(guarded.url + path, headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200
+def test_operations_routes_are_guarded(guarded: LocalServer, path: str) -> None:
+    assert guarded.http.get(path).status_code == 401
+    assert guarded.http.get(path, headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200
 
 
-def test_refused_requests_are_counted(guarded: ServerProcess) -> None:
+def test_refused_requests_are_counted(guarded: LocalServer) -> None:
     def refused(surface: str) -> float:
-        metrics = httpx.get(guarded.url + "/metrics", headers={"authorization": f"Bearer {TOKEN}"}).text
+        metrics = guarded.http.get("/metrics", headers={"authorization": f"Bearer {TOKEN}"}).text
         prefix = f'gemini_proxy_requests_total{{model="",status="401",surface="{surface}"}} '
         return sum(float(line[len(prefix) :]) for line in metrics.splitlines() if line.startswith(prefix))
 
     before = refused("openai"), refused("gemini")
-    httpx.post(guarded.url + "/v1/chat/completions", json=CHAT)
+    guarded.http.post("/v1/chat/completions", json=CHAT)
     native = guarded.url + "/v1beta/models/gemini-2.5-flash:generateContent"
-    httpx.post(native, json=GEN, headers={"x-goog-api-key": "x"})
+    guarded.http.post(native, json=GEN, headers={"x-goog-api-key": "x"})
     assert (refused("openai"), refused("gemini")) == (before[0] + 1, before[1] + 1)

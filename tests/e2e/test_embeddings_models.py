@@ -6,7 +6,8 @@ import httpx
 import openai
 import pytest
 
-from tests.servers import ServerProcess, start_proxy
+from tests.inprocess import Local
+from tests.servers import ServerProcess
 
 
 @pytest.fixture
@@ -63,21 +64,18 @@ def test_embedding_bad_input(proxy: ServerProcess, body: dict, param: str) -> No
     assert response.json()["error"]["param"] == param
 
 
-def test_models_list_and_get(simulator: ServerProcess) -> None:
-    proxy = start_proxy(simulator.url, env={"GEMINI_PROXY_MODEL_ALIASES": "gpt-4o=gemini-2.5-flash"})
-    try:
-        client = openai.OpenAI(base_url=proxy.url + "/v1", api_key="unused", max_retries=0)
-        ids = [m.id for m in client.models.list()]
-        assert "gemini-2.5-flash" in ids and "gemini-embedding-001" in ids and "gpt-4o" in ids
-        model = client.models.retrieve("gemini-2.5-pro")
-        assert model.id == "gemini-2.5-pro" and model.object == "model" and model.owned_by == "google"
-        with pytest.raises(openai.NotFoundError):
-            client.models.retrieve("gpt-nothing")
-        # An alias works for chat too.
-        reply = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "alias"}])
-        assert reply.model == "gpt-4o" and reply.choices[0].message.content
-    finally:
-        proxy.stop()
+def test_models_list_and_get(local: Local) -> None:
+    proxy = local.proxy(local.simulator(), model_aliases="gpt-4o=gemini-2.5-flash")  # in process
+    client = openai.OpenAI(base_url=proxy.url + "/v1", http_client=proxy.http, api_key="unused", max_retries=0)
+    ids = [m.id for m in client.models.list()]
+    assert "gemini-2.5-flash" in ids and "gemini-embedding-001" in ids and "gpt-4o" in ids
+    model = client.models.retrieve("gemini-2.5-pro")
+    assert model.id == "gemini-2.5-pro" and model.object == "model" and model.owned_by == "google"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("gpt-nothing")
+    # An alias works for chat too.
+    reply = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "alias"}])
+    assert reply.model == "gpt-4o" and reply.choices[0].message.content
 
 
 def test_simple_generate(proxy: ServerProcess) -> None:

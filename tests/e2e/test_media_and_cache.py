@@ -13,7 +13,8 @@ import pytest
 from google import genai
 from google.genai import types
 
-from tests.servers import ServerProcess, start_proxy
+from tests.inprocess import Local, LocalServer
+from tests.servers import ServerProcess
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -53,9 +54,9 @@ def images() -> Iterator[str]:
     server.shutdown()
 
 
-def ask_about(proxy: ServerProcess, url: str) -> httpx.Response:
-    return httpx.post(
-        proxy.url + "/v1/chat/completions",
+def ask_about(proxy: ServerProcess | LocalServer, url: str) -> httpx.Response:
+    return proxy.http.post(
+        "/v1/chat/completions",
         json={
             "model": "gemini-2.5-flash",
             "messages": [
@@ -72,31 +73,23 @@ def ask_about(proxy: ServerProcess, url: str) -> httpx.Response:
     )
 
 
-def test_image_urls_are_fetched_within_limits_when_allowed(simulator: ServerProcess, images: str) -> None:
-    proxy = start_proxy(
-        simulator.url,
-        env={
-            "GEMINI_PROXY_ALLOW_PRIVATE_MEDIA_URLS": "true",
-            "GEMINI_PROXY_MEDIA_MAX_BYTES": "1000",
-        },
-    )
-    try:
-        fetched = ask_about(proxy, images + "/pixel.png")
-        assert fetched.status_code == 200, fetched.text
-        # The image reached Gemini as a part: it costs prompt tokens beyond the text's.
-        text_only = httpx.post(
-            proxy.url + "/v1/chat/completions",
-            json={"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "What is in it?"}]},
-        ).json()
-        assert fetched.json()["usage"]["prompt_tokens"] > text_only["usage"]["prompt_tokens"]
-        assert ask_about(proxy, images + "/redirect").status_code == 200
-        assert ask_about(proxy, images.replace("http://", "HTTP://") + "/pixel.png").status_code == 200
-        too_big = ask_about(proxy, images + "/huge.png")
-        assert too_big.status_code == 400 and "larger than 1000 bytes" in too_big.json()["error"]["message"]
-        missing = ask_about(proxy, images + "/nothing.png")
-        assert missing.status_code == 400 and missing.json()["error"]["param"] == "messages[0].content[1].image_url"
-    finally:
-        proxy.stop()
+def test_image_urls_are_fetched_within_limits_when_allowed(local: Local, images: str) -> None:
+    # The proxy and the simulator in process; the images come from a real server on loopback.
+    proxy = local.proxy(local.simulator(), allow_private_media_urls=True, media_max_bytes=1000)
+    fetched = ask_about(proxy, images + "/pixel.png")
+    assert fetched.status_code == 200, fetched.text
+    # The image reached Gemini as a part: it costs prompt tokens beyond the text's.
+    text_only = proxy.http.post(
+        "/v1/chat/completions",
+        json={"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "What is in it?"}]},
+    ).json()
+    assert fetched.json()["usage"]["prompt_tokens"] > text_only["usage"]["prompt_tokens"]
+    assert ask_about(proxy, images + "/redirect").status_code == 200
+    assert ask_about(proxy, images.replace("http://", "HTTP://") + "/pixel.png").status_code == 200
+    too_big = ask_about(proxy, images + "/huge.png")
+    assert too_big.status_code == 400 and "larger than 1000 bytes" in too_big.json()["error"]["message"]
+    missing = ask_about(proxy, images + "/nothing.png")
+    assert missing.status_code == 400 and missing.json()["error"]["param"] == "messages[0].content[1].image_url"
 
 
 @pytest.mark.parametrize("url", ["http://[::1", "http://exa mple.com/x.png", "ftp://example.com/x.png"])

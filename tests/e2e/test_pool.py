@@ -1,7 +1,8 @@
 """The key pool seen from outside: spread, cooldowns, disabled keys, retries, all-spent 429s.
 
-Each test gets its own proxy (key state is per proxy) in front of the shared simulator, whose
-counters tell which key served which request.
+Each test gets its own proxy (key state is per proxy) in front of a simulator whose counters
+tell which key served which request: both in process (``local_sim``, ``local_proxy``) unless the
+test is about sockets or logs (``sim``, the shared simulator, and ``fresh``, a proxy process).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import httpx
 import openai
 import pytest
 
+from tests.inprocess import Local, LocalServer, LocalSimulator
 from tests.servers import SIM_KEYS, ServerProcess, start_proxy
 
 CHAT = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}
@@ -29,98 +31,113 @@ def fresh(sim: ServerProcess) -> Iterator[ServerProcess]:
     proxy.stop()
 
 
-def by_key(sim: ServerProcess) -> dict[str, int]:
-    stats = httpx.get(sim.url + "/_sim/stats").json()["by_key"]
+@pytest.fixture
+def local_sim(local: Local) -> LocalSimulator:
+    return local.simulator()
+
+
+@pytest.fixture
+def local_proxy(local: Local, local_sim: LocalSimulator) -> LocalServer:
+    return local.proxy(local_sim, max_wait=0)
+
+
+Server = ServerProcess | LocalServer
+
+
+def by_key(sim: Server) -> dict[str, int]:
+    stats = sim.http.get("/_sim/stats").json()["by_key"]
     return {key: stats.get(key, 0) for key in SIM_KEYS}
 
 
-def chat(proxy: ServerProcess, body: dict | None = None) -> httpx.Response:
-    return httpx.post(proxy.url + "/v1/chat/completions", json=body or CHAT, timeout=30)
+def chat(proxy: Server, body: dict | None = None) -> httpx.Response:
+    return proxy.http.post("/v1/chat/completions", json=body or CHAT, timeout=30)
 
 
-def key_states(proxy: ServerProcess) -> dict[str, dict]:
-    keys = httpx.get(proxy.url + "/api/system/status").json()["keys"]
+def key_states(proxy: Server) -> dict[str, dict]:
+    keys = proxy.http.get("/api/system/status").json()["keys"]
     return {entry["key"]: entry for entry in keys}
 
 
-def fail_next(sim: ServerProcess, **spec: object) -> None:
-    httpx.post(sim.url + "/_sim/fail-next", json=spec).raise_for_status()
+def fail_next(sim: Server, **spec: object) -> None:
+    sim.http.post("/_sim/fail-next", json=spec).raise_for_status()
 
 
-def test_load_is_spread_over_the_keys(sim: ServerProcess, fresh: ServerProcess) -> None:
+def test_load_is_spread_over_the_keys(local_sim: LocalSimulator, local_proxy: LocalServer) -> None:
     for _ in range(30):
-        assert chat(fresh).status_code == 200
-    assert by_key(sim) == {key: 10 for key in SIM_KEYS}
+        assert chat(local_proxy).status_code == 200
+    assert by_key(local_sim) == {key: 10 for key in SIM_KEYS}
 
 
-def test_retry_delay_is_honoured(sim: ServerProcess, fresh: ServerProcess) -> None:
-    fail_next(sim, status=429, key="sim-key-1", retry_delay="4s", count=1)
+def test_retry_delay_is_honoured(local_sim: LocalSimulator, local_proxy: LocalServer) -> None:
+    fail_next(local_sim, status=429, key="sim-key-1", retry_delay="4s", count=1)
     start = time.monotonic()
-    assert chat(fresh).status_code == 200  # the 429 was retried on another key
+    assert chat(local_proxy).status_code == 200  # the 429 was retried on another key
     sent = 1
     while time.monotonic() - start < 3.0 or sent < 4:  # well inside the 4 s cooldown, however slow the machine
-        assert chat(fresh).status_code == 200
+        assert chat(local_proxy).status_code == 200
         sent += 1
     assert time.monotonic() - start < 4.0, "the machine was too slow to observe the cooldown"
-    assert by_key(sim)["sim-key-1"] == 1, "a cooling key must not be used before its delay ends"
-    cooling = [entry for entry in key_states(fresh).values() if entry["state"] == "cooling_down"]
+    assert by_key(local_sim)["sim-key-1"] == 1, "a cooling key must not be used before its delay ends"
+    cooling = [entry for entry in key_states(local_proxy).values() if entry["state"] == "cooling_down"]
     assert len(cooling) == 1
     time.sleep(max(0.0, 4.2 - (time.monotonic() - start)))
     for _ in range(6):
-        assert chat(fresh).status_code == 200
-    assert by_key(sim)["sim-key-1"] >= 2, "the key is used again after its delay"
+        assert chat(local_proxy).status_code == 200
+    assert by_key(local_sim)["sim-key-1"] >= 2, "the key is used again after its delay"
 
 
-def test_daily_quota_lasts_until_pacific_midnight(sim: ServerProcess, fresh: ServerProcess) -> None:
-    fail_next(sim, status=429, key="sim-key-1", per_day=True, retry_delay="23s", count=1)
+def test_daily_quota_lasts_until_pacific_midnight(local_sim: LocalSimulator, local_proxy: LocalServer) -> None:
+    fail_next(local_sim, status=429, key="sim-key-1", per_day=True, retry_delay="23s", count=1)
     for _ in range(6):
-        assert chat(fresh).status_code == 200
-    assert by_key(sim)["sim-key-1"] == 1
-    (out,) = [entry for entry in key_states(fresh).values() if entry["state"] == "out_of_daily_quota"]
+        assert chat(local_proxy).status_code == 200
+    assert by_key(local_sim)["sim-key-1"] == 1
+    (out,) = [entry for entry in key_states(local_proxy).values() if entry["state"] == "out_of_daily_quota"]
     pacific = ZoneInfo("America/Los_Angeles")
     now = datetime.now(pacific)
     midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), pacific).timestamp()
     assert abs(float(out["until"]) - midnight) < 5, out
 
 
-def test_invalid_key_is_disabled_and_never_tried_again(sim: ServerProcess, fresh: ServerProcess) -> None:
-    httpx.post(sim.url + "/_sim/keys", json={"key": "sim-key-2", "state": "invalid"}).raise_for_status()
+def test_invalid_key_is_disabled_and_never_tried_again(local_sim: LocalSimulator, local_proxy: LocalServer) -> None:
+    local_sim.http.post("/_sim/keys", json={"key": "sim-key-2", "state": "invalid"}).raise_for_status()
     for _ in range(12):
-        assert chat(fresh).status_code == 200
-    assert by_key(sim)["sim-key-2"] == 1
-    disabled = [entry for entry in key_states(fresh).values() if entry["state"] == "disabled"]
+        assert chat(local_proxy).status_code == 200
+    assert by_key(local_sim)["sim-key-2"] == 1
+    disabled = [entry for entry in key_states(local_proxy).values() if entry["state"] == "disabled"]
     assert len(disabled) == 1 and "API_KEY_INVALID" in str(disabled[0])
-    assert 'gemini_proxy_upstream_attempts_total{outcome="invalid_key"} 1.0' in httpx.get(fresh.url + "/metrics").text
+    assert 'gemini_proxy_upstream_attempts_total{outcome="invalid_key"} 1.0' in local_proxy.http.get("/metrics").text
 
 
-def test_server_errors_are_retried_on_another_key(sim: ServerProcess, fresh: ServerProcess) -> None:
-    fail_next(sim, status=503, count=1)
-    assert chat(fresh).status_code == 200
-    assert sum(by_key(sim).values()) == 2
-    assert httpx.get(fresh.url + "/api/system/status").json()["requests"]["retried"] == 1
-    assert 'gemini_proxy_upstream_attempts_total{outcome="transient"} 1.0' in httpx.get(fresh.url + "/metrics").text
+def test_server_errors_are_retried_on_another_key(local_sim: LocalSimulator, local_proxy: LocalServer) -> None:
+    fail_next(local_sim, status=503, count=1)
+    assert chat(local_proxy).status_code == 200
+    assert sum(by_key(local_sim).values()) == 2
+    assert local_proxy.http.get("/api/system/status").json()["requests"]["retried"] == 1
+    assert 'gemini_proxy_upstream_attempts_total{outcome="transient"} 1.0' in local_proxy.http.get("/metrics").text
 
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1beta/models/gemini-2.5-flash:generateContent"])
-def test_an_answer_cut_short_is_retried_on_another_key(sim: ServerProcess, fresh: ServerProcess, path: str) -> None:
+def test_an_answer_cut_short_is_retried_on_another_key(
+    local_sim: LocalSimulator, local_proxy: LocalServer, path: str
+) -> None:
     # Gemini's connection breaks halfway through a (non-streamed) answer: the client has seen
     # nothing yet, so the proxy asks another key instead of answering 502.
-    fail_next(sim, status=200, after_chunks=1, count=1)
+    fail_next(local_sim, status=200, after_chunks=1, count=1)
     body = CHAT if path.startswith("/v1/chat") else {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
-    response = httpx.post(fresh.url + path, json=body, timeout=10)
+    response = local_proxy.http.post(path, json=body, timeout=10)
     assert response.status_code == 200, response.text
-    assert sorted(by_key(sim).values()) == [0, 1, 1]  # two keys asked, one answer
-    assert 'gemini_proxy_upstream_attempts_total{outcome="transient"} 1.0' in httpx.get(fresh.url + "/metrics").text
+    assert sorted(by_key(local_sim).values()) == [0, 1, 1]  # two keys asked, one answer
+    assert 'gemini_proxy_upstream_attempts_total{outcome="transient"} 1.0' in local_proxy.http.get("/metrics").text
 
 
-def test_a_bad_request_is_not_retried(sim: ServerProcess, fresh: ServerProcess) -> None:
-    response = httpx.post(
-        fresh.url + "/v1beta/models/gemini-2.5-flash:generateContent",
+def test_a_bad_request_is_not_retried(local_sim: LocalSimulator, local_proxy: LocalServer) -> None:
+    response = local_proxy.http.post(
+        "/v1beta/models/gemini-2.5-flash:generateContent",
         json={"contents": [{"parts": [{"text": "x"}]}], "bogusField": 1},
     )
     assert response.status_code == 400
-    assert sum(by_key(sim).values()) == 1
-    assert all(entry["state"] == "active" for entry in key_states(fresh).values())
+    assert sum(by_key(local_sim).values()) == 1
+    assert all(entry["state"] == "active" for entry in key_states(local_proxy).values())
 
 
 def test_all_keys_spent_gives_429_with_retry_after(sim: ServerProcess, fresh: ServerProcess) -> None:
@@ -158,25 +175,22 @@ def test_all_keys_spent_gives_429_with_retry_after(sim: ServerProcess, fresh: Se
     assert by_key(sim) == {key: 1 for key in SIM_KEYS}
 
 
-def test_a_short_cooldown_is_waited_for(sim: ServerProcess) -> None:
-    proxy = start_proxy(sim.url, keys=["sim-key-1"], env={"GEMINI_PROXY_MAX_WAIT": "3"})
-    try:
-        fail_next(sim, status=429, key="sim-key-1", retry_delay="1s", count=1)
-        start = time.monotonic()
-        assert chat(proxy).status_code == 200
-        assert 0.9 <= time.monotonic() - start < 3
-    finally:
-        proxy.stop()
+def test_a_short_cooldown_is_waited_for(local: Local, local_sim: LocalSimulator) -> None:
+    proxy = local.proxy(local_sim, keys=["sim-key-1"], max_wait=3)
+    fail_next(local_sim, status=429, key="sim-key-1", retry_delay="1s", count=1)
+    start = time.monotonic()
+    assert chat(proxy).status_code == 200
+    assert 0.9 <= time.monotonic() - start < 3
 
 
-def test_stream_is_retried_before_its_first_byte(sim: ServerProcess, fresh: ServerProcess) -> None:
-    fail_next(sim, status=503, count=1)
-    client = openai.OpenAI(base_url=fresh.url + "/v1", api_key="x", max_retries=0)
+def test_stream_is_retried_before_its_first_byte(local_sim: LocalSimulator, local_proxy: LocalServer) -> None:
+    fail_next(local_sim, status=503, count=1)
+    client = openai.OpenAI(base_url=local_proxy.url + "/v1", http_client=local_proxy.http, api_key="x", max_retries=0)
     text = "".join(
         c.choices[0].delta.content or "" for c in client.chat.completions.create(**CHAT, stream=True) if c.choices
     )
     assert text == "Simulated reply to turn 1: hi"
-    assert sum(by_key(sim).values()) == 2
+    assert sum(by_key(local_sim).values()) == 2
 
 
 def test_no_key_in_logs_status_or_metrics(sim: ServerProcess) -> None:
@@ -267,11 +281,11 @@ def test_a_client_that_leaves_while_sending_its_body_is_not_a_server_error(fresh
     assert 'status="500"' not in httpx.get(fresh.url + "/metrics").text
 
 
-def test_metrics_by_surface_model_and_status(sim: ServerProcess, fresh: ServerProcess) -> None:
+def test_metrics_by_surface_model_and_status(local_sim: LocalSimulator, local_proxy: LocalServer) -> None:
     for _ in range(2):
-        assert chat(fresh).status_code == 200
-    assert chat(fresh, {"model": "gemini-2.5-flash", "messages": []}).status_code == 400
-    text = httpx.get(fresh.url + "/metrics").text
+        assert chat(local_proxy).status_code == 200
+    assert chat(local_proxy, {"model": "gemini-2.5-flash", "messages": []}).status_code == 400
+    text = local_proxy.http.get("/metrics").text
     labels = 'model="gemini-2.5-flash",status="200",surface="openai"'
     assert f"gemini_proxy_requests_total{{{labels}}} 2.0" in text
     assert f"gemini_proxy_request_duration_seconds_count{{{labels}}} 2.0" in text

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.test_pool import CHAT, by_key, chat, fail_next, key_states
+from tests.inprocess import Local, LocalServer
 from tests.servers import SIM_KEYS, ServerProcess, cli, replicas_on_redis, start_proxy, until
 
 
@@ -146,37 +147,32 @@ def test_keys_check_command(sim: ServerProcess, tmp_path: Path) -> None:
         proxy.stop()
 
 
-def test_admin_routes(sim: ServerProcess) -> None:
-    proxy = start_proxy(sim.url, env={"GEMINI_PROXY_ADMIN_TOKEN": "admin-secret", "GEMINI_PROXY_AUTH_TOKENS": "client"})
+def test_admin_routes(local: Local) -> None:
+    sim = local.simulator()  # in process, and the proxies too
+    proxy = local.proxy(sim, admin_token="admin-secret", auth_tokens="client")
     admin = {"authorization": "Bearer admin-secret"}
-    try:
-        assert httpx.get(proxy.url + "/api/keys").status_code == 401
-        assert httpx.get(proxy.url + "/api/keys", headers={"authorization": "Bearer client"}).status_code == 401
-        listing = httpx.get(proxy.url + "/api/keys", headers=admin).json()
-        ids = [entry["key"] for entry in listing["keys"]]
-        assert len(ids) == 3 and listing["counts"]["configured"] == 3
-        disabled = httpx.post(f"{proxy.url}/api/keys/{ids[0]}/disable", json={"reason": "maintenance"}, headers=admin)
-        assert disabled.status_code == 200
-        assert key_states_admin(proxy, admin)[ids[0]]["state"] == "disabled"
-        assert httpx.post(f"{proxy.url}/api/keys/{ids[0]}/enable", headers=admin).status_code == 200
-        assert key_states_admin(proxy, admin)[ids[0]]["state"] == "active"
-        assert httpx.post(f"{proxy.url}/api/keys/nope/enable", headers=admin).status_code == 404
-        httpx.post(sim.url + "/_sim/keys", json={"key": "sim-key-1", "state": "invalid"})
-        results = httpx.post(proxy.url + "/api/keys/check", headers=admin).json()["results"]
-        assert sorted(r["status"] for r in results) == ["invalid", "valid", "valid"]
-        assert sorted(entry["state"] for entry in key_states_admin(proxy, admin).values()) == [
-            "active",
-            "active",
-            "disabled",
-        ]
-    finally:
-        proxy.stop()
-    off = start_proxy(sim.url)
-    try:
-        assert httpx.get(off.url + "/api/keys", headers=admin).status_code == 404
-    finally:
-        off.stop()
+    assert proxy.http.get("/api/keys").status_code == 401
+    assert proxy.http.get("/api/keys", headers={"authorization": "Bearer client"}).status_code == 401
+    listing = proxy.http.get("/api/keys", headers=admin).json()
+    ids = [entry["key"] for entry in listing["keys"]]
+    assert len(ids) == 3 and listing["counts"]["configured"] == 3
+    disabled = proxy.http.post(f"/api/keys/{ids[0]}/disable", json={"reason": "maintenance"}, headers=admin)
+    assert disabled.status_code == 200
+    assert key_states_admin(proxy, admin)[ids[0]]["state"] == "disabled"
+    assert proxy.http.post(f"/api/keys/{ids[0]}/enable", headers=admin).status_code == 200
+    assert key_states_admin(proxy, admin)[ids[0]]["state"] == "active"
+    assert proxy.http.post("/api/keys/nope/enable", headers=admin).status_code == 404
+    sim.http.post("/_sim/keys", json={"key": "sim-key-1", "state": "invalid"})
+    results = proxy.http.post("/api/keys/check", headers=admin).json()["results"]
+    assert sorted(r["status"] for r in results) == ["invalid", "valid", "valid"]
+    assert sorted(entry["state"] for entry in key_states_admin(proxy, admin).values()) == [
+        "active",
+        "active",
+        "disabled",
+    ]
+    off = local.proxy(sim)
+    assert off.http.get("/api/keys", headers=admin).status_code == 404
 
 
-def key_states_admin(proxy: ServerProcess, headers: dict[str, str]) -> dict[str, dict]:
-    return {e["key"]: e for e in httpx.get(proxy.url + "/api/keys", headers=headers).json()["keys"]}
+def key_states_admin(proxy: LocalServer, headers: dict[str, str]) -> dict[str, dict]:
+    return {e["key"]: e for e in proxy.http.get("/api/keys", headers=headers).json()["keys"]}

@@ -61,6 +61,7 @@ def test_malformed_upstream_url(url: str) -> None:
         ({"GEMINI_PROXY_PORT": "70000"}, "GEMINI_PROXY_PORT"),
         ({"GEMINI_PROXY_PORT": "eighty"}, "GEMINI_PROXY_PORT"),
         ({"GEMINI_PROXY_RETRY_ATTEMPTS": "0"}, "GEMINI_PROXY_RETRY_ATTEMPTS"),
+        ({"GEMINI_PROXY_UPSTREAM_MAX_CONNECTIONS": "0"}, "GEMINI_PROXY_UPSTREAM_MAX_CONNECTIONS"),
         ({"GEMINI_PROXY_MODEL_ALIASES": "gpt-4o"}, "GEMINI_PROXY_MODEL_ALIASES"),
         ({"GEMINI_PROXY_LOG_LEVEL": "loud"}, "GEMINI_PROXY_LOG_LEVEL"),
     ],
@@ -155,3 +156,27 @@ def test_dotenv_is_read_and_flags_override_it(simulator, tmp_path: Path) -> None
     # Without the flag, the .env's bad value stops start-up and is named.
     result = run_serve({"GEMINI_PROXY_KEYS_FILE": ""}, cwd=str(tmp_path))
     assert_one_line_error(result, "GEMINI_PROXY_LOG_LEVEL")
+
+
+@pytest.mark.parametrize("command", [["serve"], ["keys", "check"]])
+def test_malformed_keys_name_their_setting_in_one_line(command: list[str], tmp_path: Path) -> None:
+    # Two keys pasted with a space instead of a comma: one line naming the setting the keys came
+    # from, exit code 2, and no traceback, from `serve` and `keys check` alike; the keys never shown.
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_PROXY_")}
+    keys_file = tmp_path / "keys.txt"
+    keys_file.write_text("fake-key-one\nfake-key-two fake-key-three\n")
+    for env, setting in (
+        ({"GEMINI_PROXY_KEYS": "fake-key-one fake-key-two"}, "GEMINI_PROXY_KEYS"),
+        ({"GEMINI_PROXY_KEYS_FILE": str(keys_file)}, "GEMINI_PROXY_KEYS_FILE"),
+    ):
+        result = subprocess.run(
+            cli(*command, *(["--port", str(free_port())] if command == ["serve"] else [])),
+            env={**clean, "GEMINI_PROXY_DB": "", **env},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        line = assert_one_line_error(result, setting)
+        assert line.startswith(f"gemini-proxy: error: {setting}: ")
+        assert "fake-key-two" not in result.stderr and "fake-key-three" not in result.stderr

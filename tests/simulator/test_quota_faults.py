@@ -193,7 +193,7 @@ def quota_value(r: httpx.Response) -> str:
 
 
 def test_injected_429s_never_say_limit_zero_when_rpm_rpd_unset(sim: Sim) -> None:
-    # "limit: 0" means "no free-tier quota at all" (notes §5): injected 429s quote realistic defaults.
+    # "limit: 0" means "no free-tier quota at all" (docs/protocol.md §8): injected 429s quote realistic defaults.
     assert sim.config.rpm is None and sim.config.rpd is None
     sim.config.fail_next(429)
     r = sim.generate("gemini-2.5-flash", user("x"))

@@ -167,7 +167,7 @@ def count_tokens(sim: Sim, model: str, body: dict) -> int:
     ],
 )
 def test_stream_usage_only_final_chunk_is_true(sim: Sim, model: str, extra: dict) -> None:
-    # Real streams change promptTokenCount in the last chunk (15→13, 55→257, 89→121; notes §4) and
+    # Real streams change promptTokenCount in the last chunk (15→13, 55→257, 89→121; docs/protocol.md §6) and
     # 2.0 omits candidatesTokenCount until then: a proxy must use the last chunk's usage.
     body = {**user("one two three four five six seven"), "systemInstruction": {"parts": [{"text": "Be brief."}]},
             **extra}

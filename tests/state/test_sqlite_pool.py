@@ -50,7 +50,7 @@ async def test_state_survives_restart(tmp_path: Path) -> None:
     await use(pool, "k1", RateLimited(100.0))
     await use(pool, "k2", InvalidKey("API_KEY_INVALID"))
     await use(pool, "k3", Success(100, 7))
-    await pool.remember_cache("cachedContents/c1", "k3")
+    await pool.caches.remember(["cachedContents/c1"], "k3")
     await pool.store.put_many("sig", {"call_1": "sig-1"}, ttl=86400)
     await close_pool(pool)  # close flushes what the sync task has not written yet
 
@@ -63,7 +63,7 @@ async def test_state_survives_restart(tmp_path: Path) -> None:
     assert snap["k3"]["models"][M]["prompt_tokens_today"] == 100
     assert snap["k3"]["totals"]["output_tokens"] == 7
     assert {(await pool.acquire(M)).key.short_id for _ in range(5)} == {"k3"}
-    assert await pool.cache_owner("cachedContents/c1") == "k3"
+    assert await pool.caches.owner("cachedContents/c1") == "k3"
     assert await pool.store.get_many("sig", ["call_1"]) == {"call_1": "sig-1"}
     await close_pool(pool)
 

@@ -14,6 +14,8 @@ from referencing.jsonschema import DRAFT202012
 
 from tests.fixtures import GEMINI_FIXTURES, OPENAI_FIXTURES, SPECS
 
+__all__ = ["GEMINI_FIXTURES", "OPENAI_FIXTURES", "SPEC"]
+
 SPEC = SPECS / "openai-openapi.json"
 
 

@@ -333,11 +333,12 @@ async def test_counters_and_snapshot(clock: FakeClock) -> None:
             "enabled": 1,
             "disabled": 0,
             "cooling_down": 0,
+            "benched": 0,
             "available": 1,
             "in_flight": 0,
         }
         clock.now = datetime(2026, 3, 8, 0, 0, 1, tzinfo=LA).timestamp()  # next Pacific day
-        await pool._sync.sync_once()
+        await pool.sync()
         snap = pool.snapshot()
         assert snap[0]["models"] == {}
         assert snap[0]["totals"]["requests"] == 4
@@ -356,9 +357,9 @@ async def test_double_release_is_ignored(clock: FakeClock) -> None:
 
 async def test_cache_affinity(clock: FakeClock) -> None:
     pool = make_pool(fake_keys(1), clock)
-    await pool.remember_cache("cachedContents/abc", "work-1")
-    assert await pool.cache_owner("cachedContents/abc") == "work-1"
-    assert await pool.cache_owner("cachedContents/zzz") is None
+    await pool.caches.remember(["cachedContents/abc"], "work-1")
+    assert await pool.caches.owner("cachedContents/abc") == "work-1"
+    assert await pool.caches.owner("cachedContents/zzz") is None
 
 
 async def test_a_cache_request_waits_for_its_project_instead_of_going_elsewhere(clock: FakeClock) -> None:

@@ -115,8 +115,8 @@ async def test_rpm_shared_between_pools_through_store(clock: FakeClock) -> None:
     async with two_replicas(MemoryStore(clock=clock), clock) as (a, b):
         for _ in range(3):
             a.release(await a.acquire(M), Success())
-        await a._sync.sync_once()
-        await b._sync.sync_once()
+        await a.sync()
+        await b.sync()
         b.release(await b.acquire(M), Success())  # 3 by a + 1 by b = the limit of 4
         with pytest.raises(NoKeyAvailable):
             await b.acquire(M)
@@ -143,12 +143,12 @@ async def test_other_replicas_usage_expires_with_its_minute_even_when_the_store_
     async with two_replicas(store, clock) as (a, b):
         for _ in range(4):
             a.release(await a.acquire(M), Success())
-        await a._sync.sync_once()
-        await b._sync.sync_once()
+        await a.sync()
+        await b.sync()
         with pytest.raises(NoKeyAvailable):  # a used the whole minute
             await b.acquire(M)
         store.down = True
         clock.advance(61)
-        await b._sync.sync_once()  # fails to reach the store, but the minute is over
+        await b.sync()  # fails to reach the store, but the minute is over
         b.release(await b.acquire(M), Success())
         store.down = False  # lets the pools flush on close

@@ -1,6 +1,6 @@
 """What the routes call: delegate, look up, list, cancel and wait for jobs.
 
-``Agents`` holds the registry, the job store and this process's runner. A store that cannot be
+``Agents`` holds the registry, the job store and this process's scheduler (``runner``). A store that cannot be
 reached is the client's 503 (``ServiceUnavailable``), never a 500.
 """
 
@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterator
 
 from gemini_proxy.agents.jobs import Delegation, new_job
 from gemini_proxy.agents.registry import AgentRegistry
-from gemini_proxy.agents.runner import JobMetrics, JobRunner
+from gemini_proxy.agents.runner import JobMetrics
+from gemini_proxy.agents.scheduler import JobScheduler
 from gemini_proxy.errors import Conflict, NotFound, ServiceUnavailable
 from gemini_proxy.state.jobs import Job, JobStore, JobStoreError
 
 __all__ = ["Agents"]
+
+log = logging.getLogger("gemini_proxy")
 
 WAIT_POLL = 0.25  # how often a waiting client re-reads a job that another process runs
 
@@ -37,7 +41,7 @@ class Agents:
         self,
         registry: AgentRegistry,
         store: JobStore,
-        runner: JobRunner,
+        runner: JobScheduler,
         metrics: JobMetrics,
         *,
         job_timeout: float,
@@ -49,6 +53,12 @@ class Agents:
         self._metrics = metrics
         self._job_timeout = job_timeout
         self._clock = clock
+
+    def use_registry(self, registry: AgentRegistry) -> None:
+        """Agents from now on (the agents file changed): new delegations see them; queued and
+        running jobs keep the request they were given."""
+        log.info("agents file changed: %d agents (%s)", len(registry.names()), ", ".join(registry.names()))
+        self.registry = registry
 
     async def delegate(self, job_id: str, delegation: Delegation) -> tuple[Job, bool]:
         """Queue a job; with a reused ``job_id`` (Idempotency-Key) the existing job and False.

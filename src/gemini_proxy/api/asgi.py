@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Router
 from starlette.types import Receive, Scope, Send
 
 from gemini_proxy.api.auth import ClientAuth
-from gemini_proxy.api.common import render_for, surface_name
+from gemini_proxy.api.common import COUNTED, render_for, surface_name
 from gemini_proxy.errors import MethodNotAllowed, NotFound, ProxyError
 
 if TYPE_CHECKING:
@@ -66,6 +66,8 @@ class ProxyApp:
         except Exception:
             log.exception("unhandled error", extra={"path": scope["path"]})
             response = render_for(scope)(ProxyError("Internal error in gemini-proxy."))
+            if not scope.get(COUNTED):
+                self._count(scope, 500)
             try:
                 await response(scope, receive, send)
             except Exception:  # the answer had begun: the server closes the connection

@@ -33,29 +33,39 @@ if TYPE_CHECKING:
     from gemini_proxy.media import MediaFetcher
     from gemini_proxy.observability import Metrics
     from gemini_proxy.state.base import StateStore
+    from gemini_proxy.upstream.caches import CachedContents
+    from gemini_proxy.upstream.embeddings import Embeddings
     from gemini_proxy.upstream.gateway import Gateway
+    from gemini_proxy.upstream.generation import Generation
+    from gemini_proxy.upstream.models import Models
     from gemini_proxy.upstream.pool import KeyPool
 
 log = logging.getLogger("gemini_proxy")
 
 JSON = "application/json"
+COUNTED = "gemini_proxy.counted"  # in the ASGI scope: this request is in the metrics already
 
 
 @dataclass(slots=True)
 class Services:
-    """Everything the routes need, created once in lifespan and kept on the app as ``app.services``."""
+    """Everything the routes need, created once in lifespan and kept on the app as ``app.services``.
+    A surface talks to Gemini through the services of ``upstream/`` (``generation``, ``embeddings``,
+    ``models``, ``caches``), never through the gateway or the pool directly."""
 
     settings: Settings
     pool: KeyPool
     store: StateStore
     gateway: Gateway
+    generation: Generation
+    embeddings: Embeddings
+    models: Models
+    caches: CachedContents
     metrics: Metrics
     media: MediaFetcher
     aliases: dict[str, str]
     loop: asyncio.AbstractEventLoop
     agents: Agents
     background: set[Any] = field(default_factory=set)
-    models_cache: dict[str, Any] = field(default_factory=dict)
     schema_cache: dict[bytes, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # tools' converted schemas
 
 
@@ -118,7 +128,9 @@ _GOOGLE_STATUS = {
 def render_google(exc: ProxyError) -> Response:
     """Google's error shape. Google's own errors go back as Google sent them."""
     if isinstance(exc, UpstreamStatusError) and exc.raw:
-        return Response(exc.raw, status_code=exc.upstream_status, media_type=JSON)
+        delay = exc.google.retry_delay
+        retry = retry_after_header(delay) if delay is not None and exc.upstream_status == 429 else None
+        return Response(exc.raw, status_code=exc.upstream_status, headers=retry, media_type=JSON)
     body: dict[str, Any] = {
         "error": {"code": exc.status, "message": exc.message, "status": _GOOGLE_STATUS.get(exc.status, "UNKNOWN")}
     }
@@ -210,6 +222,7 @@ class SurfaceEndpoint:
             if self.name is not None:
                 model = scope["state"].get("model", "") if "state" in scope else ""
                 svc.metrics.observe_request(self.name, model, response.status_code, time.perf_counter() - started)
+                scope[COUNTED] = True  # an error while sending the answer is not counted a second time
             await response(scope, receive, send)
         except asyncio.CancelledError:
             if not watch.cancelled_task:

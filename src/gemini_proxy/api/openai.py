@@ -1,7 +1,8 @@
 """The OpenAI surface: ``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/models``.
 
 Routes only wire things together: read the body, fetch media and remembered thought signatures
-(the only I/O before translation), translate (pure), send through the gateway, translate back.
+(the only I/O before translation), translate (pure), one call to a service of ``upstream/``
+(generation, embeddings, models), translate back, render.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from gemini_proxy.api.common import (
     surface,
 )
 from gemini_proxy.api.streaming import StreamResponse
-from gemini_proxy.errors import InvalidRequest, MethodNotAllowed, ProxyError, UpstreamStatusError
+from gemini_proxy.errors import InvalidRequest, MethodNotAllowed, ProxyError
 from gemini_proxy.translate import (
     ChatCall,
     ChatStreamTranslator,
@@ -40,7 +41,6 @@ from gemini_proxy.translate import (
     to_gemini_request,
 )
 from gemini_proxy.translate.embeddings import (
-    batch_prompt_tokens,
     embedding_inputs,
     embedding_options,
     to_batch_embed_bodies,
@@ -48,7 +48,7 @@ from gemini_proxy.translate.embeddings import (
 )
 from gemini_proxy.translate.model_list import find_model, to_openai_model_list
 from gemini_proxy.translate.models import resolve_model
-from gemini_proxy.upstream.sse import GeminiEventDecoder
+from gemini_proxy.upstream.sse import GeminiEventDecoder, check_event
 
 SIGNATURE_TTL = 7 * 24 * 3600.0
 SSE_MEDIA_TYPE = "text/event-stream; charset=utf-8"  # what api.openai.com sends
@@ -91,11 +91,6 @@ def encode_gemini_body(call: ChatCall) -> bytes:
         raise InvalidRequest("The request is nested too deeply to be sent to Gemini.", param="messages") from None
 
 
-async def cache_affinity(svc: Services, gemini_body: dict[str, Any]) -> str | None:
-    name = gemini_body.get("cachedContent")
-    return await svc.pool.cache_owner(name) if isinstance(name, str) else None
-
-
 def remember_signatures(svc: Services, signatures: dict[str, str]) -> None:
     """Stores thought signatures off the request path (a write must not delay the answer)."""
     if signatures:
@@ -110,12 +105,9 @@ async def chat_completions(request: Request) -> Response:
     call = await prepare_chat(svc, await read_json_object(request))
     request.state.model = call.model
     payload = encode_gemini_body(call)
-    prefer = await cache_affinity(svc, call.gemini_body)
     if call.stream:
-        return await _stream_chat(svc, call, payload, prefer)
-    answer = await svc.gateway.call(
-        call.model, "POST", f"/v1beta/models/{call.model}:generateContent", body=payload, prefer=prefer
-    )
+        return await _stream_chat(svc, call, payload)
+    answer = await svc.generation.generate(call.model, payload, gemini_body=call.gemini_body)
     completion = to_chat_completion(
         answer.json(), call=call, completion_id=new_completion_id(), created=int(time.time()), new_call_id=new_call_id
     )
@@ -125,15 +117,9 @@ async def chat_completions(request: Request) -> Response:
     return json_response(completion)
 
 
-async def _stream_chat(svc: Services, call: ChatCall, payload: bytes, prefer: str | None) -> Response:
+async def _stream_chat(svc: Services, call: ChatCall, payload: bytes) -> Response:
     # Errors up to here (including every retry) are ordinary HTTP errors: nothing was sent yet.
-    upstream = await svc.gateway.open_stream(
-        call.model,
-        f"/v1beta/models/{call.model}:streamGenerateContent",
-        body=payload,
-        query={"alt": "sse"},
-        prefer=prefer,
-    )
+    upstream = await svc.generation.stream(call.model, payload, gemini_body=call.gemini_body)
     translator = ChatStreamTranslator(
         call, completion_id=new_completion_id(), created=int(time.time()), new_call_id=new_call_id
     )
@@ -173,11 +159,7 @@ async def _stream_chat(svc: Services, call: ChatCall, payload: bytes, prefer: st
 
 
 def _translate_event(translator: ChatStreamTranslator, event: dict[str, Any]) -> list[dict[str, Any]]:
-    if "error" in event and "candidates" not in event:
-        error = event["error"] if isinstance(event["error"], dict) else {}
-        code = error.get("code")
-        raise UpstreamStatusError(code if isinstance(code, int) and 400 <= code < 600 else 502, event)
-    return translator.feed(event)
+    return translator.feed(check_event(event))
 
 
 def _sse(chunk: dict[str, Any]) -> bytes:
@@ -192,49 +174,23 @@ async def embeddings(request: Request) -> Response:
     dimensions, encoding = embedding_options(body)
     model = resolve_model(body.get("model"), aliases=svc.aliases, default=None)
     request.state.model = model
-    path = f"/v1beta/models/{model}:batchEmbedContents"
     bodies = to_batch_embed_bodies(texts, model=model, dimensions=dimensions)
-    answers = await asyncio.gather(*(svc.gateway.call(model, "POST", path, body=orjson.dumps(b)) for b in bodies))
-    parsed = [answer.json() for answer in answers]
-    tokens = 0
-    for batch, answer in zip(bodies, parsed, strict=True):
-        counted = batch_prompt_tokens(answer)
-        if counted is None:
-            counted = await _count_tokens(svc, model, batch)
-        tokens += counted
+    embedded = await svc.embeddings.embed(model, bodies)
     response = to_embedding_response(
-        parsed, model=str(body.get("model")), encoding_format=encoding, prompt_tokens=tokens, expected=len(texts)
+        embedded.answers,
+        model=str(body.get("model")),
+        encoding_format=encoding,
+        prompt_tokens=embedded.prompt_tokens,
+        expected=len(texts),
     )
-    svc.metrics.observe_tokens(model, tokens, 0)
+    svc.metrics.observe_tokens(model, embedded.prompt_tokens, 0)
     return json_response(response)
 
 
-async def _count_tokens(svc: Services, model: str, batch: dict[str, Any]) -> int:
-    contents = [request["content"] for request in batch["requests"]]
-    answer = await svc.gateway.call(
-        model, "POST", f"/v1beta/models/{model}:countTokens", body=orjson.dumps({"contents": contents})
-    )
-    return int(answer.json().get("totalTokens", 0))
-
-
 async def _model_listing(svc: Services) -> dict[str, Any]:
-    """The upstream model list in OpenAI's shape, cached for ``models_cache_ttl`` seconds."""
-    cached = svc.models_cache.get("openai")
-    now = time.monotonic()
-    if cached is not None and now - cached[0] < svc.settings.models_cache_ttl:
-        return cached[1]  # type: ignore[no-any-return]
-    models: list[dict[str, Any]] = []
-    page_token: str | None = None
-    for _ in range(50):  # at most 50 pages of 1000 models
-        query = {"pageSize": "1000", **({"pageToken": page_token} if page_token else {})}
-        answer = (await svc.gateway.call(native.MODELS_LISTING, "GET", "/v1beta/models", query=query)).json()
-        models.extend(answer.get("models") or [])
-        page_token = answer.get("nextPageToken")
-        if not page_token:
-            break
-    listing = to_openai_model_list(models, aliases=svc.aliases, created=int(time.time()))
-    svc.models_cache["openai"] = (now, listing)
-    return listing
+    """Google's model list (``upstream.models``, cached there) in OpenAI's shape."""
+    catalog = await svc.models.catalog()
+    return to_openai_model_list(catalog.models, aliases=svc.aliases, created=int(catalog.fetched_at))
 
 
 @surface(render_openai, "openai")

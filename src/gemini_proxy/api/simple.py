@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gemini_proxy.api.common import json_response, read_json_object, render_simple, services, surface
-from gemini_proxy.api.openai import cache_affinity, encode_gemini_body, new_call_id, new_completion_id, prepare_chat
+from gemini_proxy.api.common import Services, json_response, read_json_object, render_simple, services, surface
+from gemini_proxy.api.openai import encode_gemini_body, new_call_id, new_completion_id, prepare_chat
 from gemini_proxy.errors import InvalidRequest
-from gemini_proxy.translate import to_chat_completion
+from gemini_proxy.translate import ChatCall, to_chat_completion
 
 _FIELDS = frozenset({"prompt", "model", "system", "max_tokens", "temperature"})
 
@@ -43,32 +43,37 @@ def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
     return chat
 
 
-@surface(render_simple, "simple")
-async def generate(request: Request) -> Response:
-    svc = services(request)
-    call = await prepare_chat(svc, to_chat_body(await read_json_object(request)))
-    request.state.model = call.model
-    answer = await svc.gateway.call(
-        call.model, "POST", f"/v1beta/models/{call.model}:generateContent",
-        body=encode_gemini_body(call), prefer=await cache_affinity(svc, call.gemini_body),
-    )
+async def prepare(svc: Services, body: dict[str, Any]) -> ChatCall:
+    """The simple surface's body (also MCP's ``ask_gemini`` arguments) as a Gemini call."""
+    return await prepare_chat(svc, to_chat_body(body))
+
+
+async def answer(svc: Services, call: ChatCall) -> dict[str, Any]:
+    """One generateContent through the pool, as ``{"text", "model", "finish_reason", "usage"}``."""
+    reply = await svc.generation.generate(call.model, encode_gemini_body(call), gemini_body=call.gemini_body)
     completion = to_chat_completion(
-        answer.json(), call=call, completion_id=new_completion_id(), created=int(time.time()), new_call_id=new_call_id
+        reply.json(), call=call, completion_id=new_completion_id(), created=int(time.time()), new_call_id=new_call_id
     )
     choice = completion["choices"][0]
     usage = completion.get("usage") or {}
-    return json_response(
-        {
-            "text": choice["message"].get("content") or "",
-            "model": completion["model"],
-            "finish_reason": choice["finish_reason"],
-            "usage": {
-                "prompt_tokens": usage.get("prompt_tokens", 0),
-                "completion_tokens": usage.get("completion_tokens", 0),
-                "total_tokens": usage.get("total_tokens", 0),
-            },
-        }
-    )
+    return {
+        "text": choice["message"].get("content") or "",
+        "model": completion["model"],
+        "finish_reason": choice["finish_reason"],
+        "usage": {
+            "prompt_tokens": usage.get("prompt_tokens", 0),
+            "completion_tokens": usage.get("completion_tokens", 0),
+            "total_tokens": usage.get("total_tokens", 0),
+        },
+    }
+
+
+@surface(render_simple, "simple")
+async def generate(request: Request) -> Response:
+    svc = services(request)
+    call = await prepare(svc, await read_json_object(request))
+    request.state.model = call.model
+    return json_response(await answer(svc, call))
 
 
 routes = [Route("/api/gemini/generate", generate, methods=["POST"])]

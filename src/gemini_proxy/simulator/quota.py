@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 WINDOW = 60.0
-# Limits quoted by injected 429s when rpm/rpd are unset: observed free-tier values (notes §6).
+# Limits quoted by injected 429s when rpm/rpd are unset: observed free-tier values (docs/protocol.md §8).
 # Never 0: "limit: 0" means the model has no free-tier quota at all, a different, permanent signal.
 DEFAULT_RPM = 15
 DEFAULT_RPD = 20

@@ -25,9 +25,51 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TypedDict
 
-__all__ = ["COUNTER_FIELDS", "KeyRecord", "StateStore", "empty_record", "merge_record"]
+__all__ = ["COUNTER_FIELDS", "Counters", "KeyRecord", "StateStore", "empty_record", "merge_record"]
 
 COUNTER_FIELDS = ("requests", "prompt_tokens", "output_tokens", "rate_limited")
+
+
+class Counters:
+    """A key's counts for one model and day, or for all time. Records store them as a list in
+    ``COUNTER_FIELDS`` order (``as_list`` / ``from_list``); code reads them by name."""
+
+    __slots__ = COUNTER_FIELDS
+
+    def __init__(
+        self, requests: int = 0, prompt_tokens: int = 0, output_tokens: int = 0, rate_limited: int = 0
+    ) -> None:
+        self.requests = requests
+        self.prompt_tokens = prompt_tokens
+        self.output_tokens = output_tokens
+        self.rate_limited = rate_limited
+
+    @classmethod
+    def from_list(cls, values: Sequence[Any]) -> Counters:
+        return cls(*(int(v) for v in list(values)[: len(COUNTER_FIELDS)]))
+
+    def as_list(self) -> list[int]:
+        return [self.requests, self.prompt_tokens, self.output_tokens, self.rate_limited]
+
+    def as_dict(self, suffix: str = "") -> dict[str, int]:
+        return {name + suffix: getattr(self, name) for name in COUNTER_FIELDS}
+
+    def add(self, other: Counters) -> None:
+        self.requests += other.requests
+        self.prompt_tokens += other.prompt_tokens
+        self.output_tokens += other.output_tokens
+        self.rate_limited += other.rate_limited
+
+    def copy(self) -> Counters:
+        return Counters(self.requests, self.prompt_tokens, self.output_tokens, self.rate_limited)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Counters) and self.as_list() == other.as_list()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return "Counters(" + ", ".join(f"{n}={getattr(self, n)}" for n in COUNTER_FIELDS) + ")"
 
 
 class KeyRecord(TypedDict):

@@ -17,8 +17,9 @@ processes (SQLite) or replicas (Redis) can share one queue and a job is run by o
 * ``cancel`` ends a queued or running job at once; the runner that holds it learns it from its
   next ``update``.
 
-``spec`` is what the client asked for (task, context, metadata, the Gemini request, deadline)
-and never changes; ``outcome`` is what running it produced (result, usage, error, last error).
+``spec`` (``JobSpec``) is what the client asked for (task, context, metadata, the Gemini request,
+deadline) and never changes; ``outcome`` (``JobOutcome``) is what running it produced (result,
+usage, error, last error, when it tries again).
 Implementations: ``jobs_memory.py``, ``jobs_sqlite.py``, ``jobs_redis.py``.
 """
 
@@ -27,20 +28,45 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, TypedDict
 
 __all__ = [
     "FINAL_STATUSES",
     "STATUSES",
     "Job",
+    "JobOutcome",
+    "JobSpec",
+    "JobStatus",
     "JobStore",
     "JobStoreError",
     "dump_json",
     "open_job_store",
 ]
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+STATUSES: tuple[JobStatus, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
+FINAL_STATUSES: frozenset[JobStatus] = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class JobSpec(TypedDict):
+    """What the client asked for (``agents.jobs.new_job``); it never changes."""
+
+    task: str
+    context: Any  # text or any JSON, as the client gave it
+    metadata: dict[str, str]
+    request: dict[str, Any]  # the Gemini generateContent body
+    deadline: float  # wall time: the job fails if it has not finished by then
+    fingerprint: str  # of what the client asked, for Idempotency-Key replays
+
+
+class JobOutcome(TypedDict, total=False):
+    """What running the job produced so far."""
+
+    result: dict[str, Any] | None  # text, finish reason (and parsed JSON) of a job that succeeded
+    usage: dict[str, int] | None  # Gemini's exact token counts
+    error: dict[str, Any] | None  # why a failed job failed: the simple surface's ``{message, code}``
+    last_error: dict[str, Any]  # the last failure it was retried after
+    retry_at: float  # wall time of its next attempt
 
 
 def dump_json(value: Any) -> str:
@@ -57,17 +83,17 @@ class Job:
     id: str
     agent: str
     model: str
-    status: str
+    status: JobStatus
     created_at: float
     updated_at: float
     ready_at: float  # a queued job is not claimed before this time
-    spec: dict[str, Any]
+    spec: JobSpec
     started_at: float | None = None
     finished_at: float | None = None
     owner: str = ""
     lease_until: float = 0.0
     attempts: int = 0
-    outcome: dict[str, Any] = field(default_factory=dict)
+    outcome: JobOutcome = field(default_factory=lambda: JobOutcome())
 
     @property
     def finished(self) -> bool:

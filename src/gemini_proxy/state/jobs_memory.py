@@ -41,7 +41,7 @@ class MemoryJobStore:
         return [copy.deepcopy(j) for j in sorted_newest(found)[:limit]]
 
     async def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(STATUSES, 0)
+        counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
         for job in self._jobs.values():
             counts[job.status] += 1
         return counts

@@ -21,12 +21,12 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gemini_proxy.state.jobs import STATUSES, Job, JobStoreError, check_list_args, dump_json
+from gemini_proxy.state.jobs import STATUSES, Job, JobStatus, JobStoreError, check_list_args, dump_json
 from gemini_proxy.state.redis_client import fail_fast_client
 
 __all__ = ["RedisJobStore"]
@@ -144,8 +144,9 @@ def _opt(value: str) -> float | None:
 
 def _job(h: dict[str, str]) -> Job:
     return Job(
-        id=h["id"], agent=h["agent"], model=h["model"], status=h["status"], created_at=float(h["created_at"]),
-        updated_at=float(h["updated_at"]), ready_at=float(h["ready_at"]), started_at=_opt(h["started_at"]),
+        id=h["id"], agent=h["agent"], model=h["model"], status=cast(JobStatus, h["status"]),
+        created_at=float(h["created_at"]), updated_at=float(h["updated_at"]), ready_at=float(h["ready_at"]),
+        started_at=_opt(h["started_at"]),
         finished_at=_opt(h["finished_at"]), owner=h["owner"], lease_until=float(h["lease_until"] or 0),
         attempts=int(h["attempts"]), spec=json.loads(h["spec"]), outcome=json.loads(h["outcome"]),
     )

@@ -104,7 +104,7 @@ class SqliteJobStore:
 
     async def counts(self) -> dict[str, int]:
         def counts(conn: sqlite3.Connection) -> dict[str, int]:
-            found = dict.fromkeys(STATUSES, 0)
+            found: dict[str, int] = dict.fromkeys(STATUSES, 0)
             for status, n in conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall():
                 found[str(status)] = int(n)
             return found

@@ -1,8 +1,7 @@
 """OpenAI ``/v1/embeddings`` <-> Gemini ``batchEmbedContents``. Pure functions.
 
 The request is split into upstream-sized batches (Google accepts at most 100 requests per batch
-call). Usage comes from Gemini's ``usageMetadata.promptTokenCount`` of each batch answer; when an
-answer has none, the caller counts the tokens with ``countTokens`` (never an estimate).
+call). Sending the batches and counting their tokens is ``upstream/embeddings.py``'s work.
 """
 
 from __future__ import annotations
@@ -75,14 +74,6 @@ def to_batch_embed_bodies(
             requests.append(request)
         bodies.append({"requests": requests})
     return bodies
-
-
-def batch_prompt_tokens(answer: dict[str, Any]) -> int | None:
-    """Tokens Gemini counted for one batch answer, or ``None`` if it did not say."""
-    usage = answer.get("usageMetadata")
-    if isinstance(usage, dict) and "promptTokenCount" in usage:
-        return int(usage["promptTokenCount"])
-    return None
 
 
 def to_embedding_response(

@@ -11,12 +11,15 @@ Gemini                                 HTTP    type                      code
 403 PERMISSION_DENIED                  403     permission_error          upstream_permission_denied
 404 NOT_FOUND (a model)                404     invalid_request_error     model_not_found
 404 other                              404     invalid_request_error     not_found
-429 RESOURCE_EXHAUSTED                 429     rate_limit_error          rate_limit_exceeded + Retry-After
+429 RESOURCE_EXHAUSTED                 429     rate_limit_error          rate_limit_exceeded + Retry-After¹
 500 INTERNAL, other 5xx, 499           502     api_error                 upstream_error
 503 UNAVAILABLE                        503     api_error                 upstream_unavailable
 504 DEADLINE_EXCEEDED                  504     api_error                 upstream_timeout
 other 4xx                              same    invalid_request_error     null
 =====================================  ======  ========================  ======================
+
+¹ Google's retry delay (``exc.google.retry_delay``: RetryInfo in any Duration form, the message's
+"retry in 12.5s", or Google's own Retry-After), rounded up to whole seconds.
 
 An invalid *pool* key is the proxy's fault, not the client's, hence 502 for API_KEY_INVALID.
 Messages are scrubbed of anything that looks like a key (``key=...``, ``AIza...``).
@@ -62,9 +65,9 @@ def error_to_openai(exc: ProxyError) -> tuple[int, dict[str, Any], dict[str, str
 
 
 def _upstream(exc: UpstreamStatusError) -> tuple[int, dict[str, Any], dict[str, str]]:
-    status, google = exc.upstream_status, exc.google_status
+    status, google = exc.upstream_status, exc.google.status
     message = exc.message
-    if status == 400 and _reason(exc.body) == "API_KEY_INVALID":
+    if status == 400 and exc.google.reason == "API_KEY_INVALID":
         return 502, _body("Gemini rejected the proxy's API key.", "api_error", None, "upstream_key_invalid"), {}
     if status == 401 or google == "UNAUTHENTICATED":
         return 401, _body(message, "authentication_error", None, "upstream_unauthenticated"), {}
@@ -75,9 +78,9 @@ def _upstream(exc: UpstreamStatusError) -> tuple[int, dict[str, Any], dict[str, 
         return 404, _body(message, "invalid_request_error", None, code), {}
     if status == 429 or google == "RESOURCE_EXHAUSTED":
         headers = {}
-        delay = _retry_delay(exc.body, exc.headers)
+        delay = exc.google.retry_delay
         if delay is not None:
-            headers["Retry-After"] = str(delay)
+            headers["Retry-After"] = str(max(0, math.ceil(delay)))
         return 429, _body(message, "rate_limit_error", None, "rate_limit_exceeded"), headers
     if status == 503:
         return 503, _body(message, "api_error", None, "upstream_unavailable"), {}
@@ -86,33 +89,3 @@ def _upstream(exc: UpstreamStatusError) -> tuple[int, dict[str, Any], dict[str, 
     if 400 <= status < 499:
         return status, _body(message, "invalid_request_error", None, None), {}
     return 502, _body(message, "api_error", None, "upstream_error"), {}
-
-
-def _details(body: object) -> list[dict[str, Any]]:
-    error = body.get("error") if isinstance(body, dict) else None
-    details = error.get("details") if isinstance(error, dict) else None
-    return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
-
-
-def _reason(body: object) -> str | None:
-    for d in _details(body):
-        if str(d.get("@type", "")).endswith("google.rpc.ErrorInfo"):
-            reason = d.get("reason")
-            return reason if isinstance(reason, str) else None
-    return None
-
-
-def _retry_delay(body: object, headers: dict[str, str]) -> int | None:
-    """Whole seconds from ``RetryInfo.retryDelay`` ("58s", "1.2s"), else Google's Retry-After header."""
-    for d in _details(body):
-        if str(d.get("@type", "")).endswith("google.rpc.RetryInfo"):
-            delay = d.get("retryDelay")
-            if isinstance(delay, str) and delay.endswith("s"):
-                try:
-                    return max(0, math.ceil(float(delay[:-1])))
-                except ValueError:
-                    pass
-    for name, value in headers.items():
-        if name.lower() == "retry-after" and value.strip().isdigit():
-            return int(value.strip())
-    return None

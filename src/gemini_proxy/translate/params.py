@@ -3,7 +3,7 @@
 Only what the client sent is mapped; nothing is invented (no default temperature etc.).
 ``n == 1`` is the default and is not sent as ``candidateCount`` (image models reject the field).
 
-``reasoning_effort`` per model family (Google's OpenAI-compatibility table, protocol notes §8):
+``reasoning_effort`` per model family (Google's OpenAI-compatibility table, docs/protocol.md §15):
 
 * Gemini 2.5 -> ``thinkingBudget``: minimal/low 1024, medium 8192, high 24576, xhigh/max the top
   of the range (24576; 2.5 Pro 32768); none 0 on Flash/Flash-Lite, 128 (the minimum) on 2.5 Pro.
@@ -211,7 +211,8 @@ def _response_format(fmt: object, cfg: GenerationConfig) -> None:
 
 
 def effort_thinking(effort: str, model: str) -> ThinkingConfig:
-    """The ``thinkingConfig`` for a ``reasoning_effort`` value on ``model`` (also used by the Responses surface)."""
+    """``thinkingConfig`` for a reasoning effort on ``model``'s family (the table in the docstring above);
+    also used by the Anthropic surface for ``output_config.effort`` and by the Responses surface."""
     fam, t = family(model), tier(model)
     if fam == "gemini-2.5":
         if effort == "none":

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import MutableMapping
+from collections.abc import Container, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,24 +76,40 @@ def declare(fn: object, param: str, decls: dict[str, dict[str, Any]], cache: Sch
     """Validate one function (name, description, parameters) and add its Gemini declaration to ``decls``."""
     if not isinstance(fn, dict):
         raise InvalidRequest("function must be an object", param=param)
-    name = fn.get("name")
+    decl = declaration(fn.get("name"), fn.get("description"), fn.get("parameters"), param=param,
+                       schema_param=param + ".parameters", declared=decls, cache=cache)  # fmt: skip
+    decls[decl["name"]] = decl
+
+
+def declaration(
+    name: object,
+    description: object,
+    schema: object,
+    *,
+    param: str,
+    schema_param: str,
+    declared: Container[str],
+    cache: SchemaCache | None,
+) -> dict[str, Any]:
+    """One ``functionDeclarations`` entry (shared by the OpenAI and Anthropic surfaces).
+
+    ``param`` names the tool (``.name`` is appended for a bad name), ``schema_param`` its schema;
+    a name already in ``declared`` is a 400."""
     if not isinstance(name, str) or _NAME.fullmatch(name) is None:
         raise InvalidRequest(
             "function name must start with a letter or underscore and contain only a-z, A-Z, 0-9, _ . : - "
             "(max 128 characters)",
             param=param + ".name",
         )
-    if name in decls:
+    if name in declared:
         raise InvalidRequest(f"duplicate function name {shown(name)}", param=param + ".name")
     decl: dict[str, Any] = {"name": name}
-    description = fn.get("description")
     if isinstance(description, str) and description:
         decl["description"] = description
-    params = fn.get("parameters")
-    if params is not None and not _is_empty_object(params):
-        kind, schema = _converted(params, param + ".parameters", cache)
-        decl["parameters" if kind == "schema" else "parametersJsonSchema"] = schema
-    decls[name] = decl
+    if schema is not None and not _is_empty_object(schema):
+        kind, converted = _converted(schema, schema_param, cache)
+        decl["parameters" if kind == "schema" else "parametersJsonSchema"] = converted
+    return decl
 
 
 def _converted(params: Any, param: str, cache: SchemaCache | None) -> tuple[str, dict[str, Any]]:

@@ -1,6 +1,7 @@
 """The HTTP client to Gemini: one request with one key, nothing more.
 
-This is the only place that sends to Gemini, through the pooled connections of ``httpclient.py``.
+This is the only place that sends to Gemini, through a ``Transport`` (``upstream/http/``): the
+pooled connections in production, an ASGI app in process in tests.
 Connection failures and timeouts are mapped to ``UpstreamUnavailable`` here, at one boundary.
 Keys go in the ``x-goog-api-key`` header, never in the URL. Retries and key choice live one layer
 up, in ``gateway.py``.
@@ -8,12 +9,12 @@ up, in ``gateway.py``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from gemini_proxy.errors import UpstreamUnavailable
-from gemini_proxy.upstream.httpclient import ConnectionPool, HttpError, Response
+from gemini_proxy.upstream.http import ConnectionPool, HttpError, Response, Transport
 from gemini_proxy.upstream.keys import ApiKey
 
 _JSON = ("content-type", "application/json")
@@ -29,26 +30,26 @@ class UpstreamResponse:
 
     async def read(self) -> bytes:
         try:
-            return await self._response.read()
+            return await self._response.body.read()
         except HttpError as exc:
             raise UpstreamUnavailable(f"Gemini connection failed while reading the answer: {exc}") from exc
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         """Yields body bytes as they arrive; a cut connection raises ``UpstreamUnavailable``."""
         try:
-            async for data in self._response.iter_chunks():
+            async for data in self._response.body.iter_chunks():
                 yield data
         except HttpError as exc:
             raise UpstreamUnavailable(f"Gemini connection failed mid-stream: {exc}") from exc
 
     def close(self) -> None:
-        self._response.close()
+        self._response.body.close()
 
 
 class GeminiClient:
     """Sends one request to ``{base_url}{path}`` with one key."""
 
-    def __init__(self, connections: ConnectionPool) -> None:
+    def __init__(self, connections: Transport) -> None:
         self._connections = connections
         self._targets: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 
@@ -86,6 +87,20 @@ class GeminiClient:
         return UpstreamResponse(response.status, response.headers, response)
 
 
-def make_connections(*, base_url: str, connect_timeout: float, request_timeout: float) -> ConnectionPool:
-    """Keep-alive connections to Gemini, shared by all keys."""
-    return ConnectionPool(base_url, connect_timeout=connect_timeout, read_timeout=request_timeout)
+def make_connections(
+    *,
+    base_url: str,
+    connect_timeout: float,
+    request_timeout: float,
+    max_connections: int = 256,
+    on_wait: Callable[[float], None] | None = None,
+) -> ConnectionPool:
+    """Keep-alive connections to Gemini, shared by all keys; ``on_wait`` hears how long a request
+    waited for one when all ``max_connections`` were busy."""
+    return ConnectionPool(
+        base_url,
+        connect_timeout=connect_timeout,
+        read_timeout=request_timeout,
+        max_connections=max_connections,
+        on_wait=on_wait,
+    )

@@ -1,14 +1,11 @@
-"""Key rotation and retries: the one layer that decides which key serves a request.
+"""Key rotation and retries: the one layer that decides which key serves a request, and the loop
+that follows the retry policy (``upstream/policy.py``).
 
-``Gateway.call`` (unary) and ``Gateway.open_stream`` (streaming) take a key from the pool,
-send once through ``GeminiClient``, classify Google's answer (``quota.classify``), tell the pool,
-and try another key when the failure is the key's or the server's, not the request's:
-
-* 429 and invalid keys rotate to the next key. These are cheap, so they are bounded by the
-  deadline and ``MAX_ROTATIONS``, not by ``attempts``; the pool benches such keys itself.
-* 5xx, timeouts and connection errors count against ``attempts`` and back off briefly.
-* a 400 about the request itself, or a 404, goes straight back to the client.
-* a stream is retried only until Google answers 200: after that the client has bytes.
+``Gateway.call`` (unary) and ``Gateway.open_stream`` (streaming) take a key from the pool, send
+once through ``GeminiClient``, read Google's error once (``GoogleError``, carried by
+``UpstreamStatusError``) and classify it (``quota.outcome_of``), tell the pool, and then do what
+``policy.POLICY`` says for that result and kind of request: answer, fail, go again, or rotate to
+another key, within the request's ``Budget`` and its deadline.
 
 When no key is left the pool raises ``NoKeyAvailable`` (429 with Retry-After), unless the
 last failure was a server error (5xx, timeout), which is then the more truthful answer; a key's
@@ -19,20 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
 from gemini_proxy.errors import NoKeyAvailable, UpstreamError, UpstreamStatusError, UpstreamUnavailable
 from gemini_proxy.upstream.client import GeminiClient, UpstreamResponse
+from gemini_proxy.upstream.policy import Action, Budget, Result, decide, kind_of, result_of
 from gemini_proxy.upstream.pool import KeyPool, Lease
-from gemini_proxy.upstream.quota import ClientFault, InvalidKey, Outcome, RateLimited, Success, Transient, classify
+from gemini_proxy.upstream.quota import ClientFault, InvalidKey, Outcome, RateLimited, Success, Transient, outcome_of
 from gemini_proxy.upstream.usage import UsageScanner, usage_outcome
-
-# Upper bound on keys one request may rotate through after 429s and invalid keys.
-MAX_ROTATIONS = 64
 
 
 class AttemptObserver(Protocol):
@@ -94,6 +89,14 @@ class UpstreamStream:
             self._pool.release(self._lease, outcome)
 
 
+class _Attempt(NamedTuple):
+    result: Result
+    outcome: Outcome | None  # for the pool; None for a 2xx (released by the caller, with its usage)
+    error: UpstreamError | None
+    response: UpstreamResponse | None
+    raw: bytes
+
+
 class Gateway:
     def __init__(
         self,
@@ -105,14 +108,21 @@ class Gateway:
         max_wait: float = 3.0,
         observer: AttemptObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.client = client
+        self._sleep = sleep
         self._pool = pool
-        self._attempts = attempts
+        self.attempts = attempts
         self._deadline = deadline
         self._max_wait = max_wait
         self._observer = observer
         self._clock = clock
+
+    def budget(self, calls: int = 1) -> Budget:
+        """The budget of a piece of work that makes up to ``calls`` calls (each spends at most
+        ``attempts`` failures of it): a caller that retries passes it to each of its calls."""
+        return Budget(self.attempts * calls)
 
     async def call(
         self,
@@ -123,10 +133,9 @@ class Gateway:
         body: bytes | None = None,
         query: Mapping[str, str] | None = None,
         prefer: str | None = None,
+        budget: Budget | None = None,
     ) -> Answer:
-        lease, response, raw = await self._send_with_rotation(
-            model, method, path, body, query, prefer, read=True, retry_read=_repeatable(method, path)
-        )
+        lease, response, raw = await self._send(model, method, path, body, query, prefer, read=True, budget=budget)
         self._pool.release(lease, usage_outcome(raw))
         return Answer(response.status, response.headers, raw, lease.key.short_id)
 
@@ -139,10 +148,10 @@ class Gateway:
         query: Mapping[str, str] | None = None,
         prefer: str | None = None,
     ) -> UpstreamStream:
-        lease, response, _ = await self._send_with_rotation(model, "POST", path, body, query, prefer, read=False)
+        lease, response, _ = await self._send(model, "POST", path, body, query, prefer, read=False)
         return UpstreamStream(self._pool, lease, response)
 
-    async def _send_with_rotation(
+    async def _send(
         self,
         model: str,
         method: str,
@@ -152,15 +161,16 @@ class Gateway:
         prefer: str | None,
         *,
         read: bool,
-        retry_read: bool = False,
+        budget: Budget | None = None,
     ) -> tuple[Lease, UpstreamResponse, bytes]:
-        """A 2xx answer's lease (not released), response and, with ``read``, its whole body. With
-        ``retry_read`` a body cut short is retried on another key like a failed send (the client has
-        seen nothing); only for calls that may run twice: a cache created or deleted twice may not."""
+        """A 2xx answer's lease (not released), response and, with ``read``, its whole body."""
+        kind = kind_of(method, path)
+        budget = budget if budget is not None else Budget(self.attempts)
+        floor = budget.failures - self.attempts  # one call spends at most ``attempts`` failures
         deadline = self._clock() + self._deadline
         tried: set[str] = set()
-        failures = rotations = 0
         last_error: UpstreamError | None = None
+        backoffs = 0
         while True:
             remaining = deadline - self._clock()
             if remaining <= 0 and last_error is not None and _is_server_error(last_error):
@@ -174,67 +184,64 @@ class Gateway:
                 if last_error is not None and _is_server_error(last_error):
                     raise last_error from None
                 raise
-            cut_short = False  # the answer's body broke off (the request itself was served)
+            attempt = await self._attempt(lease, method, path, body, query, read=read)
+            if attempt.outcome is None:
+                self._observe("ok")
+            else:
+                self._pool.release(lease, attempt.outcome)
+                self._observe(_outcome_name(attempt.outcome))
+            action = decide(attempt.result, kind)
+            if action is Action.ANSWER and attempt.response is not None:
+                return lease, attempt.response, attempt.raw
+            error = attempt.error
+            assert error is not None
+            last_error = error
+            if action is Action.FAIL or not budget.spend(action) or budget.failures <= floor:
+                raise error
+            if action is Action.ROTATE:
+                sid = lease.key.short_id
+                tried.add(sid)  # a key that just failed is not tried again by this request
+                if not self._pool.is_benched(sid):
+                    # Perhaps the model's trouble rather than the key's: back off before the next key.
+                    backoffs += 1
+                    await self._sleep(min(0.05 * 2 ** (backoffs - 1), 0.5, max(0.0, deadline - self._clock())))
+
+    async def _attempt(
+        self,
+        lease: Lease,
+        method: str,
+        path: str,
+        body: bytes | None,
+        query: Mapping[str, str] | None,
+        *,
+        read: bool,
+    ) -> _Attempt:
+        """One send on ``lease``'s key and what came of it. The lease is released here only when
+        the attempt is cancelled (the client left, which says nothing about the key)."""
+        try:
             try:
                 response = await self.client.send(lease.key, method, path, body=body, query=query)
-                ok = 200 <= response.status < 300
-                raw = b""
-                if ok and read:
-                    cut_short = True
-                    raw = await response.read()
-                    cut_short = False
             except UpstreamUnavailable as exc:
-                outcome: Outcome = Transient(exc.message)
-                self._pool.release(lease, outcome)
-                last_error = exc
-                if cut_short and not retry_read:
-                    self._observe(_outcome_name(outcome))
-                    raise
-            except BaseException:
-                self._pool.release(lease, ClientFault())
-                raise
-            else:
-                if ok:
-                    self._observe("ok")
-                    return lease, response, raw
+                return _Attempt(Result.NO_ANSWER, Transient(exc.message), exc, None, b"")
+            if 200 <= response.status < 300:
+                if not read:
+                    return _Attempt(Result.OK, None, None, response, b"")
                 try:
-                    raw = await _read_error(response)
-                except BaseException:  # cancelled while reading Google's error: the client left
-                    self._pool.release(lease, ClientFault())
-                    raise
-                parsed = _parse_json(raw)
-                outcome = classify(response.status, parsed)
-                self._pool.release(lease, outcome)
-                error = UpstreamStatusError(response.status, _unwrap(parsed), raw=raw, headers=dict(response.headers))
-                if isinstance(outcome, ClientFault):
-                    self._observe("client_error")
-                    raise error
-                last_error = error
-                rotations += 1
-                if rotations > MAX_ROTATIONS:
-                    raise error
-            self._observe(_outcome_name(outcome))
-            if isinstance(outcome, Transient):
-                # A key that just failed is not tried again by this request. A rate-limited or
-                # invalid key needs no such rule: the pool itself benches it, and a request may
-                # still wait for a short cooldown to end.
-                tried.add(lease.key.short_id)
-                failures += 1
-                if failures >= self._attempts:
-                    raise last_error
-                await asyncio.sleep(min(0.05 * 2 ** (failures - 1), 0.5, max(0.0, deadline - self._clock())))
+                    raw = await response.read()
+                except UpstreamUnavailable as exc:  # served, but the answer broke off
+                    return _Attempt(Result.CUT_SHORT, Transient(exc.message), exc, None, b"")
+                return _Attempt(Result.OK, None, None, response, raw)
+            raw = await _read_error(response)
+        except BaseException:
+            self._pool.release(lease, ClientFault())
+            raise
+        error = UpstreamStatusError(response.status, _unwrap(_parse_json(raw)), raw=raw, headers=dict(response.headers))
+        outcome = outcome_of(error.google)
+        return _Attempt(result_of(response.status, outcome), outcome, error, None, raw)
 
     def _observe(self, outcome: str) -> None:
         if self._observer is not None:
             self._observer.attempt(outcome)
-
-
-_REPEATABLE = frozenset({"generateContent", "countTokens", "embedContent", "batchEmbedContents"})
-
-
-def _repeatable(method: str, path: str) -> bool:
-    """Whether asking again has no effect beyond the answer: reads and generation, not cache writes."""
-    return method == "GET" or (method == "POST" and path.rpartition(":")[2] in _REPEATABLE)
 
 
 async def _read_error(response: UpstreamResponse) -> bytes:

@@ -1,4 +1,4 @@
-"""Gemini API keys: the ``ApiKey`` value, the keys-file format, and the keys-file watcher.
+"""Gemini API keys: the ``ApiKey`` value, the keys-file format, and the keys-file watcher (a ``FileWatcher``).
 
 Keys-file format (``GEMINI_PROXY_KEYS_FILE``)::
 
@@ -24,8 +24,6 @@ A secret never appears in ``repr``/``str``, error messages or logs: everything o
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import logging
 import re
@@ -33,6 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+from gemini_proxy.filewatch import FileWatcher
 
 __all__ = ["ApiKey", "KeysFileWatcher", "load_keys", "parse_keys"]
 
@@ -140,66 +140,13 @@ class KeySink(Protocol):
     def update_keys(self, keys: Sequence[ApiKey]) -> None: ...
 
 
-class KeysFileWatcher:
-    """Polls the keys file's (mtime, size) and hands the new key list to ``pool.update_keys``.
-
-    ``start()`` launches the polling task (every ``interval`` seconds); ``check()`` polls once.
-    A file that vanishes or fails to parse leaves the pool's keys unchanged (logged), so an
-    editor's save-by-rename or a half-written file never empties the pool.
-    """
+class KeysFileWatcher(FileWatcher[list[ApiKey]]):
+    """Watches the keys file and hands the new key list (merged with the env value) to
+    ``pool.update_keys``; a file that vanishes or fails to parse keeps the pool's keys (logged)."""
 
     def __init__(self, path: Path, pool: KeySink, *, env_value: str | None = None, interval: float = 2.0) -> None:
-        self.path = Path(path)
-        self.pool = pool
-        self.env_value = env_value
-        self.interval = interval
-        self._stamp = self._stat()
-        self._task: asyncio.Task[None] | None = None
+        def apply(keys: list[ApiKey]) -> None:
+            log.info("keys file %s changed: %d keys", path, len(keys))
+            pool.update_keys(keys)
 
-    def _stat(self) -> tuple[int, int] | None:
-        try:
-            st = self.path.stat()
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size)
-
-    def check(self) -> bool:
-        """Poll once; reload and push the keys if the file changed. True if keys were pushed."""
-        stamp = self._stat()
-        if stamp == self._stamp:
-            return False
-        if stamp is None:
-            log.warning("keys file %s disappeared; keeping the current keys", self.path)
-            self._stamp = None
-            return False
-        try:
-            keys = load_keys(self.env_value, self.path)
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            log.warning("keys file %s could not be loaded (%s); keeping the current keys", self.path, exc)
-            self._stamp = stamp
-            return False
-        if self._stat() != stamp:  # written to while we read it: take it on the next poll
-            return False
-        self._stamp = stamp
-        log.info("keys file %s changed: %d keys", self.path, len(keys))
-        self.pool.update_keys(keys)
-        return True
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                self.check()
-            except Exception:  # the watcher must never die: log and keep polling
-                log.exception("keys file watcher failed")
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="keys-file-watcher")
-
-    async def close(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        super().__init__(path, lambda p: load_keys(env_value, p), apply, what="keys file", interval=interval)

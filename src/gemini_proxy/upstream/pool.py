@@ -25,14 +25,14 @@ Outcomes (``release``; classes in ``quota.py``)
   doubling. A 429 never disables a key: every block ends, so the pool is never empty for good.
 * InvalidKey: the key is disabled for all models, persistently, until an operator
   ``enable``s it or the keys file changes its line (or removes and re-adds it).
-* Transient (5xx, timeouts): no penalty. The gateway retries elsewhere via ``exclude``;
-  a 503 "overloaded" is about the model, not the key, so benching the key would only shrink
-  the pool.
+* Transient (5xx, timeouts): the gateway retries elsewhere via ``exclude``; a key that keeps
+  failing while others succeed is benched for a while (``outliers.py``).
 * ClientFault: nothing.
 
 Persistence and sync (write-behind)
 -----------------------------------
-``release`` only touches memory and marks the key dirty. A background task (every
+``release`` only touches memory and marks the key changed in its ``KeyJournal``
+(``pool_journal.py``, the only part ``PoolSync`` sees). A background task (every
 ``sync_interval``, 0.25 s) writes dirty keys to the store (``save_records``), reads what other
 workers/replicas changed (``changes_since``) and merges it (later cooldown wins; disabled wins
 until a newer enable), and rolls the daily counters at Pacific midnight. If the store fails,
@@ -50,19 +50,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gemini_proxy.errors import NoKeyAvailable
-from gemini_proxy.state.base import StateStore
+from gemini_proxy.state.base import Counters, StateStore
+from gemini_proxy.upstream.cache_directory import CacheDirectory
 from gemini_proxy.upstream.keys import ApiKey
 from gemini_proxy.upstream.keystate import DAILY, RATE, KeyState
+from gemini_proxy.upstream.outliers import Outliers
+from gemini_proxy.upstream.pool_journal import KeyJournal
 from gemini_proxy.upstream.pool_status import no_key_error, pool_counts
 from gemini_proxy.upstream.pool_sync import PoolSync
-from gemini_proxy.upstream.quota import (
-    InvalidKey,
-    Outcome,
-    RateLimited,
-    Success,
-    next_pacific_midnight,
-    pacific_day,
-)
+from gemini_proxy.upstream.quota import InvalidKey, Outcome, RateLimited, Success, Transient, next_pacific_midnight
 
 __all__ = ["KeyPool", "Lease"]
 
@@ -72,7 +68,6 @@ MAX_RETRY_DELAY = 86400.0
 # A 429 whose retryDelay is shorter ("0s" near the end of a quota window) counts as one without
 # RetryInfo: trusting it would send the same refused request again at once, dozens of times.
 MIN_RETRY_DELAY = 0.1
-CACHE_TTL = 30 * 86400.0
 
 
 class Lease:
@@ -89,17 +84,17 @@ class Lease:
 
     @property
     def short_id(self) -> str:
-        return self._state.sid
+        return self._state.short_id
 
     def __repr__(self) -> str:
-        return f"Lease({self._state.sid}, {self.model})"
+        return f"Lease({self._state.short_id}, {self.model})"
 
 
 def _order(states: Sequence[KeyState]) -> list[KeyState]:
     """Interleave projects: p1k1, p2k1, p1k2, p2k2, untagged keys count as their own group."""
     groups: dict[str, list[KeyState]] = {}
     for st in states:
-        groups.setdefault(st.key.project or "\0" + st.sid, []).append(st)
+        groups.setdefault(st.key.project or "\0" + st.short_id, []).append(st)
     columns = list(groups.values())
     return [col[i] for i in range(max((len(c) for c in columns), default=0)) for col in columns if i < len(col)]
 
@@ -118,23 +113,24 @@ class KeyPool:
         sync_interval: float = 0.25,
     ) -> None:
         self.store = store
+        self.caches = CacheDirectory(store)
         self._clock = clock
         self.default_cooldown = default_cooldown
         self.max_cooldown = max_cooldown
         self.max_concurrency = max_concurrency_per_key or 0
         self.rpm = rpm_per_key or 0
         self._limited = bool(self.max_concurrency or self.rpm)
-        self._all: dict[str, KeyState] = {}  # every key ever configured (removed ones keep their state)
+        self._journal = KeyJournal(clock, self.notify, rpm_limited=bool(self.rpm))
+        self._all = self._journal.states  # every key ever configured (removed ones keep their state)
+        self._changed = self._journal.changed
         self._by_id: dict[str, KeyState] = {}
         self._order: list[KeyState] = []
         self._groups: dict[str, list[KeyState]] = {}
         self._cursor = 0
-        self._dirty: set[str] = set()
         self._waiters = 0
         self._wake = asyncio.Event()
-        self._sync = PoolSync(self, store, sync_interval)
-        self.day_end = 0.0
-        self.day = ""
+        self.outliers = Outliers(clock)
+        self._sync = PoolSync(self._journal, store, sync_interval)
         self._install(keys, enable_new=False)
 
     # -- keys ------------------------------------------------------------------------------------
@@ -146,12 +142,12 @@ class KeyPool:
             if st is None:
                 st = self._all[key.short_id] = KeyState(key)
             elif enable_new and (key.short_id not in self._by_id or st.key.fingerprint != key.fingerprint):
-                if st.off:
-                    log.info("key %s re-enabled: its keys-file line was re-added or changed", st.sid)
+                if st.disabled:
+                    log.info("key %s re-enabled: its keys-file line was re-added or changed", st.short_id)
                 st.enable(now)
             st.key = key
             active[key.short_id] = st
-            self._dirty.add(key.short_id)
+            self._changed.add(key.short_id)
         self._by_id = active
         self._order = _order(list(active.values()))
         self._cursor = 0
@@ -167,32 +163,22 @@ class KeyPool:
         A key whose line is new or changed (or removed and re-added) is re-enabled.
         """
         removed = set(self._by_id) - {k.short_id for k in keys}
-        for sid in sorted(removed):
-            log.info("key %s removed from the pool", sid)
+        for short_id in sorted(removed):
+            log.info("key %s removed from the pool", short_id)
         self._install(keys, enable_new=True)
 
     def enable(self, short_id: str) -> None:
         st = self._all[short_id]
         st.enable(self._clock())
-        self._dirty.add(short_id)
+        self._changed.add(short_id)
         log.info("key %s enabled by operator", short_id)
         self.notify()
 
     def disable(self, short_id: str, reason: str) -> None:
         st = self._all[short_id]
         st.disable(reason, self._clock())
-        self._dirty.add(short_id)
+        self._changed.add(short_id)
         log.warning("key %s disabled by operator: %s", short_id, reason)
-
-    def states(self) -> list[KeyState]:
-        return list(self._all.values())
-
-    def take_dirty(self) -> set[str]:
-        dirty, self._dirty = self._dirty, set()
-        return dirty
-
-    def mark_dirty(self, short_ids: Sequence[str] | set[str]) -> None:
-        self._dirty.update(short_ids)
 
     def notify(self) -> None:
         """Wake waiting ``acquire`` calls (a key may have become usable)."""
@@ -203,19 +189,24 @@ class KeyPool:
     def now(self) -> float:
         return self._clock()
 
+    @property
+    def day(self) -> str:
+        """The Pacific day today's counters belong to."""
+        return self._journal.day
+
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         """Load persisted state from the store and start the background sync task."""
-        self.roll_day(self._clock())
+        self._journal.roll_day(self._clock())
         await self._sync.start()
+
+    async def sync(self) -> None:
+        """One sync with the store now (the background task does this every ``sync_interval``)."""
+        await self._sync.sync_once()
 
     async def close(self) -> None:
         """Stop the sync task and flush pending writes (errors are logged, not raised)."""
         await self._sync.close()
-
-    def roll_day(self, now: float) -> None:
-        if now >= self.day_end:
-            self.day, self.day_end = pacific_day(now), next_pacific_midnight(now)
 
     # -- selection -------------------------------------------------------------------------------
     def _has_room(self, st: KeyState, now: float) -> bool:
@@ -225,15 +216,15 @@ class KeyPool:
             recent = st.recent
             while recent and recent[0] <= now - 60.0:
                 recent.popleft()
-            if len(recent) + st.remote_rpm >= self.rpm:
+            if len(recent) + st.window_others >= self.rpm:
                 return False
         return True
 
     def _can_serve(self, st: KeyState, model: str, now: float) -> bool:
-        if st.off:
+        if st.disabled or st.benched_until > now:
             return False
-        until = st.until.get(model)
-        if until is not None and until > now:
+        cooldown = st.cooldowns.get(model)
+        if cooldown is not None and cooldown.until > now:
             return False
         return not self._limited or self._has_room(st, now)
 
@@ -250,10 +241,10 @@ class KeyPool:
             i += 1
             if i >= n:
                 i = 0
-            if st.off or (exclude and st.sid in exclude):
+            if st.disabled or st.benched_until > now or (exclude and st.short_id in exclude):
                 continue
-            until = st.until.get(model)
-            if until is not None and until > now:
+            cooldown = st.cooldowns.get(model)
+            if cooldown is not None and cooldown.until > now:
                 continue
             if self._limited and not self._has_room(st, now):
                 continue
@@ -265,10 +256,10 @@ class KeyPool:
         """Seconds until some non-excluded enabled key may serve ``model`` (0: busy, frees on release)."""
         best: float | None = None
         for st in self._order:
-            if st.off or st.sid in exclude:
+            if st.disabled or st.short_id in exclude:
                 continue
-            at = max(now, st.until.get(model, 0.0))
-            if self.rpm and len(st.recent) + st.remote_rpm >= self.rpm and st.recent:
+            at = max(now, st.blocked_until(model), st.benched_until)
+            if self.rpm and len(st.recent) + st.window_others >= self.rpm and st.recent:
                 at = max(at, st.recent[0] + 60.0)
             best = at - now if best is None else min(best, at - now)
         return best
@@ -290,8 +281,8 @@ class KeyPool:
             model = model[7:]
         pinned: frozenset[str] = frozenset()  # keys that cannot see the cache: never usable by this request
         if prefer is not None and (owner := self._by_id.get(prefer)) is not None:
-            group = {member.sid for member in self._group_of(owner)}
-            pinned = frozenset(sid for sid in self._by_id if sid not in group)
+            group = {member.short_id for member in self._group_of(owner)}
+            pinned = frozenset(short_id for short_id in self._by_id if short_id not in group)
             exclude = exclude | pinned
         now = self._clock()
         st = self._pick(model, exclude, prefer, now)
@@ -301,7 +292,7 @@ class KeyPool:
         st.in_flight += 1
         if self.rpm:
             st.recent.append(now)
-            st.rpm_unsent += 1
+            st.window_unreported += 1
         return Lease(st, model, now)
 
     async def _wait(
@@ -340,34 +331,43 @@ class KeyPool:
         st = lease._state
         st.in_flight -= 1
         model = lease.model
-        counts = st.pend_daily.get(model)
+        counts = st.unsaved_daily.get(model)
         if counts is None:
-            counts = st.pend_daily[model] = [0, 0, 0, 0]
-        counts[0] += 1
-        st.pend_tot[0] += 1
+            counts = st.unsaved_daily[model] = Counters()
+        totals = st.unsaved_totals
+        counts.requests += 1
+        totals.requests += 1
         if type(outcome) is Success:
-            counts[1] += outcome.prompt_tokens
-            counts[2] += outcome.output_tokens
-            st.pend_tot[1] += outcome.prompt_tokens
-            st.pend_tot[2] += outcome.output_tokens
+            counts.prompt_tokens += outcome.prompt_tokens
+            counts.output_tokens += outcome.output_tokens
+            totals.prompt_tokens += outcome.prompt_tokens
+            totals.output_tokens += outcome.output_tokens
+            self.outliers.succeeded(st, lease.acquired_at)
             if st.strikes:
                 for member in self._group_of(st):
                     member.strikes.pop(model, None)
+        elif type(outcome) is Transient:
+            self.outliers.failed(st, lease.acquired_at, outcome.reason, self._by_id.values())
         elif isinstance(outcome, RateLimited):
-            counts[3] += 1
-            st.pend_tot[3] += 1
+            counts.rate_limited += 1
+            totals.rate_limited += 1
             self._rate_limited(st, model, outcome)
         elif isinstance(outcome, InvalidKey):
-            if not st.off:
+            if not st.disabled:
                 st.disable(outcome.reason, self._clock())
-                log.warning("key %s disabled: Gemini rejected it (%s)", st.sid, outcome.reason)
-        self._dirty.add(st.sid)
+                log.warning("key %s disabled: Gemini rejected it (%s)", st.short_id, outcome.reason)
+        self._changed.add(st.short_id)
         if self._waiters:
             self.notify()
 
     def _group_of(self, st: KeyState) -> list[KeyState]:
         project = st.key.project
         return self._groups.get(project, [st]) if project else [st]
+
+    def is_benched(self, short_id: str) -> bool:
+        """Whether the key is out of rotation after failing alone (its failures are its own)."""
+        st = self._by_id.get(short_id)
+        return st is not None and st.benched_until > self._clock()
 
     def _rate_limited(self, st: KeyState, model: str, outcome: RateLimited) -> None:
         now = self._clock()
@@ -377,7 +377,7 @@ class KeyPool:
             until, kind = now + min(outcome.retry_after, MAX_RETRY_DELAY), RATE
         else:
             strikes = st.strikes.get(model, 0)
-            if st.until.get(model, 0.0) <= now:  # not a straggler from before the current cooldown
+            if st.blocked_until(model) <= now:  # not a straggler from before the current cooldown
                 strikes += 1
             delay = min(self.default_cooldown * 2 ** max(strikes - 1, 0), self.max_cooldown)
             until, kind = now + delay, RATE
@@ -385,10 +385,10 @@ class KeyPool:
                 member.strikes[model] = strikes
         for member in self._group_of(st):
             if member.cool(model, until, kind):
-                self._dirty.add(member.sid)
+                self._changed.add(member.short_id)
         log.info(
             "key %s%s rate limited for %s: %s for %.1fs",
-            st.sid,
+            st.short_id,
             f" (project {st.key.project})" if st.key.project else "",
             model,
             "daily quota spent, out until Pacific midnight," if kind == DAILY else "cooling down",
@@ -399,19 +399,12 @@ class KeyPool:
     def snapshot(self) -> list[dict[str, Any]]:
         """Per configured key (by short_id): state, per-model counters/cooldowns, totals. No secrets."""
         now = self._clock()
-        return [st.snapshot(self.day, now) for st in self._by_id.values()]
+        return [st.snapshot(self._journal.day, now) for st in self._by_id.values()]
 
     def counts(self) -> dict[str, int]:
-        """Availability numbers for /health: configured, enabled, disabled, cooling_down, available, in_flight."""
+        """Availability numbers for /health: configured, enabled, disabled, cooling_down, benched,
+        available, in_flight."""
         return pool_counts(list(self._by_id.values()), self._clock())
-
-    # -- cache affinity --------------------------------------------------------------------------
-    async def remember_cache(self, cache_name: str, short_id: str) -> None:
-        await self.remember_caches([cache_name], short_id)
-
-    async def remember_caches(self, cache_names: Sequence[str], short_id: str) -> None:
-        if cache_names:
-            await self.store.put_many("cache", dict.fromkeys(cache_names, short_id), ttl=CACHE_TTL)
 
     def project_keys(self) -> list[tuple[str, str]]:
         """``(project, key)`` for one enabled key of each project (an untagged key is a project of
@@ -420,11 +413,8 @@ class KeyPool:
         seen: set[str] = set()
         out: list[tuple[str, str]] = []
         for st in self._order:
-            project = st.key.project or st.sid
-            if project not in seen and not st.off:
+            project = st.key.project or st.short_id
+            if project not in seen and not st.disabled:
                 seen.add(project)
-                out.append((project, st.sid))
+                out.append((project, st.short_id))
         return out
-
-    async def cache_owner(self, cache_name: str) -> str | None:
-        return (await self.store.get_many("cache", [cache_name])).get(cache_name)

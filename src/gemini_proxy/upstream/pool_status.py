@@ -19,8 +19,8 @@ def no_key_error(
     ``pinned``: keys of other projects than a context cache's owner, which cannot serve the request."""
     if not states:
         return NoKeyAvailable("No Gemini API keys are configured.", retry_after=ALL_DISABLED_RETRY_AFTER)
-    if all(st.off for st in states):
-        reasons = ", ".join(f"{st.sid}: {st.dis_reason}" for st in states[:5])
+    if all(st.disabled for st in states):
+        reasons = ", ".join(f"{st.short_id}: {st.disabled_reason}" for st in states[:5])
         more = f" and {len(states) - 5} more" if len(states) > 5 else ""
         return NoKeyAvailable(
             f"All {len(states)} Gemini API keys are disabled (invalid key or permission denied: "
@@ -32,14 +32,16 @@ def no_key_error(
 
 
 def pool_counts(states: list[KeyState], now: float) -> dict[str, int]:
-    enabled = [st for st in states if not st.off]
-    cooling = [st for st in enabled if any(u > now for u in st.until.values())]
+    enabled = [st for st in states if not st.disabled]
+    cooling = [st for st in enabled if any(c.until > now for c in st.cooldowns.values())]
+    benched = [st for st in enabled if st.benched_until > now]
     return {
         "configured": len(states),
         "enabled": len(enabled),
         "disabled": len(states) - len(enabled),
         "cooling_down": len(cooling),
-        "available": len(enabled) - len(cooling),
+        "benched": len(benched),
+        "available": len(enabled) - len({st.short_id for st in cooling} | {st.short_id for st in benched}),
         "in_flight": sum(st.in_flight for st in states),
     }
 
@@ -59,23 +61,25 @@ def describe_wait(
     pinned: frozenset[str] = frozenset(),
 ) -> str:
     """Why no key can serve ``model`` now, by category, with when they come back. No secrets."""
-    disabled = cooling = daily = tried = busy = elsewhere = 0
+    disabled = cooling = daily = tried = busy = elsewhere = benched = 0
     cool_end: float | None = None
     daily_end: float | None = None
     for st in states:
-        until = st.until.get(model, 0.0)
-        if st.sid in pinned:
+        until = st.blocked_until(model)
+        if st.short_id in pinned:
             elsewhere += 1
-        elif st.off:
+        elif st.disabled:
             disabled += 1
-        elif until > now and st.kind.get(model) == DAILY:
+        elif until > now and st.cooldowns[model].kind == DAILY:
             daily += 1
             daily_end = until if daily_end is None else min(daily_end, until)
         elif until > now:
             cooling += 1
             cool_end = until if cool_end is None else min(cool_end, until)
-        elif st.sid in exclude:
+        elif st.short_id in exclude:
             tried += 1
+        elif st.benched_until > now:
+            benched += 1
         else:
             busy += 1
     parts: list[str] = []
@@ -88,6 +92,8 @@ def describe_wait(
         )
     if busy:
         parts.append(f"{busy} busy at their concurrency/requests-per-minute limit")
+    if benched:
+        parts.append(f"{benched} benched after failing repeatedly while other keys succeeded")
     if tried:
         parts.append(f"{tried} already tried for this request")
     if disabled:

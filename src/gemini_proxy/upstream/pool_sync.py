@@ -1,6 +1,7 @@
-"""The pool's background sync with its ``StateStore`` and its "no key" messages.
+"""The key pool's background sync with its ``StateStore``.
 
-``PoolSync`` runs every ``interval`` seconds (default 0.25 s):
+``PoolSync`` talks to the pool only through its ``Journal`` (``pool_journal.py``). It runs
+every ``interval`` seconds (default 0.25 s):
 
 1. write-behind: each dirty key's view + counter deltas -> ``store.save_records``;
 2. roll the daily counters at Pacific midnight;
@@ -20,12 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
 
-from gemini_proxy.state.base import KeyRecord, StateStore
-
-if TYPE_CHECKING:
-    from gemini_proxy.upstream.pool import KeyPool
+from gemini_proxy.state.base import StateStore
+from gemini_proxy.upstream.pool_journal import Journal
 
 __all__ = ["PoolSync"]
 
@@ -35,8 +33,8 @@ CLOSE_TIMEOUT = 3.0
 
 
 class PoolSync:
-    def __init__(self, pool: KeyPool, store: StateStore, interval: float) -> None:
-        self.pool = pool
+    def __init__(self, journal: Journal, store: StateStore, interval: float) -> None:
+        self.journal = journal
         self.store = store
         self.interval = interval
         self.version = 0
@@ -55,7 +53,7 @@ class PoolSync:
         else:
             try:  # load before the first write, so saved fingerprints can be compared with the keys file
                 records, version = await self.store.load_records()
-                self._merge(records, initial=True)
+                self.journal.apply_records(records, initial=True)
                 self.version, self.full_reload = version, False
             except Exception as exc:
                 self._fail("load", exc)
@@ -101,11 +99,8 @@ class PoolSync:
         self.degraded = True
 
     async def _flush(self) -> None:
-        pool = self.pool
-        now = pool.now()
-        dirty = pool.take_dirty()
-        states = [st for st in pool.states() if st.sid in dirty]
-        updates = [st.take_update(pool.day, now) for st in states]
+        journal = self.journal
+        updates = journal.take_updates()
         if not updates:
             return
         write = asyncio.ensure_future(self.store.save_records(updates))
@@ -113,9 +108,7 @@ class PoolSync:
 
         def settle(done: asyncio.Future[None]) -> None:
             if done.cancelled() or done.exception() is not None:  # not written: the next flush carries them
-                for st, rec in zip(states, updates, strict=True):
-                    st.restore_update(rec)
-                pool.mark_dirty(dirty)
+                journal.restore_updates(updates)
 
         write.add_done_callback(settle)
         # Shielded: a write that has begun runs to its end even if this task is cancelled (at
@@ -124,26 +117,24 @@ class PoolSync:
         await asyncio.shield(write)
 
     async def sync_once(self) -> None:
-        pool = self.pool
-        now = pool.now()
+        journal = self.journal
+        now = journal.now()
         window = int(now // 60)
-        if pool.rpm and window != self.window:
+        if journal.rpm_limited and window != self.window:
             # A new minute: other replicas' usage of the last one no longer counts, store or no store
             # (a store that is down must not leave a key "busy" for good).
             self.window = window
-            for st in pool.states():
-                st.win_local = 0
-                st.remote_rpm = 0
+            journal.new_usage_window()
         try:
             if self.degraded:  # the store may have lost everything: push our whole view first
-                pool.mark_dirty({st.sid for st in pool.states()})
+                journal.mark_all_changed()
             await self._flush()  # counted before the day rolls: written under the old day
         except Exception as exc:
             self._fail("write", exc)
             self.full_reload = True
-            pool.roll_day(now)
+            journal.roll_day(now)
             return
-        pool.roll_day(now)
+        journal.roll_day(now)
         try:
             if self.full_reload:
                 records, version = await self.store.load_records()
@@ -151,12 +142,12 @@ class PoolSync:
                 records, version = await self.store.changes_since(self.version)
                 if version < self.version:
                     log.warning("state store was reset (version went backwards); resyncing the key pool")
-                    pool.mark_dirty({st.sid for st in pool.states()})
+                    journal.mark_all_changed()
                     records, version = await self.store.load_records()
-            self._merge(records)
+            journal.apply_records(records)
             self.version, self.full_reload = version, False
-            if pool.rpm:
-                await self._usage(window)
+            if journal.rpm_limited:
+                journal.apply_usage(await self.store.add_usage(window, journal.take_usage()))
         except Exception as exc:
             self._fail("sync", exc)
             self.full_reload = True
@@ -164,37 +155,3 @@ class PoolSync:
         if self.degraded:
             log.info("state store reachable again; key pool state resynced")
             self.degraded = False
-
-    def _merge(self, records: list[KeyRecord], *, initial: bool = False) -> None:
-        """Fold store records in. On the first load, a key whose keys-file line changed since the
-        record was written (fingerprint differs) is re-enabled: editing the line is the fix."""
-        pool = self.pool
-        by_id = {st.sid: st for st in pool.states()}
-        changed = False
-        for rec in records:
-            st = by_id.get(rec["id"])
-            if st is None:
-                continue
-            flipped = st.merge_record(rec, pool.day)
-            if initial and st.off and rec["fp"] and rec["fp"] != st.key.fingerprint:
-                st.enable(pool.now())
-                pool.mark_dirty({st.sid})
-                log.info("key %s re-enabled: its keys-file line changed since it was disabled", st.sid)
-            elif initial and flipped:
-                log.warning("key %s is disabled (%s) from the saved state", st.sid, st.dis_reason)
-            elif flipped:
-                state = f"disabled ({st.dis_reason})" if st.off else "enabled"
-                log.warning("key %s %s by another worker/replica", st.sid, state)
-            changed = True
-        if changed:
-            pool.notify()
-
-    async def _usage(self, window: int) -> None:
-        states = self.pool.states()
-        counts = {st.sid: st.rpm_unsent for st in states}
-        for st in states:
-            st.win_local += st.rpm_unsent
-            st.rpm_unsent = 0
-        totals = await self.store.add_usage(window, counts)
-        for st in states:
-            st.remote_rpm = max(0, totals.get(st.sid, 0) - st.win_local)

@@ -1,7 +1,8 @@
 """What an answer from Gemini means for the key that sent it.
 
-``classify(status, body)`` turns Google's HTTP status and (parsed) error body into one
-``Outcome``; the pool (``upstream/pool.py``) acts on it:
+``outcome_of(error)`` turns Google's error answer, read once into a ``GoogleError``
+(``upstream/google_error.py``), into one ``Outcome``; ``classify(status, body)`` does the same
+from a status and a parsed body (2xx included). The pool (``upstream/pool.py``) acts on it:
 
 ============  =========================================================  ==========================
 Outcome       when                                                       pool action
@@ -17,21 +18,20 @@ Transient     5xx, 408, 499, status 0 (connection error / timeout)       nothing
 ClientFault   other 4xx (400 INVALID_ARGUMENT, 404 model, 413, ...)      nothing: not retried
 ============  =========================================================  ==========================
 
-429 details (protocol notes §5): ``RetryInfo.retryDelay`` is a protobuf Duration string
-("58s", "1.203608125s"); when absent, the message's "Please retry in 58.2s." is used. A
-``QuotaFailure`` violation whose ``quotaId`` contains ``PerDay`` marks daily exhaustion:
-``per_day=True`` (the pool then waits for Pacific midnight and ignores ``retry_after``).
-
-Bodies may arrive wrapped in a JSON array (``:streamGenerateContent`` without ``alt=sse``).
+429 details (docs/protocol.md §8) are ``GoogleError``'s: ``retry_delay`` (RetryInfo, else the
+message's "Please retry in 58.2s.", else Google's Retry-After) becomes ``retry_after``; a
+``QuotaFailure`` id naming a day (``window == "day"``) marks daily exhaustion: ``per_day=True``
+(the pool then waits for Pacific midnight and ignores ``retry_after``).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from gemini_proxy.upstream.google_error import GoogleError, parse_duration, parse_google_error
 
 __all__ = [
     "ClientFault",
@@ -41,6 +41,7 @@ __all__ = [
     "Success",
     "Transient",
     "classify",
+    "outcome_of",
     "next_pacific_midnight",
     "pacific_day",
     "parse_duration",
@@ -48,8 +49,6 @@ __all__ = [
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 
-_TYPE_PREFIX = "type.googleapis.com/google.rpc."
-_RETRY_IN = re.compile(r"retry in\s+([0-9]+(?:\.[0-9]+)?)\s*(ms|s)\b", re.IGNORECASE)
 # ErrorInfo reasons that mean "this key cannot be used", whatever the request.
 _KEY_REASONS = frozenset(
     {
@@ -102,56 +101,6 @@ class ClientFault:
 Outcome = Success | RateLimited | InvalidKey | Transient | ClientFault
 
 
-def parse_duration(value: object) -> float | None:
-    """Parse a protobuf Duration JSON value ("58s", "1.203608125s", "0.5s") to seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value) if value >= 0 else None
-    if isinstance(value, dict):  # {"seconds": 58, "nanos": 0} (proto3 object form)
-        try:
-            return float(value.get("seconds", 0)) + float(value.get("nanos", 0)) / 1e9
-        except (TypeError, ValueError):
-            return None
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if text.endswith("ms"):
-        scale, text = 0.001, text[:-2]
-    elif text.endswith("s"):
-        scale, text = 1.0, text[:-1]
-    else:
-        scale = 1.0
-    try:
-        seconds = float(text) * scale
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
-
-
-def _unwrap(body: object) -> dict[str, Any]:
-    """The ``error`` object of a body, unwrapping a JSON-array stream; ``{}`` if none."""
-    if isinstance(body, list):
-        for item in body:
-            if isinstance(item, dict) and isinstance(item.get("error"), dict):
-                return dict(item["error"])
-        return {}
-    if isinstance(body, dict):
-        error = body.get("error")
-        return dict(error) if isinstance(error, dict) else {}
-    return {}
-
-
-def _details(error: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    details = error.get("details")
-    if not isinstance(details, list):
-        return []
-    want = _TYPE_PREFIX + kind
-    return [d for d in details if isinstance(d, dict) and d.get("@type") == want]
-
-
-def _reasons(error: dict[str, Any]) -> list[str]:
-    return [str(d.get("reason")) for d in _details(error, "ErrorInfo") if d.get("reason")]
-
-
 def _usage(body: object) -> Success:
     chunks = body if isinstance(body, list) else [body]
     prompt = output = 0
@@ -163,37 +112,21 @@ def _usage(body: object) -> Success:
     return Success(prompt, output)
 
 
-def _rate_limited(error: dict[str, Any]) -> RateLimited:
-    retry_after: float | None = None
-    for info in _details(error, "RetryInfo"):
-        retry_after = parse_duration(info.get("retryDelay"))
-        if retry_after is not None:
-            break
-    if retry_after is None:
-        match = _RETRY_IN.search(str(error.get("message", "")))
-        if match:
-            retry_after = float(match.group(1)) * (0.001 if match.group(2).lower() == "ms" else 1.0)
-    quota_ids: list[str] = []
-    for failure in _details(error, "QuotaFailure"):
-        violations = failure.get("violations")
-        if isinstance(violations, list):
-            quota_ids += [str(v["quotaId"]) for v in violations if isinstance(v, dict) and v.get("quotaId")]
-    daily = [q for q in quota_ids if "PerDay" in q]
-    if daily:
-        return RateLimited(retry_after, True, daily[0])
-    return RateLimited(retry_after, False, quota_ids[0] if quota_ids else None)
+def _rate_limited(error: GoogleError) -> RateLimited:
+    if error.per_day:
+        daily = next(q for q in error.quota_ids if "PerDay" in q)
+        return RateLimited(error.retry_delay, True, daily)
+    return RateLimited(error.retry_delay, False, error.quota_ids[0] if error.quota_ids else None)
 
 
-def classify(status: int, body: dict[str, Any] | list[Any] | None) -> Outcome:
-    """Map Gemini's HTTP status + parsed body to an ``Outcome`` (table in the module docstring)."""
+def outcome_of(error: GoogleError) -> Outcome:
+    """What Google's error answer means for the key (table in the module docstring)."""
+    status = error.http_status
     if 200 <= status < 300:
-        return _usage(body)
+        return Success()
     if status < 100:
         return Transient("connection error")
-    error = _unwrap(body)
-    google_status = str(error.get("status", ""))
-    message = str(error.get("message", ""))
-    reasons = _reasons(error)
+    google_status, message, reasons = error.status, error.message, error.reasons
     if status == 429:
         return _rate_limited(error)
     if status == 401:
@@ -210,6 +143,13 @@ def classify(status: int, body: dict[str, Any] | list[Any] | None) -> Outcome:
     if status >= 500 or status in (408, 499):
         return Transient(f"{status} {google_status}".strip())
     return ClientFault()
+
+
+def classify(status: int, body: dict[str, Any] | list[Any] | None) -> Outcome:
+    """``outcome_of`` from an HTTP status and parsed body; a 2xx counts the body's tokens."""
+    if 200 <= status < 300:
+        return _usage(body)
+    return outcome_of(parse_google_error(status, body))
 
 
 def next_pacific_midnight(now: float) -> float:

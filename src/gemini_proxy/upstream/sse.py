@@ -2,7 +2,8 @@
 
 Google frames events as ``data: <json>\\r\\n\\r\\n`` (LF-only framing is accepted too). A failure
 after the first byte may arrive as a bare JSON error object without ``data:`` (seen on Vertex);
-it is returned as a parsed ``{"error": ...}`` dict like any other event, and the caller decides.
+it is returned as a parsed ``{"error": ...}`` dict like any other event; ``check_event`` turns
+such an event into the ``UpstreamStatusError`` it stands for.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
+
+from gemini_proxy.errors import UpstreamStatusError
 
 
 class GeminiEventDecoder:
@@ -76,6 +79,16 @@ class GeminiEventDecoder:
             if isinstance(parsed, dict):
                 events.append(parsed)
                 self._bare = b""
+
+
+def check_event(event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` as it is, unless it is Google's error in the stream (an ``error`` without
+    ``candidates``): then the ``UpstreamStatusError`` it carries (its ``code``, else 502)."""
+    if "error" in event and "candidates" not in event:
+        error = event["error"] if isinstance(event["error"], dict) else {}
+        code = error.get("code")
+        raise UpstreamStatusError(code if isinstance(code, int) and 400 <= code < 600 else 502, event)
+    return event
 
 
 def _loads(data: bytes) -> Any:

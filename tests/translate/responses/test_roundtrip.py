@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """Tool loops across turns: stateless through encrypted_content, stored through previous_response_id;
 namespaced calls come back split; grounding; failures; bad input is a 400 naming the field."""
 

@@ -11,7 +11,7 @@ import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from gemini_proxy.upstream.httpclient import ConnectionPool, Response
+from gemini_proxy.upstream.http import ConnectionPool, Response
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
 SECRET = "test-key-1-secretpart"
@@ -28,6 +28,7 @@ class Peer:
         self.writer = writer
         self.index = index  # 1 for the first connection
         self.closed_by_client = asyncio.Event()
+        self.finished = False  # the server's side of it is done (handler returned)
 
     async def request(self) -> bytes | None:
         """The next request, whole (also recorded in ``server.requests``); None once the client closed."""
@@ -93,6 +94,7 @@ class RawServer:
         except BaseException as exc:  # a broken script: reported by serve()
             self.errors.append(exc)
         finally:
+            peer.finished = True
             writer.close()
 
     async def client_closed(self, index: int = 1, timeout: float = 1.0) -> None:
@@ -161,4 +163,4 @@ async def eventually(condition: Callable[[], bool], timeout: float = 1.0) -> Non
 
 
 def pool_is_empty(pool: ConnectionPool) -> bool:
-    return not pool._idle and not pool._busy
+    return pool.open_count == 0

@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from gemini_proxy.upstream.httpclient import PAUSE_ABOVE, HttpError
+from gemini_proxy.upstream.http import PAUSE_ABOVE, HttpError
 from tests.upstream.httpclient.rawserver import OK, Peer, answering, collect, eventually, get, pool_is_empty, serve
 
 # -- bodies ----------------------------------------------------------------------------------
@@ -183,13 +183,13 @@ async def test_large_streamed_body_with_a_slow_consumer() -> None:
         async for data in response.iter_chunks():
             got.append(data)
             if len(got) == 1:
-                await eventually(lambda: response._conn is not None and response._conn.paused)
+                await eventually(lambda: response.body.paused)
                 await asyncio.sleep(0.4)  # read timeouts pass: a lagging consumer is not a silent server
-                assert response._conn is not None and response._conn.paused
+                assert response.body.paused
             await asyncio.sleep(0.001)
         assert b"".join(got) == body
         assert max(map(len, got)) <= PAUSE_ABOVE + (512 << 10)
-        assert len(pool._idle) == 1
+        assert pool.idle_count == 1
 
 
 async def test_large_body_read_whole() -> None:
@@ -197,7 +197,7 @@ async def test_large_body_read_whole() -> None:
     answer = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
     async with serve(answering(answer)) as (_, pool), asyncio.timeout(2):
         assert await get(pool) == (200, body)
-        assert len(pool._idle) == 1
+        assert pool.idle_count == 1
 
 
 # -- timeouts --------------------------------------------------------------------------------

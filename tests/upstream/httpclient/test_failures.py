@@ -9,7 +9,7 @@ import pytest
 
 from gemini_proxy.errors import UpstreamUnavailable
 from gemini_proxy.upstream.client import GeminiClient
-from gemini_proxy.upstream.httpclient import ConnectionPool, HttpError
+from gemini_proxy.upstream.http import ConnectionPool, HttpError
 from gemini_proxy.upstream.keys import ApiKey
 from tests.servers import free_port
 from tests.upstream.httpclient.rawserver import (

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from gemini_proxy.upstream.client import GeminiClient
-from gemini_proxy.upstream.httpclient import HttpError
+from gemini_proxy.upstream.http import HttpError
 from gemini_proxy.upstream.keys import ApiKey
 from tests.upstream.httpclient.rawserver import OK, SECRET, Peer, answering, eventually, get, pool_is_empty, serve
 
@@ -70,7 +70,7 @@ async def test_sequential_requests_reuse_one_connection() -> None:
         for _ in range(3):
             assert await get(pool) == (200, b"ok")
         assert server.connections == 1
-        assert len(pool._idle) == 1
+        assert pool.idle_count == 1
 
 
 async def test_concurrent_requests_open_separate_connections() -> None:
@@ -124,7 +124,7 @@ async def test_idle_connections_expire_and_max_idle_is_kept() -> None:
 
     async with serve(handler, max_idle=1) as (server, pool):
         await asyncio.gather(get(pool), get(pool))
-        assert len(pool._idle) == 1
+        assert pool.idle_count == 1
         await eventually(lambda: sum(peer.closed_by_client.is_set() for peer in server.peers) == 1)
 
 
@@ -135,7 +135,7 @@ async def test_idle_connection_closed_by_the_server_is_replaced() -> None:
 
     async with serve(handler) as (server, pool):
         assert await get(pool) == (200, b"ok")
-        await eventually(lambda: not pool._idle)  # the pool noticed and let it go
+        await eventually(lambda: not pool.idle_count)  # the pool noticed and let it go
         assert await get(pool) == (200, b"ok")
         assert server.connections == 2
 
@@ -176,7 +176,7 @@ async def test_retry_after_a_dead_pooled_connection_uses_a_new_one() -> None:
 
     async with serve(handler) as (server, pool):
         await asyncio.gather(get(pool), get(pool))
-        assert len(pool._idle) == 2
+        assert pool.idle_count == 2
         assert await get(pool) == (200, b"ok")
         assert server.connections == 3
 

@@ -7,7 +7,7 @@ import ssl
 import pytest
 import trustme
 
-from gemini_proxy.upstream.httpclient import HttpError
+from gemini_proxy.upstream.http import HttpError
 from tests.upstream.httpclient.rawserver import OK, answering, serve
 
 

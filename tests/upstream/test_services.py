@@ -1,0 +1,248 @@
+"""The services of upstream/ that every surface calls (models, caches, embeddings, generation,
+URL paths, in-stream errors), driven in process: a real gateway and key pool in front of the
+simulator on loopback, the way the app builds them in its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import orjson
+import pytest
+
+from gemini_proxy.errors import InvalidRequest, UpstreamStatusError
+from gemini_proxy.simulator import BackgroundSimulator, SimulatorConfig
+from gemini_proxy.state.memory import MemoryStore
+from gemini_proxy.upstream import urls
+from gemini_proxy.upstream.caches import CachedContents, CachePage, decode_page_token, encode_page_token
+from gemini_proxy.upstream.client import GeminiClient, make_connections
+from gemini_proxy.upstream.embeddings import Embeddings
+from gemini_proxy.upstream.gateway import Gateway
+from gemini_proxy.upstream.generation import Generation
+from gemini_proxy.upstream.keys import ApiKey
+from gemini_proxy.upstream.models import Models
+from gemini_proxy.upstream.pool import KeyPool
+from gemini_proxy.upstream.sse import check_event
+
+# Two projects of two keys each (fake keys; the simulator accepts exactly these).
+KEYS = {"svc-key-a1": "proj-a", "svc-key-a2": "proj-a", "svc-key-b1": "proj-b", "svc-key-b2": "proj-b"}
+MODEL = "gemini-2.5-flash"
+
+
+class Attempts:
+    """The gateway's observer: every upstream attempt, by outcome."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[str] = []
+
+    def attempt(self, outcome: str) -> None:
+        self.outcomes.append(outcome)
+
+
+@dataclass
+class Upstream:
+    sim: SimulatorConfig
+    pool: KeyPool
+    gateway: Gateway
+    attempts: Attempts
+    caches: CachedContents
+
+    def key_of(self, short_id: str) -> ApiKey:
+        return next(s.key for s in self.pool.states() if s.key.short_id == short_id)
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[BackgroundSimulator]:
+    with BackgroundSimulator(SimulatorConfig(keys=dict(KEYS))) as server:
+        yield server
+
+
+@pytest.fixture
+async def upstream(simulator: BackgroundSimulator) -> AsyncIterator[Upstream]:
+    simulator.config.reset()
+    keys = [ApiKey(secret, project=project) for secret, project in KEYS.items()]
+    pool = KeyPool(keys, MemoryStore())
+    await pool.start()
+    connections = make_connections(base_url=simulator.base_url, connect_timeout=5, request_timeout=10)
+    attempts = Attempts()
+    gateway = Gateway(GeminiClient(connections), pool, observer=attempts)
+    try:
+        yield Upstream(simulator.config, pool, gateway, attempts, CachedContents(gateway, pool))
+    finally:
+        await connections.close()
+        await pool.close()
+
+
+def user(text: str) -> dict[str, object]:
+    return {"contents": [{"role": "user", "parts": [{"text": text}]}]}
+
+
+# -- urls --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (urls.model_method("m-1", urls.GENERATE), "/v1beta/models/m-1:generateContent"),
+        (urls.model_method("m-1", urls.STREAM, version="v1"), "/v1/models/m-1:streamGenerateContent"),
+        (urls.model_method("m-1", urls.COUNT_TOKENS), "/v1beta/models/m-1:countTokens"),
+        (urls.model_method("m-1", urls.BATCH_EMBED), "/v1beta/models/m-1:batchEmbedContents"),
+        (urls.models(), "/v1beta/models"),
+        (urls.models("v1"), "/v1/models"),
+        (urls.model("m-1", version="v1"), "/v1/models/m-1"),
+        (urls.cached_contents(), "/v1beta/cachedContents"),
+        (urls.cached_content("cachedContents/abc"), "/v1beta/cachedContents/abc"),
+    ],
+)
+def test_url_paths(path: str, expected: str) -> None:
+    assert path == expected
+
+
+# -- in-stream errors --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("event", "status"),
+    [
+        ({"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}}, 429),
+        ({"error": {"code": 503, "message": "overloaded"}}, 503),
+        ({"error": {"code": 200, "message": "odd code"}}, 502),  # not an error status: a bad gateway
+        ({"error": {"code": "500"}}, 502),
+        ({"error": "text"}, 502),
+    ],
+)
+def test_an_error_event_is_the_upstream_error_it_carries(event: dict[str, object], status: int) -> None:
+    with pytest.raises(UpstreamStatusError) as caught:
+        check_event(event)
+    assert caught.value.upstream_status == status
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"candidates": [{"content": {"parts": [{"text": "hi"}]}}]},
+        {"candidates": [], "error": {"code": 500}},  # candidates win: a chunk, not an error
+        {"usageMetadata": {"totalTokenCount": 3}},
+    ],
+)
+def test_other_events_pass(event: dict[str, object]) -> None:
+    assert check_event(event) is event
+
+
+# -- models ------------------------------------------------------------------------------------
+async def test_the_catalog_reads_every_page_and_is_kept_for_its_ttl(upstream: Upstream) -> None:
+    now = [1000.0]
+    whole = await Models(upstream.gateway, ttl=300).catalog()
+    assert len(whole.models) > 3 and len(upstream.attempts.outcomes) == 1
+    paged = Models(upstream.gateway, ttl=300, page_size=2, clock=lambda: now[0], wall_clock=lambda: 1_700_000_000.5)
+    upstream.attempts.outcomes.clear()
+    catalog = await paged.catalog()
+    assert [m["name"] for m in catalog.models] == [m["name"] for m in whole.models]
+    assert len(upstream.attempts.outcomes) == -(-len(whole.models) // 2)  # one request per page of 2
+    assert catalog.fetched_at == 1_700_000_000.5
+    upstream.attempts.outcomes.clear()
+    now[0] += 299
+    assert await paged.catalog() is catalog and upstream.attempts.outcomes == []
+    now[0] += 2
+    assert await paged.catalog() is not catalog and upstream.attempts.outcomes
+
+
+async def test_native_list_and_get_pass_google_s_answer_through(upstream: Upstream) -> None:
+    models = Models(upstream.gateway, ttl=300)
+    page = await models.list_page({"pageSize": "1"}, version="v1")
+    listed = orjson.loads(page.raw)
+    assert len(listed["models"]) == 1 and "nextPageToken" in listed
+    one = orjson.loads((await models.get(MODEL, None)).raw)
+    assert one["name"] == f"models/{MODEL}"
+
+
+# -- caches ------------------------------------------------------------------------------------
+async def create_cache(upstream: Upstream, text: str) -> tuple[str, str]:
+    body = orjson.dumps({"model": f"models/{MODEL}", **user(text)})
+    answer = await upstream.caches.create(body, None)
+    name = orjson.loads(answer.raw)["name"]
+    return name, answer.key_id
+
+
+async def test_a_created_cache_is_used_with_its_creator_s_key(upstream: Upstream) -> None:
+    name, creator = await create_cache(upstream, "a long context " * 20)
+    assert await upstream.caches.owner(name) == creator
+    assert await upstream.caches.owner_of_request({"cachedContent": name, **user("q")}) == creator
+    assert await upstream.caches.owner_of_raw(orjson.dumps({"cachedContent": name})) == creator
+    assert await upstream.caches.owner_of_raw(b'{"contents": []}') is None
+    assert await upstream.caches.owner(None) is None
+    # Each of the pool's first keys would be tried first; the owner's key is chosen instead.
+    generation = Generation(upstream.gateway, upstream.caches)
+    body = {"cachedContent": name, **user("what was in the context?")}
+    answer = await generation.generate(MODEL, orjson.dumps(body), gemini_body=body)
+    assert answer.key_id == creator
+    item = await upstream.caches.item("GET", name, body=None, query=None)
+    assert item.key_id == creator and orjson.loads(item.raw)["name"] == name
+
+
+async def test_the_cache_list_spans_every_project_in_pages(upstream: Upstream) -> None:
+    # Two caches in each project: keys of both projects create them (the pool rotates projects).
+    made: dict[str, str] = {}
+    while len({upstream.key_of(k).project for k in made.values()}) < 2 or len(made) < 4:
+        name, key_id = await create_cache(upstream, f"context number {len(made)} " * 10)
+        made[name] = key_id
+    # A second process (its own pool and store) knows none of them until it lists them.
+    pool = KeyPool([ApiKey(secret, project=project) for secret, project in KEYS.items()], MemoryStore())
+    caches = CachedContents(Gateway(upstream.gateway.client, pool), pool)
+    assert [await caches.owner(name) for name in made] == [None] * len(made)
+    seen: list[str] = []
+    token: str | None = None
+    pages = 0
+    while True:
+        query = {"pageSize": "1", **({"pageToken": token} if token else {})}
+        page = await caches.list(query)
+        assert isinstance(page, CachePage) and len(page.items) <= 1
+        seen += [item["name"] for item in page.items]
+        pages += 1
+        token = page.next_page_token
+        if token is None:
+            break
+    assert sorted(seen) == sorted(made) and pages >= len(made)
+    for name, key_id in made.items():  # listing remembered a key that sees each cache
+        assert upstream.key_of(await caches.owner(name) or "").project == upstream.key_of(key_id).project
+    whole = await caches.list({})
+    assert isinstance(whole, CachePage) and sorted(i["name"] for i in whole.items) == sorted(made)
+    assert whole.next_page_token is None
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ({"pageToken": "not-a-token"}, "pageToken"),
+        ({"pageToken": encode_page_token("proj-gone", None)}, "pageToken"),
+        ({"pageSize": "ten"}, "pageSize"),
+    ],
+)
+async def test_bad_page_arguments_are_the_client_s_400(upstream: Upstream, query: dict[str, str], param: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        await upstream.caches.list(query)
+    assert caught.value.param == param and upstream.attempts.outcomes == []
+
+
+def test_page_tokens_round_trip() -> None:
+    projects = ["p1", "p2", "p3"]
+    assert decode_page_token(encode_page_token("p2", "g-token"), projects) == (1, "g-token")
+    assert decode_page_token(encode_page_token("p3", None), projects) == (2, None)
+    assert decode_page_token(None, projects) == (0, None)
+
+
+# -- embeddings --------------------------------------------------------------------------------
+async def test_embeddings_fan_out_in_order_and_count_exact_tokens(upstream: Upstream) -> None:
+    def batch(*texts: str) -> dict[str, object]:
+        return {"requests": [{"model": "models/gemini-embedding-001", "content": {"parts": [{"text": t}]}}
+                             for t in texts]}
+
+    bodies = [batch("one", "two words"), batch("three little words")]
+    embedded = await Embeddings(upstream.gateway).embed("gemini-embedding-001", bodies)
+    assert [len(a["embeddings"]) for a in embedded.answers] == [2, 1]
+    assert upstream.attempts.outcomes == ["ok", "ok"]  # no countTokens: each answer had its usage
+    counted = 0
+    for body in bodies:
+        contents = [r["content"] for r in body["requests"]]  # type: ignore[index]
+        answer = await upstream.gateway.call(
+            MODEL, "POST", urls.model_method("gemini-embedding-001", urls.COUNT_TOKENS),
+            body=orjson.dumps({"contents": contents}),
+        )
+        counted += orjson.loads(answer.raw)["totalTokens"]
+    assert embedded.prompt_tokens == counted
