@@ -125,7 +125,7 @@ def to_contents(
             raise InvalidRequest(f"unknown role {shown(role)}", param=param + ".role")
     b.append("user", [])  # flush trailing tool results
     if is_gemini3(model):
-        _add_bypass_signatures(b.contents)
+        add_bypass_signatures(b.contents)
     system: Content | None = {"parts": b.system} if b.system else None
     if not b.contents:
         if system is None:
@@ -282,7 +282,8 @@ def _function_result(message: dict[str, Any], param: str, b: _Builder, i: int) -
     b.pending.append(((len(b.calls) + i, i), [part, *media]))
 
 
-def _add_bypass_signatures(contents: list[Content]) -> None:
+def add_bypass_signatures(contents: list[Content]) -> None:
+    """Gemini 3: give the first functionCall part of each model turn the bypass signature if it has none."""
     for content in contents:
         if content["role"] != "model":
             continue

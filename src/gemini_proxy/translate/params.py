@@ -212,7 +212,7 @@ def _response_format(fmt: object, cfg: GenerationConfig) -> None:
 
 def effort_thinking(effort: str, model: str) -> ThinkingConfig:
     """``thinkingConfig`` for a reasoning effort on ``model``'s family (the table in the docstring above);
-    also used by the Anthropic surface for ``output_config.effort``."""
+    also used by the Anthropic surface for ``output_config.effort`` and by the Responses surface."""
     fam, t = family(model), tier(model)
     if fam == "gemini-2.5":
         if effort == "none":

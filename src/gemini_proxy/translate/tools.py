@@ -60,19 +60,20 @@ def to_tools(body: dict[str, Any], schema_cache: SchemaCache | None = None) -> T
                 raise InvalidRequest("each tool must be an object", param=f"tools[{i}]")
             if tool.get("type") != "function":
                 raise InvalidRequest(f"unsupported tool type {shown(tool.get('type'))}", param=f"tools[{i}].type")
-            _declare(tool.get("function"), f"tools[{i}].function", decls, schema_cache)
+            declare(tool.get("function"), f"tools[{i}].function", decls, schema_cache)
     elif functions is not None:
         if not isinstance(functions, list):
             raise InvalidRequest("functions must be an array", param="functions")
         for i, fn in enumerate(functions):
-            _declare(fn, f"functions[{i}]", decls, schema_cache)
+            declare(fn, f"functions[{i}]", decls, schema_cache)
     choice_param = "function_call" if legacy else "tool_choice"
     config = _tool_config(body.get(choice_param), choice_param, decls)
     gemini_tools = [{"functionDeclarations": list(decls.values())}] if decls else None
     return ToolSetup(gemini_tools, config, legacy)
 
 
-def _declare(fn: object, param: str, decls: dict[str, dict[str, Any]], cache: SchemaCache | None) -> None:
+def declare(fn: object, param: str, decls: dict[str, dict[str, Any]], cache: SchemaCache | None) -> None:
+    """Validate one function (name, description, parameters) and add its Gemini declaration to ``decls``."""
     if not isinstance(fn, dict):
         raise InvalidRequest("function must be an object", param=param)
     decl = declaration(fn.get("name"), fn.get("description"), fn.get("parameters"), param=param,
