@@ -130,6 +130,26 @@ def test_an_answer_cut_short_is_retried_on_another_key(
     assert 'gemini_proxy_upstream_attempts_total{outcome="transient"} 1.0' in local_proxy.http.get("/metrics").text
 
 
+def test_a_403_without_a_key_reason_disables_no_key(local_sim: LocalSimulator, local_proxy: LocalServer) -> None:
+    # Google's bare 403 (a project that lost access to one model, say) would reach every key;
+    # it goes back to the client, and every key stays in the pool for every other request.
+    fail_next(local_sim, status=403, message="The caller does not have permission", count=3)
+    response = chat(local_proxy)
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["type"] == "permission_error"
+    assert sum(by_key(local_sim).values()) == 1
+    assert all(entry["state"] == "active" for entry in key_states(local_proxy).values())
+    assert chat(local_proxy).status_code == 403 and chat(local_proxy).status_code == 403  # the rest of the 3
+    assert chat(local_proxy).status_code == 200
+
+
+def test_a_403_about_the_key_disables_it(local_sim: LocalSimulator, local_proxy: LocalServer) -> None:
+    fail_next(local_sim, status=403, key="sim-key-1", message="Your API key was reported as leaked.", count=1)
+    for _ in range(6):
+        assert chat(local_proxy).status_code == 200
+    assert [entry["state"] for entry in key_states(local_proxy).values()].count("disabled") == 1
+
+
 def test_a_bad_request_is_not_retried(local_sim: LocalSimulator, local_proxy: LocalServer) -> None:
     response = local_proxy.http.post(
         "/v1beta/models/gemini-2.5-flash:generateContent",

@@ -110,7 +110,15 @@ CASES: list[tuple[str, int, Any, Outcome]] = [
         err(400, "FAILED_PRECONDITION", "User location is not supported for the API use."),
         ClientFault(),
     ),
-    ("403 plain", 403, err(403, "PERMISSION_DENIED", "Permission denied."), InvalidKey("PERMISSION_DENIED")),
+    # A 403 with no key-specific reason would disable every key one request tries: the client gets it.
+    ("403 plain", 403, err(403, "PERMISSION_DENIED", "Permission denied."), ClientFault()),
+    ("403 caller", 403, err(403, "PERMISSION_DENIED", "The caller does not have permission"), ClientFault()),
+    (
+        "403 leaked key",
+        403,
+        err(403, "PERMISSION_DENIED", "Your API key was reported as leaked. Please use another API key."),
+        InvalidKey("PERMISSION_DENIED"),
+    ),
     (
         "403 about a file",
         403,

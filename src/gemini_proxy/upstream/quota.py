@@ -11,11 +11,12 @@ Success       2xx                                                        counter
 RateLimited   429 (RESOURCE_EXHAUSTED)                                   cool the key (and its
                                                                          project) for that model
 InvalidKey    401; 400 with ErrorInfo ``API_KEY_INVALID``/``API_KEY_*``  disable the key (all
-              or "API key not valid/expired"; 403 PERMISSION_DENIED      models, persistent)
-              unless it names a request resource (File, CachedContent,
-              TunedModel); 403 with ErrorInfo ``SERVICE_DISABLED`` etc.
+              or "API key not valid/expired"; 403 with ErrorInfo         models, persistent)
+              ``SERVICE_DISABLED`` etc., or whose message is about the
+              API key ("Your API key was reported as leaked")
 Transient     5xx, 408, 499, status 0 (connection error / timeout)       nothing: retry elsewhere
-ClientFault   other 4xx (400 INVALID_ARGUMENT, 404 model, 413, ...)      nothing: not retried
+ClientFault   other 4xx (400 INVALID_ARGUMENT, 404 model, 413, a 403     nothing: not retried
+              without a key reason, ...)
 ============  =========================================================  ==========================
 
 429 details (docs/protocol.md §8) are ``GoogleError``'s: ``retry_delay`` (RetryInfo, else the
@@ -136,10 +137,12 @@ def outcome_of(error: GoogleError) -> Outcome:
         return InvalidKey(key_reasons[0])
     if status == 400 and ("API key not valid" in message or "API key expired" in message):
         return InvalidKey("API_KEY_INVALID")
-    if status == 403:
-        if any(word in message for word in _RESOURCE_WORDS):
-            return ClientFault()
+    if status == 403 and "API key" in message and not any(word in message for word in _RESOURCE_WORDS):
+        # About the key itself: "Your API key was reported as leaked. Please use another API key."
         return InvalidKey(reasons[0] if reasons else google_status or "PERMISSION_DENIED")
+    # Any other 403 names no key-specific reason: a resource of the request, a model the project
+    # may not use, a caller without identity. Every key would get it; disabling each one the
+    # request tries would empty the pool for one bad request. It goes back to the client.
     if status >= 500 or status in (408, 499):
         return Transient(f"{status} {google_status}".strip())
     return ClientFault()
