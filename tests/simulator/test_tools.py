@@ -238,3 +238,18 @@ def test_mode_any_with_undeclared_allowed_name_is_400(sim: Sim, allowed: list[st
     for text in ("hello", "get_weather please"):
         parts = calls(sim.generate("gemini-2.5-flash", req(text, "ANY", ["get_time"])).json())
         assert [p["functionCall"]["name"] for p in parts] == ["get_time"]
+
+
+@pytest.mark.parametrize(
+    "text", ["Call get_weather.", "get_weather: Paris", "(get_weather)", "use get_weather, please", "get_weather!"]
+)
+def test_name_followed_or_preceded_by_punctuation_is_matched(sim: Sim, text: str) -> None:
+    (part,) = calls(sim.generate("gemini-2.0-flash", req(text)).json())
+    assert part["functionCall"]["name"] == "get_weather"
+
+
+@pytest.mark.parametrize(
+    "text", ["get_weather_v2", "x.get_weather", "get_weather.v2", "my-get_weather", "get_weathers"]
+)
+def test_name_inside_a_longer_name_is_not_matched(sim: Sim, text: str) -> None:
+    assert not calls(sim.generate("gemini-2.0-flash", req(text)).json())

@@ -91,13 +91,22 @@ def declaration_schema(decl: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": {}}
 
 
+def names_in(name: str, text: str) -> bool:
+    """True when `name` is a whole word of `text`: punctuation around it is fine ("Call get_weather.",
+    "get_weather: Paris"), but it must not be part of a longer name ("get_weather_v2", "x.get_weather",
+    "get_weather.v2", "get-weather-now"): a `.`, `:` or `-` only joins when a word character follows it."""
+    if not name:
+        return False
+    return re.search(rf"(?<!\w)(?<!\w[.:-]){re.escape(name)}(?!\w)(?![.:-]\w)", text) is not None
+
+
 def choose_calls(req: GenRequest, user_text: str, responses: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not req.declarations or req.mode == "NONE":
         return []
     decls = req.declarations
     if req.mode == "ANY" and req.allowed:
         decls = [d for d in decls if d.get("name") in req.allowed]
-    named = [d for d in decls if re.search(rf"(?<![\w.:-]){re.escape(d.get('name', ''))}(?![\w.:-])", user_text)]
+    named = [d for d in decls if names_in(d.get("name", ""), user_text)]
     if req.mode == "ANY":
         chosen = named or decls[:1]
     elif responses:
