@@ -253,3 +253,41 @@ def test_name_followed_or_preceded_by_punctuation_is_matched(sim: Sim, text: str
 )
 def test_name_inside_a_longer_name_is_not_matched(sim: Sim, text: str) -> None:
     assert not calls(sim.generate("gemini-2.0-flash", req(text)).json())
+
+
+FINAL = {
+    "name": "final_result",
+    "description": "The final response which ends this conversation",
+    "parametersJsonSchema": {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]},
+}
+
+
+def _after_results(mode: str, decls: list[dict]) -> dict:
+    body = _round_trip("gemini-2.5-flash", {"functionCall": {"name": "get_time", "args": {"tz": "UTC"}}}, {"t": 1})
+    body["tools"] = [{"functionDeclarations": decls}]
+    body["toolConfig"] = {"functionCallingConfig": {"mode": mode}}
+    return body
+
+
+@pytest.mark.parametrize("mode", ["AUTO", "ANY", "VALIDATED"])
+def test_after_tool_results_the_reply_is_text_in_every_mode(sim: Sim, mode: str) -> None:
+    r = sim.generate("gemini-2.5-flash", _after_results(mode, [WEATHER, TIME]))
+    assert r.status_code == 200, r.text
+    assert not calls(r.json())
+    text = "".join(p["text"] for p in r.json()["candidates"][0]["content"]["parts"])
+    assert 'function get_time returned {"t":1}' in text
+
+
+def test_any_mode_calls_the_final_answer_tool_after_results(sim: Sim) -> None:
+    r = sim.generate("gemini-2.5-flash", _after_results("ANY", [WEATHER, TIME, FINAL]))
+    (part,) = calls(r.json())
+    assert part["functionCall"]["name"] == "final_result"
+    jsonschema.validate(part["functionCall"]["args"], FINAL["parametersJsonSchema"])
+
+
+def test_final_answer_rule_by_description() -> None:
+    from gemini_proxy.simulator.generate import is_final_answer
+
+    assert is_final_answer({"name": "done", "description": "Return the final answer to the user"})
+    assert is_final_answer({"name": "final_answer"})
+    assert not is_final_answer({"name": "get_weather", "description": "Weather"})

@@ -100,6 +100,18 @@ def names_in(name: str, text: str) -> bool:
     return re.search(rf"(?<!\w)(?<!\w[.:-]){re.escape(name)}(?!\w)(?![.:-]\w)", text) is not None
 
 
+FINAL_NAME = re.compile(r"final[_\-. ]?(result|answer|output|response)", re.I)
+FINAL_DESCRIPTION = re.compile(r"\bfinal (result|answer|output|response)\b", re.I)
+
+
+def is_final_answer(decl: dict[str, Any]) -> bool:
+    """A framework's final-answer tool (pydantic-ai's `final_result`, `final_answer`, ...): its name holds
+    final_result/final_answer/final_output/final_response, or its description says "final result" etc."""
+    return bool(
+        FINAL_NAME.search(str(decl.get("name", ""))) or FINAL_DESCRIPTION.search(str(decl.get("description", "")))
+    )
+
+
 def choose_calls(req: GenRequest, user_text: str, responses: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not req.declarations or req.mode == "NONE":
         return []
@@ -107,10 +119,12 @@ def choose_calls(req: GenRequest, user_text: str, responses: list[dict[str, Any]
     if req.mode == "ANY" and req.allowed:
         decls = [d for d in decls if d.get("name") in req.allowed]
     named = [d for d in decls if names_in(d.get("name", ""), user_text)]
-    if req.mode == "ANY":
+    if responses:
+        # Tool results are back: the loop ends. In ANY mode with a final-answer tool, that tool is
+        # called; otherwise (every mode) the reply is text summarising the results.
+        chosen = [d for d in decls if is_final_answer(d)][:1] if req.mode == "ANY" else []
+    elif req.mode == "ANY":
         chosen = named or decls[:1]
-    elif responses:
-        chosen = []
     else:
         chosen = named
     return [{"name": d["name"], "args": schema_instance.instance(declaration_schema(d))} for d in chosen]
