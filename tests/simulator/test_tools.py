@@ -238,3 +238,56 @@ def test_mode_any_with_undeclared_allowed_name_is_400(sim: Sim, allowed: list[st
     for text in ("hello", "get_weather please"):
         parts = calls(sim.generate("gemini-2.5-flash", req(text, "ANY", ["get_time"])).json())
         assert [p["functionCall"]["name"] for p in parts] == ["get_time"]
+
+
+@pytest.mark.parametrize(
+    "text", ["Call get_weather.", "get_weather: Paris", "(get_weather)", "use get_weather, please", "get_weather!"]
+)
+def test_name_followed_or_preceded_by_punctuation_is_matched(sim: Sim, text: str) -> None:
+    (part,) = calls(sim.generate("gemini-2.0-flash", req(text)).json())
+    assert part["functionCall"]["name"] == "get_weather"
+
+
+@pytest.mark.parametrize(
+    "text", ["get_weather_v2", "x.get_weather", "get_weather.v2", "my-get_weather", "get_weathers"]
+)
+def test_name_inside_a_longer_name_is_not_matched(sim: Sim, text: str) -> None:
+    assert not calls(sim.generate("gemini-2.0-flash", req(text)).json())
+
+
+FINAL = {
+    "name": "final_result",
+    "description": "The final response which ends this conversation",
+    "parametersJsonSchema": {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]},
+}
+
+
+def _after_results(mode: str, decls: list[dict]) -> dict:
+    body = _round_trip("gemini-2.5-flash", {"functionCall": {"name": "get_time", "args": {"tz": "UTC"}}}, {"t": 1})
+    body["tools"] = [{"functionDeclarations": decls}]
+    body["toolConfig"] = {"functionCallingConfig": {"mode": mode}}
+    return body
+
+
+@pytest.mark.parametrize("mode", ["AUTO", "ANY", "VALIDATED"])
+def test_after_tool_results_the_reply_is_text_in_every_mode(sim: Sim, mode: str) -> None:
+    r = sim.generate("gemini-2.5-flash", _after_results(mode, [WEATHER, TIME]))
+    assert r.status_code == 200, r.text
+    assert not calls(r.json())
+    text = "".join(p["text"] for p in r.json()["candidates"][0]["content"]["parts"])
+    assert 'function get_time returned {"t":1}' in text
+
+
+def test_any_mode_calls_the_final_answer_tool_after_results(sim: Sim) -> None:
+    r = sim.generate("gemini-2.5-flash", _after_results("ANY", [WEATHER, TIME, FINAL]))
+    (part,) = calls(r.json())
+    assert part["functionCall"]["name"] == "final_result"
+    jsonschema.validate(part["functionCall"]["args"], FINAL["parametersJsonSchema"])
+
+
+def test_final_answer_rule_by_description() -> None:
+    from gemini_proxy.simulator.generate import is_final_answer
+
+    assert is_final_answer({"name": "done", "description": "Return the final answer to the user"})
+    assert is_final_answer({"name": "final_answer"})
+    assert not is_final_answer({"name": "get_weather", "description": "Weather"})

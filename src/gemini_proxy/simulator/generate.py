@@ -91,17 +91,40 @@ def declaration_schema(decl: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": {}}
 
 
+def names_in(name: str, text: str) -> bool:
+    """True when `name` is a whole word of `text`: punctuation around it is fine ("Call get_weather.",
+    "get_weather: Paris"), but it must not be part of a longer name ("get_weather_v2", "x.get_weather",
+    "get_weather.v2", "get-weather-now"): a `.`, `:` or `-` only joins when a word character follows it."""
+    if not name:
+        return False
+    return re.search(rf"(?<!\w)(?<!\w[.:-]){re.escape(name)}(?!\w)(?![.:-]\w)", text) is not None
+
+
+FINAL_NAME = re.compile(r"final[_\-. ]?(result|answer|output|response)", re.I)
+FINAL_DESCRIPTION = re.compile(r"\bfinal (result|answer|output|response)\b", re.I)
+
+
+def is_final_answer(decl: dict[str, Any]) -> bool:
+    """A framework's final-answer tool (pydantic-ai's `final_result`, `final_answer`, ...): its name holds
+    final_result/final_answer/final_output/final_response, or its description says "final result" etc."""
+    return bool(
+        FINAL_NAME.search(str(decl.get("name", ""))) or FINAL_DESCRIPTION.search(str(decl.get("description", "")))
+    )
+
+
 def choose_calls(req: GenRequest, user_text: str, responses: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not req.declarations or req.mode == "NONE":
         return []
     decls = req.declarations
     if req.mode == "ANY" and req.allowed:
         decls = [d for d in decls if d.get("name") in req.allowed]
-    named = [d for d in decls if re.search(rf"(?<![\w.:-]){re.escape(d.get('name', ''))}(?![\w.:-])", user_text)]
-    if req.mode == "ANY":
+    named = [d for d in decls if names_in(d.get("name", ""), user_text)]
+    if responses:
+        # Tool results are back: the loop ends. In ANY mode with a final-answer tool, that tool is
+        # called; otherwise (every mode) the reply is text summarising the results.
+        chosen = [d for d in decls if is_final_answer(d)][:1] if req.mode == "ANY" else []
+    elif req.mode == "ANY":
         chosen = named or decls[:1]
-    elif responses:
-        chosen = []
     else:
         chosen = named
     return [{"name": d["name"], "args": schema_instance.instance(declaration_schema(d))} for d in chosen]
