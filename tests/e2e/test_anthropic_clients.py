@@ -33,9 +33,11 @@ def test_typescript_sdk_create_and_stream(proxy: ServerProcess) -> None:
     assert out["error"] == {"name": "NotFoundError", "status": 404, "type": "not_found_error"}
 
 
-def claude(proxy: ServerProcess, prompt: str, workdir: Path, *extra: str) -> dict[str, Any]:
-    """``claude -p PROMPT --output-format json`` with the proxy as its Anthropic API, HOME in ``workdir``."""
+def claude(proxy: ServerProcess, prompt: str, workdir: Path, *extra: str, model: str | None = None) -> dict[str, Any]:
+    """``claude -p PROMPT --output-format json`` with the proxy as its Anthropic API, HOME in
+    ``workdir``; ``model``: ``ANTHROPIC_MODEL`` (else Claude Code asks for its Claude default)."""
     env = {
+        **({"ANTHROPIC_MODEL": model} if model else {}),
         "PATH": os.environ["PATH"], "HOME": str(workdir), "ANTHROPIC_BASE_URL": proxy.url,
         "ANTHROPIC_API_KEY": "sk-test-not-a-real-key", "DISABLE_TELEMETRY": "1",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "IS_SANDBOX": "1",  # IS_SANDBOX: root may skip permissions
@@ -50,20 +52,24 @@ def claude(proxy: ServerProcess, prompt: str, workdir: Path, *extra: str) -> dic
     return result
 
 
-def test_claude_code_says_hello(proxy: ServerProcess, tmp_path: Path) -> None:
-    result = claude(proxy, "Say hello", tmp_path)
+@pytest.mark.parametrize("model", [None, "gemini-3-flash-preview"])
+def test_claude_code_says_hello(proxy: ServerProcess, tmp_path: Path, model: str | None) -> None:
+    result = claude(proxy, "Say hello", tmp_path, model=model)
     # The simulator answers the last user turn; Claude Code puts its reminders before the prompt.
     assert "Simulated reply to turn 1:" in result["result"] and result["result"].endswith("Say hello")
     assert result["num_turns"] == 1
     assert result["usage"]["input_tokens"] > 1000  # Claude Code's system prompt and tools reached Gemini
+    if model:
+        assert list(result["modelUsage"]) == [model]
 
 
-def test_claude_code_writes_a_file(proxy: ServerProcess, tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", [None, "gemini-3-flash-preview"])
+def test_claude_code_writes_a_file(proxy: ServerProcess, tmp_path: Path, model: str | None) -> None:
     """The simulator calls a declared tool named as a word in the user text, with arguments sampled
     from its schema (docs/simulator.md): Write gets ``file_path: "file_path value"``, ``content:
     "content value"``; Claude Code writes that file relative to its working directory and sends the
     result back, and the simulator's last answer reports it."""
-    result = claude(proxy, "Use the Write tool to save a note", tmp_path, "--dangerously-skip-permissions")
+    result = claude(proxy, "Use the Write tool to save a note", tmp_path, "--dangerously-skip-permissions", model=model)
     assert (tmp_path / "file_path value").read_text() == "content value"
     assert result["num_turns"] == 2
     assert "function Write returned" in result["result"] and "File created successfully" in result["result"]
