@@ -312,3 +312,15 @@ def test_overloaded(client: anthropic.Anthropic, sim: LocalSimulator) -> None:
         client.messages.create(model="gemini-2.5-flash", max_tokens=10, messages=[{"role": "user", "content": "x"}])
     assert caught.value.status_code == 529
     assert caught.value.body["error"]["type"] == "overloaded_error"
+
+
+def test_what_no_route_answers_is_in_anthropic_shape(local: Local, sim: LocalSimulator) -> None:
+    proxy = local.proxy(sim, max_request_bytes=1024)
+    missing = proxy.http.post("/v1/messages/batches", json={})
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
+    assert missing.headers["request-id"].startswith("req_")
+    wrong = proxy.http.get("/v1/messages")
+    assert wrong.status_code == 405 and wrong.json()["type"] == "error"
+    big = {"model": "gemini-2.5-flash", "max_tokens": 5, "messages": [{"role": "user", "content": "x" * 4000}]}
+    too_large = proxy.http.post("/v1/messages", json=big)
+    assert too_large.status_code == 413 and too_large.json()["error"]["type"] == "request_too_large"
