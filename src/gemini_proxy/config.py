@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # Models
     default_model: str = "gemini-2.5-flash"
     model_aliases: str = ""
+    # Claude model names on the Anthropic surface (/v1/messages): name or class word = Gemini model.
+    # Empty: the default table (translate.anthropic.DEFAULT_CLAUDE_MODELS).
+    anthropic_models: str = ""
     models_cache_ttl: float = Field(300.0, ge=0)
 
     # Pool and retries
@@ -127,7 +130,7 @@ class Settings(BaseSettings):
             raise ValueError("expected one of critical, error, warning, info, debug")
         return value
 
-    @field_validator("model_aliases")
+    @field_validator("model_aliases", "anthropic_models")
     @classmethod
     def _check_aliases(cls, value: str) -> str:
         parse_aliases(value)
@@ -155,6 +158,15 @@ class Settings(BaseSettings):
     @property
     def aliases(self) -> dict[str, str]:
         return parse_aliases(self.model_aliases)
+
+    @property
+    def claude_models(self) -> dict[str, str]:
+        """Claude name or class word -> Gemini model: ``GEMINI_PROXY_ANTHROPIC_MODELS`` or the default table."""
+        if not self.anthropic_models.strip():
+            from gemini_proxy.translate.anthropic import DEFAULT_CLAUDE_MODELS
+
+            return dict(DEFAULT_CLAUDE_MODELS)
+        return parse_aliases(self.anthropic_models)
 
     @property
     def env_keys(self) -> list[str]:

@@ -1,9 +1,10 @@
 """Client authentication: when client tokens are configured, every route but ``/health`` and the
 dashboard page needs one.
 
-A token is taken from ``Authorization: Bearer <token>`` (OpenAI clients), ``x-goog-api-key`` or
-``?key=`` (Gemini clients). A missing or wrong token gets 401 in the format of the surface that
-was called (``api/asgi.py`` renders it). Without tokens configured it costs nothing.
+A token is taken from ``Authorization: Bearer <token>`` (OpenAI clients), ``x-api-key``
+(Anthropic clients), ``x-goog-api-key`` or ``?key=`` (Gemini clients). A missing or wrong token
+gets 401 in the format of the surface that was called (``api/asgi.py``
+renders it). Without tokens configured it costs nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ def client_token(scope: Scope) -> str | None:
         scheme, _, value = authorization.decode("latin-1").partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
+    anthropic = headers.get(b"x-api-key")
+    if anthropic:
+        return anthropic.decode("latin-1").strip()
     goog = headers.get(b"x-goog-api-key")
     if goog:
         return goog.decode("latin-1").strip()
@@ -55,8 +59,8 @@ class ClientAuth:
             return None
         message = "Missing client token." if token is None else "Invalid client token."
         return AuthenticationError(
-            message + " Send one of the configured GEMINI_PROXY_AUTH_TOKENS as 'Authorization: Bearer <token>'"
-            " or 'x-goog-api-key'."
+            message + " Send one of the configured GEMINI_PROXY_AUTH_TOKENS as 'Authorization: Bearer <token>',"
+            " 'x-api-key' or 'x-goog-api-key'."
         )
 
     def _valid(self, token: bytes) -> bool:

@@ -5,6 +5,8 @@ Each surface renders ``ProxyError`` in its own format at the edge:
 * OpenAI (``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/models``): ``{"error": {message, type, param, code}}``
 * Google (``/v1beta/...`` and native calls under ``/v1/models/...:method``): ``{"error": {code, message, status}}``
 * simple (``/api/...``): ``{"error": {"message", "code"}}``
+* Anthropic (``/v1/messages...``, and ``/v1/models`` asked with ``anthropic-version``):
+  ``{"type": "error", "error": {type, message}}`` with a ``request-id`` header
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from random import getrandbits
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -25,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 from gemini_proxy.api.disconnect import DisconnectWatch
 from gemini_proxy.errors import InvalidRequest, NoKeyAvailable, ProxyError, UpstreamStatusError
 from gemini_proxy.translate import error_to_openai, error_to_simple
+from gemini_proxy.translate.anthropic import error_to_anthropic
 from gemini_proxy.translate.models import is_valid_model_id
 
 if TYPE_CHECKING:
@@ -43,6 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("gemini_proxy")
 
 JSON = "application/json"
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+SIGNATURE_TTL = 7 * 24 * 3600.0  # how long a thought signature is remembered by tool-call id
 COUNTED = "gemini_proxy.counted"  # in the ASGI scope: this request is in the metrics already
 
 
@@ -65,6 +71,7 @@ class Services:
     aliases: dict[str, str]
     loop: asyncio.AbstractEventLoop
     agents: Agents
+    claude_models: Mapping[str, str] = field(default_factory=dict)  # the Anthropic surface's model table
     background: set[Any] = field(default_factory=set)
     schema_cache: dict[bytes, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # tools' converted schemas
 
@@ -85,6 +92,15 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", param="body")
     return body
+
+
+def remember_signatures(svc: Services, signatures: dict[str, str]) -> None:
+    """Stores thought signatures (tool-call id -> signature) off the request path: a write must
+    not delay the answer. Clients that drop them get them back from ``store.get_many("sig", ...)``."""
+    if signatures:
+        task = asyncio.get_running_loop().create_task(svc.store.put_many("sig", signatures, ttl=SIGNATURE_TTL))
+        svc.background.add(task)
+        task.add_done_callback(svc.background.discard)
 
 
 def check_model_id(model: str, *, param: str = "model") -> str:
@@ -150,6 +166,23 @@ def render_google(exc: ProxyError) -> Response:
     return Response(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n", exc.status, headers, media_type=JSON)
 
 
+def new_request_id() -> str:
+    """Anthropic's ``request-id`` (``req_...``): unique, not secret."""
+    return f"req_{getrandbits(96):024x}"
+
+
+def render_anthropic(exc: ProxyError) -> Response:
+    status, body, headers = error_to_anthropic(exc)
+    return json_response(body, status, {**headers, "request-id": new_request_id()})
+
+
+def is_anthropic_surface(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> bool:
+    """``/v1/messages...``, or a shared ``/v1/`` path (``GET /v1/models``) asked with ``anthropic-version``."""
+    if path.startswith("/v1/messages"):
+        return True
+    return bool(headers) and path.startswith("/v1/") and any(name == b"anthropic-version" for name, _ in headers or ())
+
+
 def render_simple(exc: ProxyError) -> Response:
     status, error, headers = error_to_simple(exc)
     return json_response({"error": error}, status, headers)
@@ -175,6 +208,8 @@ def render_for(scope: Scope) -> Renderer:
     path: str = scope["path"]
     if is_google_surface(path, scope["headers"], scope["method"]):
         return render_google
+    if is_anthropic_surface(path, scope["headers"]):
+        return render_anthropic
     if path.startswith("/api/"):
         return render_simple
     return render_openai
@@ -183,7 +218,8 @@ def render_for(scope: Scope) -> Renderer:
 def surface_name(scope: Scope) -> str:
     """The ``surface`` label of the metrics for a request no endpoint answered (401, 404, 405)."""
     render = render_for(scope)
-    return "gemini" if render is render_google else "simple" if render is render_simple else "openai"
+    names: dict[Renderer, str] = {render_google: "gemini", render_simple: "simple", render_anthropic: "anthropic"}
+    return names.get(render, "openai")
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -243,15 +279,23 @@ def surface(render: Renderer, name: str | None) -> Callable[[Endpoint], SurfaceE
 
 
 class EitherSurface:
-    """One path served by two surfaces: a Gemini client's request (``is_google_surface``) goes to
-    ``google``, anyone else's to ``openai``. ``GET /v1/models`` is such a path."""
+    """One path served by several surfaces: a Gemini client's request (``is_google_surface``) goes
+    to ``google``, an Anthropic client's (``anthropic-version``, when ``anthropic`` is given) to
+    ``anthropic``, anyone else's to ``openai``. ``GET /v1/models`` is such a path."""
 
-    __slots__ = ("openai", "google")
+    __slots__ = ("openai", "google", "anthropic")
 
-    def __init__(self, *, openai: SurfaceEndpoint, google: SurfaceEndpoint) -> None:
+    def __init__(self, *, openai: SurfaceEndpoint, google: SurfaceEndpoint,
+                 anthropic: SurfaceEndpoint | None = None) -> None:  # fmt: skip
         self.openai = openai
         self.google = google
+        self.anthropic = anthropic
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = self.google if is_google_surface(scope["path"], scope["headers"], scope["method"]) else self.openai
+        if is_google_surface(scope["path"], scope["headers"], scope["method"]):
+            endpoint = self.google
+        elif self.anthropic is not None and is_anthropic_surface(scope["path"], scope["headers"]):
+            endpoint = self.anthropic
+        else:
+            endpoint = self.openai
         await endpoint(scope, receive, send)

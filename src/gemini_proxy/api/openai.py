@@ -7,7 +7,6 @@ Routes only wire things together: read the body, fetch media and remembered thou
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -19,12 +18,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gemini_proxy.api import anthropic
 from gemini_proxy.api import gemini as native
 from gemini_proxy.api.common import (
+    SSE_HEADERS,
     EitherSurface,
     Services,
     json_response,
     read_json_object,
+    remember_signatures,
     render_openai,
     services,
     surface,
@@ -50,9 +52,7 @@ from gemini_proxy.translate.model_list import find_model, to_openai_model_list
 from gemini_proxy.translate.models import resolve_model
 from gemini_proxy.upstream.sse import GeminiEventDecoder, check_event
 
-SIGNATURE_TTL = 7 * 24 * 3600.0
 SSE_MEDIA_TYPE = "text/event-stream; charset=utf-8"  # what api.openai.com sends
-SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 # Ids need to be unique, not secret: Python's generator (seeded from the OS, reseeded in each
@@ -89,14 +89,6 @@ def encode_gemini_body(call: ChatCall) -> bytes:
         return orjson.dumps(call.gemini_body)
     except orjson.JSONEncodeError:
         raise InvalidRequest("The request is nested too deeply to be sent to Gemini.", param="messages") from None
-
-
-def remember_signatures(svc: Services, signatures: dict[str, str]) -> None:
-    """Stores thought signatures off the request path (a write must not delay the answer)."""
-    if signatures:
-        task = asyncio.get_running_loop().create_task(svc.store.put_many("sig", signatures, ttl=SIGNATURE_TTL))
-        svc.background.add(task)
-        task.add_done_callback(svc.background.discard)
 
 
 @surface(render_openai, "openai")
@@ -216,9 +208,11 @@ async def _post_to_model(request: Request) -> Response:
 routes = [
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     Route("/v1/embeddings", embeddings, methods=["POST"]),
-    # GET /v1/models: OpenAI's list, or Google's for a Gemini client of the v1 API.
-    Route("/v1/models", EitherSurface(openai=_list_models, google=native.list_models), methods=["GET"]),
-    Route("/v1/models/{target}", EitherSurface(openai=_get_model, google=native.get_model), methods=["GET"]),
+    # GET /v1/models: OpenAI's list, Google's for a Gemini client of the v1 API, Anthropic's with anthropic-version.
+    Route("/v1/models", EitherSurface(openai=_list_models, google=native.list_models, anthropic=anthropic.list_models),
+          methods=["GET"]),
+    Route("/v1/models/{target}", EitherSurface(openai=_get_model, google=native.get_model,
+                                               anthropic=anthropic.get_model), methods=["GET"]),
     # A Gemini client's POST /v1/models/{model}:{method}; anyone else's POST there is OpenAI's 405.
     Route("/v1/models/{target:path}", EitherSurface(openai=_post_to_model, google=native.model_call), methods=["POST"]),
     # The same routes without /v1, for clients configured with a bare base URL (LiteLLM's openai/

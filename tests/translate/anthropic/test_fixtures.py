@@ -48,8 +48,9 @@ STREAMS: dict[str, Facts] = {
         ["T+S", "tool:pelican_name_generator"], None, "tool_use", (32, 54)),
     "llmg-stream-jsonarray-gemini3-after-tool.json": (["text"], "5 times 3 is 15.", "end_turn", (121, 9)),
     "llmg-stream-jsonarray-gemini3-function-call.json": (["S", "tool:multiply"], None, "tool_use", (60, 48)),
+    # The signature after the last text is dropped: a message must not end with a thinking block.
     "llmg-stream-jsonarray-gemini36-text-signature.json": (
-        ["text", "S"], "Hello! How can I help you today?", "end_turn", (2, 188)),
+        ["text"], "Hello! How can I help you today?", "end_turn", (2, 188)),
     "fb-vertex-stream-error-mid-stream.sse": (["text"], "First Second ", "end_turn", (0, 0)),
 }  # fmt: skip
 
@@ -151,3 +152,24 @@ def test_thoughts_are_dropped_unless_asked_for() -> None:
     events = stream(load_stream("fb-stream-thinking-function-call-signature.sse"), call(include_thoughts=False))
     assert shapes(accumulate(events)["content"]) == ["S", "tool:now"]
     assert not any(e[1].get("delta", {}).get("type") == "thinking_delta" for e in events)
+
+
+def test_a_text_signature_is_written_only_when_another_part_follows() -> None:
+    """A signature on (or after) the last text would make a message end with a thinking block,
+    which Claude Code takes as its (empty) answer: it is dropped. Followed by another part, it
+    stays between the two, where ``content.py`` finds it."""
+
+    def chunk(*parts: dict[str, Any]) -> dict[str, Any]:
+        return {"candidates": [{"content": {"role": "model", "parts": list(parts)}}]}
+
+    ending = [chunk({"text": "Hello"}), chunk({"text": "", "thoughtSignature": "c2lnMQ=="})]
+    assert shapes(accumulate(stream(ending, call("gemini-3-flash-preview")))["content"]) == ["text"]
+    assert shapes(unary(chunk({"text": "Hello"}, {"text": "", "thoughtSignature": "c2lnMQ=="}),
+                        call("gemini-3-flash-preview"))["content"]) == ["text"]  # fmt: skip
+    followed = [*ending, chunk({"text": "more"})]
+    message = accumulate(stream(followed, call("gemini-3-flash-preview")))
+    assert shapes(message["content"]) == ["text", "S", "text"]
+    history = [{"role": "user", "content": "go"}, {"role": "assistant", "content": message["content"]},
+               {"role": "user", "content": "next"}]  # fmt: skip
+    turn = translate({"model": "gemini-3-flash-preview", "max_tokens": 10, "messages": history}).gemini_body
+    assert turn["contents"][1]["parts"] == [{"text": "Hello", "thoughtSignature": "c2lnMQ=="}, {"text": "more"}]

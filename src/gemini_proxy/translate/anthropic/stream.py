@@ -14,8 +14,11 @@ two agree block for block.
 * Thought signatures ride on ``thinking`` blocks (``signature_delta``): a call's signature on the
   thinking block right before its ``tool_use`` (the open thought block, or a new empty one); a
   text part's signature on the open thought block or an empty one before the text when the part
-  starts a text block, else on an empty one right after the text. ``content.py`` reads them back
-  by the same positions. ``signatures`` maps each tool_use id to its call's signature.
+  starts a text block, else on an empty one right after the text, written only once another part
+  follows: a signature after the message's last text is dropped (Gemini checks only calls'
+  signatures, and Claude Code takes a message's last block as its answer: a message must not end
+  with a thinking block). ``content.py`` reads them back by the same positions. ``signatures``
+  maps each tool_use id to its call's signature.
 * ``executableCode`` / ``codeExecutionResult`` -> ``server_tool_use`` (``code_execution``) and
   ``code_execution_tool_result``; grounding (``googleSearch``) -> ``server_tool_use``
   (``web_search``, one per query) and ``web_search_tool_result`` (the sources, on the first);
@@ -74,6 +77,7 @@ class MessageStreamTranslator:
         self._url_context: object = None
         self._searches = 0
         self._fetches = 0
+        self._trailing: str | None = None  # a text part's signature after its text, not written yet
         self.signatures: dict[str, str] = {}
 
     # -- events ---------------------------------------------------------------------------------
@@ -147,6 +151,9 @@ class MessageStreamTranslator:
             self._server_results(out)
         for part in parts_of(cand):
             if isinstance(part, dict):
+                if self._trailing is not None:  # another part follows: the signature goes between them
+                    self._sign(out, self._trailing)
+                    self._trailing = None
                 self._part(part, out)
         return out
 
@@ -182,7 +189,7 @@ class MessageStreamTranslator:
                 self._open = "text"
             out.append(self._delta({"type": "text_delta", "text": text}))
         if sig:
-            self._sign(out, sig)
+            self._trailing = sig
 
     def _function_call(self, fc: object, sig: str | None, out: list[Event]) -> None:
         if not self._call.parallel_tool_use and self._tools:
@@ -269,6 +276,7 @@ class MessageStreamTranslator:
         if self._finished:
             return []
         out = self.start()
+        self._trailing = None  # see the module's docstring: a message never ends with a thinking block
         self._server_results(out)
         self._close(out)
         self._finished = True

@@ -1,0 +1,212 @@
+"""The Anthropic surface: ``/v1/messages``, ``/v1/messages/count_tokens``, and ``GET /v1/models``
+for requests that carry ``anthropic-version``.
+
+Routes only wire things together, as on the OpenAI surface (``api/openai.py``): read the body,
+fetch media and remembered thought signatures, translate (``translate/anthropic``, pure), one
+call to a service of ``upstream/``, translate back, render. Errors are Anthropic's
+``{"type": "error", ...}`` with a ``request-id`` header (``common.render_anthropic``). Query
+strings (Claude Code's ``?beta=true``) and the ``anthropic-version`` / ``anthropic-beta`` headers
+are accepted and need nothing: the betas Claude Code sends mean nothing for Gemini.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
+from random import getrandbits
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gemini_proxy.api.common import (
+    SSE_HEADERS,
+    Services,
+    json_response,
+    new_request_id,
+    read_json_object,
+    remember_signatures,
+    render_anthropic,
+    services,
+    surface,
+)
+from gemini_proxy.api.streaming import StreamResponse
+from gemini_proxy.errors import InvalidRequest, ProxyError
+from gemini_proxy.translate import anthropic as ta
+from gemini_proxy.translate.anthropic.model_list import (
+    find_anthropic_model,
+    to_anthropic_model_page,
+    to_anthropic_models,
+)
+from gemini_proxy.upstream import urls
+from gemini_proxy.upstream.gateway import UpstreamStream
+from gemini_proxy.upstream.sse import GeminiEventDecoder, check_event
+
+SSE_MEDIA_TYPE = "text/event-stream; charset=utf-8"
+PING_INTERVAL = 10.0
+"""Seconds of silence from Gemini after which a ``ping`` event keeps the client's connection alive."""
+
+
+def new_message_id() -> str:
+    return f"msg_{getrandbits(96):024x}"
+
+
+def new_block_id(prefix: str) -> str:
+    """``toolu_...`` / ``srvtoolu_...``: unique, not secret."""
+    return f"{prefix}{getrandbits(96):024x}"
+
+
+def _encode(gemini_body: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(gemini_body)
+    except orjson.JSONEncodeError:
+        raise InvalidRequest("The request is nested too deeply to be sent to Gemini.", param="messages") from None
+
+
+async def _lookups(svc: Services, body: dict[str, Any]) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """The I/O a request needs before translation: remembered signatures and fetched media."""
+    urls_ = ta.collect_media_urls(body)
+    fetched = await svc.media.fetch_all(urls_) if urls_ else {}
+    missing = ta.missing_signature_tool_ids(body)
+    signatures = await svc.store.get_many("sig", missing) if missing else {}
+    return signatures, fetched
+
+
+@surface(render_anthropic, "anthropic")
+async def messages(request: Request) -> Response:
+    svc = services(request)
+    body = await read_json_object(request)
+    signatures, fetched = await _lookups(svc, body)
+    call = ta.to_gemini_request(body, claude_models=svc.claude_models, aliases=svc.aliases, signatures=signatures,
+                                fetched_media=fetched, schema_cache=svc.schema_cache)  # fmt: skip
+    request.state.model = call.model
+    payload = _encode(call.gemini_body)
+    if call.stream:
+        return await _stream(svc, call, payload)
+    answer = await svc.generation.generate(call.model, payload, gemini_body=call.gemini_body)
+    message = ta.to_message(answer.json(), call=call, message_id=new_message_id(), new_id=new_block_id)
+    remember_signatures(svc, ta.signatures_of(message["content"]))
+    _observe(svc, call.model, message["usage"])
+    return json_response(message, headers={"request-id": new_request_id()})
+
+
+def _observe(svc: Services, model: str, usage: dict[str, Any]) -> None:
+    prompt = usage.get("input_tokens", 0) + (usage.get("cache_read_input_tokens") or 0)
+    svc.metrics.observe_tokens(model, prompt, usage.get("output_tokens", 0))
+
+
+async def _stream(svc: Services, call: ta.MessagesCall, payload: bytes) -> Response:
+    # Errors up to here (every retry included) are ordinary HTTP errors: nothing was sent yet.
+    upstream = await svc.generation.stream(call.model, payload, gemini_body=call.gemini_body)
+    translator = ta.MessageStreamTranslator(call, message_id=new_message_id(), new_id=new_block_id)
+    return StreamResponse(  # type: ignore[return-value]
+        _events(svc, call, upstream, translator), media_type=SSE_MEDIA_TYPE,
+        headers={**SSE_HEADERS, "request-id": new_request_id()}, on_close=upstream.close,
+    )  # fmt: skip
+
+
+async def _events(
+    svc: Services, call: ta.MessagesCall, upstream: UpstreamStream, translator: ta.MessageStreamTranslator
+) -> AsyncIterator[bytes]:
+    """Gemini's chunks as Anthropic's events, each read's worth as soon as it is translated; a
+    ``ping`` (after ``message_start``) whenever Gemini stays silent for ``PING_INTERVAL``."""
+    decoder = GeminiEventDecoder()
+    out: list[bytes] = []
+    usage: dict[str, Any] = {}
+
+    def translate(events: list[ta.Event]) -> None:
+        for event in events:
+            if event[0] == "message_delta":
+                usage.update(event[1]["usage"])
+            out.append(ta.encode_event(event))
+
+    try:
+        async with contextlib.aclosing(upstream.chunks()) as chunks, contextlib.aclosing(_with_pings(chunks)) as timed:
+            async for data in timed:
+                if data is None:
+                    translate(translator.start())
+                    out.append(ta.PING)
+                else:
+                    for event in decoder.feed(data):
+                        translate(translator.feed(check_event(event)))
+                if out:
+                    yield b"".join(out)
+                    out = []
+        for event in decoder.close():
+            translate(translator.feed(check_event(event)))
+        translate(translator.finish())
+        yield b"".join(out)
+    except ProxyError as exc:
+        out.append(ta.encode_event(ta.error_event(exc)))
+        yield b"".join(out)
+    finally:
+        remember_signatures(svc, translator.signatures)
+        if usage:
+            _observe(svc, call.model, usage)
+
+
+async def _with_pings(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes | None, None]:
+    """``chunks``, with ``None`` each time ``PING_INTERVAL`` seconds pass without one."""
+    pending: asyncio.Future[bytes] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(chunks))
+            done, _ = await asyncio.wait((pending,), timeout=PING_INTERVAL)
+            if not done:
+                yield None
+                continue
+            try:
+                data = pending.result()
+            except StopAsyncIteration:
+                return
+            finally:
+                pending = None
+            yield data
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await pending
+
+
+@surface(render_anthropic, "anthropic")
+async def count_tokens(request: Request) -> Response:
+    """Gemini's ``countTokens``: exact, system instruction and tools included."""
+    svc = services(request)
+    body = await read_json_object(request)
+    signatures, fetched = await _lookups(svc, body)
+    call = ta.to_count_tokens_request(body, claude_models=svc.claude_models, aliases=svc.aliases,
+                                      signatures=signatures, fetched_media=fetched,
+                                      schema_cache=svc.schema_cache)  # fmt: skip
+    request.state.model = call.model
+    answer = await svc.generation.call_raw(call.model, urls.COUNT_TOKENS, _encode(call.gemini_body), None,
+                                           version="v1beta")  # fmt: skip
+    return json_response(ta.count_tokens_response(answer.json()), headers={"request-id": new_request_id()})
+
+
+async def _models(svc: Services) -> list[dict[str, Any]]:
+    catalog = await svc.models.catalog()
+    return to_anthropic_models(catalog.models, created=catalog.fetched_at)
+
+
+@surface(render_anthropic, "anthropic")
+async def list_models(request: Request) -> Response:
+    page = to_anthropic_model_page(await _models(services(request)), request.query_params)
+    return json_response(page, headers={"request-id": new_request_id()})
+
+
+@surface(render_anthropic, "anthropic")
+async def get_model(request: Request) -> Response:
+    entry = find_anthropic_model(await _models(services(request)), request.path_params["target"])
+    return json_response(entry, headers={"request-id": new_request_id()})
+
+
+routes = [
+    Route("/v1/messages", messages, methods=["POST"]),
+    Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+    # GET /v1/models[/{id}] is shared with the OpenAI and Gemini surfaces: api/openai.py routes it here.
+]
