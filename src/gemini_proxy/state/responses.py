@@ -3,7 +3,8 @@ with ``previous_response_id`` read.
 
 Records live in the state store's key-value records (namespace ``resp``), so they are in memory,
 in the SQLite file, or in Redis like every other record, and a follow-up can land on another
-worker or replica. Each record:
+worker or replica. A record is the ``StoredResponse`` of ``translate/responses`` as JSON; this
+module reads nothing in it but ``response.id``. Each record:
 
 * expires after ``GEMINI_PROXY_RESPONSES_RETENTION`` seconds;
 * is at most ``GEMINI_PROXY_RESPONSES_MAX_RECORD_BYTES`` once encoded (a larger one is not stored:
@@ -19,13 +20,13 @@ key-value records have no delete; a tombstone reads as missing everywhere).
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 if TYPE_CHECKING:
     from gemini_proxy.state.base import StateStore
-    from gemini_proxy.translate.responses import StoredResponse
 
 __all__ = ["NAMESPACE", "ResponseStore", "owner_name"]
 
@@ -51,7 +52,7 @@ class ResponseStore:
     def _key(owner: str, response_id: str) -> str:
         return f"{owner}/{response_id}"
 
-    async def put(self, owner: str, record: StoredResponse) -> bool:
+    async def put(self, owner: str, record: Mapping[str, Any]) -> bool:
         """Stores ``record`` under its response id; False when it is too large to keep."""
         response_id = record["response"]["id"]
         data = orjson.dumps({"owner": owner, **record})
@@ -60,7 +61,7 @@ class ResponseStore:
         await self._store.put_many(NAMESPACE, {self._key(owner, response_id): data.decode()}, ttl=self._retention)
         return True
 
-    async def get(self, owner: str, response_id: str) -> StoredResponse | None:
+    async def get(self, owner: str, response_id: str) -> dict[str, Any] | None:
         key = self._key(owner, response_id)
         raw = (await self._store.get_many(NAMESPACE, [key])).get(key)
         if not raw:
@@ -71,7 +72,7 @@ class ResponseStore:
             return None
         if not isinstance(data, dict) or data.pop("owner", None) != owner:
             return None
-        return cast("StoredResponse", data)
+        return data
 
     async def delete(self, owner: str, response_id: str) -> bool:
         """True when there was a record to delete."""
