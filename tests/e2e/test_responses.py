@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio.from_thread
@@ -18,7 +19,7 @@ import pydantic
 import pytest
 
 from tests.inprocess import Local, LocalServer
-from tests.servers import SIM_KEYS
+from tests.servers import SIM_KEYS, ServerProcess, replicas_on_redis
 from tests.translate.helpers import assert_valid
 from tests.translate.responses.helpers import check_events, check_response
 
@@ -277,3 +278,25 @@ def test_all_keys_spent_gives_429_with_retry_after(portal: anyio.from_thread.Blo
         assert recorder.check_all() == 2
     finally:
         local.close()
+
+
+def test_previous_response_id_across_two_replicas_on_redis(simulator: ServerProcess, tmp_path: Path) -> None:
+    # Real proxies sharing a real redis-server: the follow-up lands on the other replica.
+    with replicas_on_redis(simulator.url, tmp_path) as (_redis, first, second):
+        one = openai.OpenAI(base_url=first.url + "/v1", api_key="x", max_retries=0)
+        two = openai.OpenAI(base_url=second.url + "/v1", api_key="x", max_retries=0)
+        with one.responses.stream(model="gemini-3-flash-preview", input="Call get_weather for Oslo",
+                                  tools=[WEATHER]) as stream:  # fmt: skip
+            created = stream.get_final_response()
+        (call,) = [item for item in created.output if item.type == "function_call"]
+        follow = two.responses.create(
+            model="gemini-3-flash-preview",
+            previous_response_id=created.id,
+            input=[{"type": "function_call_output", "call_id": call.call_id, "output": "snow"}],
+            tools=[WEATHER],
+        )
+        assert follow.output_text.endswith('function get_weather returned {"output":"snow"}')
+        assert two.responses.retrieve(created.id).id == created.id
+        one.responses.delete(follow.id)
+        with pytest.raises(openai.NotFoundError):
+            two.responses.retrieve(follow.id)
