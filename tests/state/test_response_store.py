@@ -67,3 +67,14 @@ async def test_records_expire_after_the_retention(tmp_path: Path) -> None:
         now[0] = 1031.0
         assert await responses.get("anon", "resp_1") is None
         await kv.close()
+
+
+async def test_the_memory_store_holds_a_bounded_amount() -> None:
+    # With GEMINI_PROXY_DB="" everything is in memory: past the bound the oldest records go first.
+    kv = MemoryStore(max_kv_bytes=20_000)
+    responses = ResponseStore(kv, retention=60, max_record_bytes=1 << 20)
+    for i in range(10):
+        assert await responses.put("anon", record(f"resp_{i}", "x" * 3000))
+    kept = [i for i in range(10) if await responses.get("anon", f"resp_{i}") is not None]
+    assert kept == list(range(10 - len(kept), 10)) and 2 <= len(kept) < 10  # the newest, in order
+    assert sum(len(value) for value, _ in kv._kv.values()) == kv._kv_bytes <= 20_000
