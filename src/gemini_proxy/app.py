@@ -13,7 +13,7 @@ from starlette.routing import Route
 from gemini_proxy.agents.registry import load_agents
 from gemini_proxy.agents.scheduler import JobScheduler
 from gemini_proxy.agents.service import Agents
-from gemini_proxy.api import agents, anthropic, dashboard, gemini, keys, openai, simple, system
+from gemini_proxy.api import agents, anthropic, dashboard, gemini, keys, openai, responses, simple, system
 from gemini_proxy.api.asgi import ProxyApp
 from gemini_proxy.api.common import Services
 from gemini_proxy.api.mcp import McpEndpoint
@@ -59,7 +59,8 @@ def create_app(settings: Settings, *, transport: Transport | None = None) -> Pro
     return ProxyApp(
         # Routes are matched in order: the hot ones first.
         [
-            *openai.routes, *anthropic.routes, *gemini.routes, *system.routes, *keys.routes, *simple.routes,
+            *openai.routes, *anthropic.routes, *responses.routes, *gemini.routes, *system.routes, *keys.routes,
+            *simple.routes,
             *agents.routes, *dashboard.routes, Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
         ],
         lifespan=lifespan,

@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     agents_concurrency: int = Field(4, ge=1, le=256)
     agents_job_timeout: float = Field(3600.0, gt=0)
     agents_retention: float = Field(7 * 86400.0, gt=0)
+    responses_retention: float = Field(30 * 86400.0, gt=0)  # stored /v1/responses, as OpenAI keeps them
+    responses_max_record_bytes: int = Field(8 * 1024 * 1024, ge=1024)  # larger responses are not stored
     agents_lease: float = Field(30.0, ge=1)
 
     # Internal: the folder where the workers of ``serve --workers N`` share their metrics (set by serve).

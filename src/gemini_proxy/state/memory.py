@@ -1,6 +1,8 @@
 """In-process ``StateStore``: for tests and ``GEMINI_PROXY_DB=""`` (nothing survives a restart).
 
-Several pools may share one instance (tests use that to simulate workers).
+Several pools may share one instance (tests use that to simulate workers). Its key-value records
+(thought signatures, stored responses) are bounded in total size (``max_kv_bytes``): past it the
+oldest written go first, as if they had expired.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ __all__ = ["MemoryStore"]
 
 
 class MemoryStore:
-    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time, max_kv_bytes: int = 256 * 1024 * 1024) -> None:
         self._clock = clock
+        self._max_kv_bytes = max_kv_bytes
+        self._kv_bytes = 0
         self._records: dict[str, KeyRecord] = {}
         self._versions: dict[str, int] = {}
         self._version = 0
@@ -55,7 +59,14 @@ class MemoryStore:
     async def put_many(self, namespace: str, items: Mapping[str, str], *, ttl: float | None = None) -> None:
         expires = None if ttl is None else self._clock() + ttl
         for key, value in items.items():
+            old = self._kv.pop((namespace, key), None)  # re-inserted: a rewrite is the newest
+            if old is not None:
+                self._kv_bytes -= len(old[0])
             self._kv[(namespace, key)] = (value, expires)
+            self._kv_bytes += len(value)
+        while self._kv_bytes > self._max_kv_bytes and self._kv:
+            oldest = next(iter(self._kv))
+            self._kv_bytes -= len(self._kv.pop(oldest)[0])
 
     async def get_many(self, namespace: str, keys: Sequence[str]) -> dict[str, str]:
         now = self._clock()
@@ -67,6 +78,7 @@ class MemoryStore:
             value, expires = entry
             if expires is not None and expires <= now:
                 del self._kv[(namespace, key)]
+                self._kv_bytes -= len(value)
                 continue
             found[key] = value
         return found

@@ -2,7 +2,7 @@
 surface's other model methods), sent through the gateway with the cache owner's key preferred.
 
 Every surface that generates calls this: the OpenAI and simple surfaces with the Gemini body
-they translated (``generate``, ``stream``), the native surface with the client's bytes
+they translated (``generate``, ``stream``, ``count_tokens``), the native surface with the client's bytes
 (``call_raw``, ``stream_raw``). A stream's events are decoded by ``sse.GeminiEventDecoder``;
 ``sse.check_event`` tells an error event apart.
 """
@@ -35,6 +35,11 @@ class Generation:
         prefer = await self._caches.owner_of_request(gemini_body)
         path = urls.model_method(model, urls.STREAM)
         return await self._gateway.open_stream(model, path, body=body, query=_SSE, prefer=prefer)
+
+    async def count_tokens(self, model: str, body: bytes) -> Answer:
+        """``countTokens`` with ``body`` (a ``{"generateContentRequest": ...}`` body): exact counts."""
+        path = urls.model_method(model, urls.COUNT_TOKENS)
+        return await self._gateway.call(model, "POST", path, body=body)
 
     async def call_raw(
         self, model: str, method: str, body: bytes, query: Mapping[str, str] | None, *, version: urls.Version
