@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 DIRECT = "direct"
-PROXY_TARGETS = ("proxy-native", "proxy-openai")
+PROXY_TARGETS = ("proxy-native", "proxy-openai", "proxy-anthropic", "proxy-responses")
 
 # name, limit, unit: the budget from the project's issue (one worker, 2 cores, load generator alongside).
 LIMITS = {

@@ -46,6 +46,9 @@ class Target:
 
 GEMINI_BODY = {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]}
 OPENAI_BODY = {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}]}
+ANTHROPIC_BODY = {"model": MODEL, "max_tokens": 1024, "messages": [{"role": "user", "content": PROMPT}]}
+# store false, as Codex sends it: the row measures the translation, not the response store.
+RESPONSES_BODY = {"model": MODEL, "input": PROMPT, "store": False}
 NATIVE = f"/v1beta/models/{MODEL}:generateContent"
 NATIVE_STREAM = f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
 TARGETS = (
@@ -53,6 +56,10 @@ TARGETS = (
     Target("proxy-native", "proxy", NATIVE, NATIVE_STREAM, GEMINI_BODY, GEMINI_BODY, {}),
     Target("proxy-openai", "proxy", "/v1/chat/completions", "/v1/chat/completions", OPENAI_BODY,
            {**OPENAI_BODY, "stream": True}, {}),
+    Target("proxy-anthropic", "proxy", "/v1/messages", "/v1/messages", ANTHROPIC_BODY,
+           {**ANTHROPIC_BODY, "stream": True}, {"anthropic-version": "2023-06-01"}),
+    Target("proxy-responses", "proxy", "/v1/responses", "/v1/responses", RESPONSES_BODY,
+           {**RESPONSES_BODY, "stream": True}, {}),
     # Not the proxy: the bare passthrough of bench/reference.py, the floor on this machine in this run.
     Target("reference", "reference", NATIVE, NATIVE_STREAM, GEMINI_BODY, GEMINI_BODY, {}),
 )
