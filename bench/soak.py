@@ -23,8 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import procs  # noqa: E402
-import wrk  # noqa: E402
+import procs
+import wrk
 
 KEYS = tuple(f"soak-key-{i}" for i in range(1, 9))  # fake keys, accepted only by the simulator
 FAULTS = {"soak-key-3": 503, "soak-key-6": 500}
@@ -83,11 +83,13 @@ def soak(label: str, src: Path | None, *, duration: int, connections: int) -> di
 def report(rows: list[dict[str, Any]], connections: int) -> str:
     lines = [f"Faulted-keys soak: 8 keys, {', '.join(f'{k} always {s}' for k, s in FAULTS.items())}, "
              f"wrk c={connections}, native generateContent.", "",
-             "| run | requests | req/s | p50 ms | p99 ms | non-2xx | upstream calls | to failing keys | calls per answer |",
+             "| run | requests | req/s | p50 ms | p99 ms | non-2xx | upstream calls | to failing keys "
+             "| calls per answer |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['label']} | {r['requests']} | {r['rps']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-                     f"{r['non2xx']} | {r['upstream_calls']} | {r['calls_to_failing_keys']} | {r['calls_per_answer']} |")
+                     f"{r['non2xx']} | {r['upstream_calls']} | {r['calls_to_failing_keys']} "
+                     f"| {r['calls_per_answer']} |")
     return "\n".join(lines)
 
 
