@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from gemini_proxy import __version__
-from gemini_proxy.config import Settings, SettingsError, load_settings
+from gemini_proxy.config import Settings, SettingsError, load_settings, unknown_settings
 
 if TYPE_CHECKING:
     from gemini_proxy.upstream.keys import ApiKey
@@ -83,6 +83,8 @@ def run_serve(args: argparse.Namespace) -> None:
         if args.demo:
             upstream = stack.enter_context(demo_simulator())
             overrides.update(upstream_url=upstream, keys=",".join(DEMO_KEYS), keys_file="", db="")
+        for warning in unknown_settings(os.environ):
+            print(f"gemini-proxy: warning: {warning}", file=sys.stderr)
         settings = settings_or_exit(overrides)
         if args.demo and settings.workers > 1:
             # Nothing of the demo outlives it, but in memory each worker would keep its own key

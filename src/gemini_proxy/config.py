@@ -9,6 +9,7 @@ the README's settings table.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -186,6 +187,26 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+# Names of the prefix that are not settings of the proxy: compose.yaml's published address.
+_NOT_SETTINGS = {"GEMINI_PROXY_PUBLISH"}
+
+
+def unknown_settings(environ: Mapping[str, str]) -> list[str]:
+    """One warning per ``GEMINI_PROXY_*`` variable that names no setting (a typo would otherwise
+    leave the proxy running on the default, for example without client tokens), with the closest
+    setting's name when there is one. Values are never shown: they may be secrets."""
+    import difflib
+
+    known = sorted({"GEMINI_PROXY_" + name.upper() for name in Settings.model_fields} | _NOT_SETTINGS)
+    warnings = []
+    for name in sorted(environ):
+        if name.startswith("GEMINI_PROXY_") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            warnings.append(f"{name} is not a setting of gemini-proxy and is ignored{hint}")
+    return warnings
 
 
 def load_settings(**overrides: Any) -> Settings:

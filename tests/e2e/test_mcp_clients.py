@@ -50,7 +50,7 @@ def run(line: str, proxy: ServerProcess, home: Path, token: str = TOKEN) -> subp
         "HOME": str(home),
         "CODEX_HOME": str(home / ".codex"),
         "PATH": f"{NODE_MODULES / '.bin'}:{os.environ['PATH']}",
-        "GEMINI_PROXY_TOKEN": token,
+        "PROXY_TOKEN": token,
         "DISABLE_TELEMETRY": "1",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     }
@@ -95,9 +95,9 @@ def test_codex_records_the_documented_line(proxy: ServerProcess, tmp_path: Path)
     added = run(setup_line("codex"), proxy, tmp_path)
     assert added.returncode == 0, added.stderr
     config = (tmp_path / ".codex" / "config.toml").read_text()
-    assert f'url = "{proxy.url}/mcp"' in config and 'bearer_token_env_var = "GEMINI_PROXY_TOKEN"' in config
+    assert f'url = "{proxy.url}/mcp"' in config and 'bearer_token_env_var = "PROXY_TOKEN"' in config
     assert TOKEN not in config  # the token stays in the environment
     listed = run("codex mcp list", proxy, tmp_path)
-    assert re.search(r"gemini-proxy\s+http://127\.0\.0\.1:\d+/mcp\s+GEMINI_PROXY_TOKEN\s+enabled", listed.stdout), (
+    assert re.search(r"gemini-proxy\s+http://127\.0\.0\.1:\d+/mcp\s+PROXY_TOKEN\s+enabled", listed.stdout), (
         listed.stdout
     )

@@ -181,3 +181,14 @@ def test_malformed_keys_name_their_setting_in_one_line(command: list[str], tmp_p
         line = assert_one_line_error(result, setting)
         assert line.startswith(f"gemini-proxy: error: {setting}: ")
         assert "fake-key-two" not in result.stderr and "fake-key-three" not in result.stderr
+
+
+def test_an_unknown_setting_is_named_with_the_closest_one() -> None:
+    # A typo must not leave the proxy silently open: the tokens meant here are AUTH_TOKENS.
+    result = run_serve({"GEMINI_PROXY_CLIENT_TOKENS": "tok-secret-typo"})
+    warning = next(line for line in result.stderr.splitlines() if "warning" in line)
+    assert warning == (
+        "gemini-proxy: warning: GEMINI_PROXY_CLIENT_TOKENS is not a setting of gemini-proxy and is ignored;"
+        " did you mean GEMINI_PROXY_AUTH_TOKENS?"
+    )
+    assert "tok-secret-typo" not in result.stderr  # a value may be a secret
