@@ -65,6 +65,7 @@ def create_app(settings: Settings, *, transport: Transport | None = None) -> Pro
         ],
         lifespan=lifespan,
         client_tokens=settings.client_tokens,
+        cors_origins=settings.cors_origin_list,
     )
 
 

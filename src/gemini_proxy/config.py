@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # Client access
     auth_tokens: str = ""
     admin_token: str | None = None
+    # Origins whose pages may call the proxy from a browser (CORS): comma-separated
+    # ``scheme://host[:port]``, or ``*``. Empty: no CORS headers, preflights get 405.
+    cors_origins: str = ""
 
     # Models
     default_model: str = "gemini-2.5-flash"
@@ -139,6 +142,18 @@ class Settings(BaseSettings):
         parse_aliases(value)
         return value
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_cors_origins(cls, value: str) -> str:
+        for origin in _split_csv(value):
+            if origin == "*":
+                continue
+            parts = urlsplit(origin)
+            bare = parts.path in ("", "/") and not parts.query
+            if parts.scheme not in ("http", "https") or not parts.hostname or not bare:
+                raise ValueError(f"expected '*' or origins such as https://app.example.com, got {origin!r}")
+        return value
+
     @field_validator("keys_file", "agents_file", mode="before")
     @classmethod
     def _empty_path_is_none(cls, value: Any) -> Any:
@@ -157,6 +172,12 @@ class Settings(BaseSettings):
     @property
     def client_tokens(self) -> frozenset[str]:
         return frozenset(_split_csv(self.auth_tokens))
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """``("*",)`` when any origin may; an origin is compared as the browser sends it (no trailing slash)."""
+        origins = tuple(origin.rstrip("/") for origin in _split_csv(self.cors_origins))
+        return ("*",) if "*" in origins else origins
 
     @property
     def aliases(self) -> dict[str, str]:

@@ -6,6 +6,12 @@ disconnects. What is left for this layer, each answered in the format of the sur
 called (``render_for``): a missing or wrong client token (401), a path no route matches (404), a
 method the route does not take (405), and the last resort, an exception that escaped everything
 (500, logged; never a stack trace to the client).
+
+With ``GEMINI_PROXY_CORS_ORIGINS`` set, Starlette's ``CORSMiddleware`` stands in front of all
+of it: a browser's preflight (``OPTIONS`` with ``Access-Control-Request-Method``) is answered
+there, before any client token is asked for, and every answer to a request with an allowed
+``Origin`` (errors and streams included) carries the ``Access-Control-*`` headers. Unset, the
+middleware is not there at all.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Router
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gemini_proxy.api.auth import ClientAuth
 from gemini_proxy.api.common import COUNTED, render_for, surface_name
@@ -39,16 +46,25 @@ class ProxyApp:
         *,
         lifespan: Callable[[ProxyApp], AbstractAsyncContextManager[None]],
         client_tokens: frozenset[str],
+        cors_origins: tuple[str, ...] = (),
     ) -> None:
         self.router = Router(routes, lifespan=lifespan)
         self.auth = ClientAuth(client_tokens)
         self.services: Services | None = None
+        self.cors = cors_middleware(self.serve, cors_origins) if cors_origins else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self
         if scope["type"] != "http":
             await self.router(scope, receive, send)  # lifespan
             return
+        if self.cors is not None:
+            await self.cors(scope, receive, send)
+        else:
+            await self.serve(scope, receive, send)
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An HTTP request: its client token, then its route."""
         if self.auth.tokens:
             error = self.auth.check(scope)
             if error is not None:
@@ -76,6 +92,24 @@ class ProxyApp:
     def _count(self, scope: Scope, status: int) -> None:
         if self.services is not None:
             self.services.metrics.observe_request(surface_name(scope), "", status, 0.0)
+
+
+# Headers a page's script may read from an answer besides the CORS-safelisted ones.
+EXPOSED_HEADERS = ("x-request-id", "request-id", "retry-after")
+
+
+def cors_middleware(app: ASGIApp, origins: tuple[str, ...]) -> CORSMiddleware:
+    """Any method the routes take and any request header (clients send their token in
+    ``Authorization``, ``x-api-key`` or ``x-goog-api-key``, SDKs add their own); no cookies, so
+    no credentials mode: ``*`` stays ``*``."""
+    return CORSMiddleware(
+        app,
+        allow_origins=origins,
+        allow_methods=("GET", "POST", "DELETE", "OPTIONS"),
+        allow_headers=("*",),
+        expose_headers=EXPOSED_HEADERS,
+        max_age=600,
+    )
 
 
 def _router_error(exc: HTTPException, scope: Scope) -> ProxyError:
