@@ -14,6 +14,7 @@ import sys
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ from prometheus_client.registry import Collector
 _WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _KEY_STATES = ("active", "cooling_down", "out_of_daily_quota", "disabled")
+# The id of the request being served (its ``x-request-id``), set by the ASGI app for the request's
+# task and by the agent runner for a job's: every log line written meanwhile carries it.
+request_id: ContextVar[str | None] = ContextVar("gemini_proxy_request_id", default=None)
 _MAX_SERIES = 2_000  # label combinations per metric; past it new models count as "(other)", memory stays bounded
 
 
@@ -299,7 +303,8 @@ def redact(text: str) -> str:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, and any ``extra`` fields; credentials
+    """One JSON object per line: time, level, logger, message, the request's id (``request_id``,
+    when the line is written while serving one), and any ``extra`` fields; credentials
     in query strings (the access log's paths) are redacted from the message and string fields."""
 
     # Record attributes that are not extra fields (uvicorn's color_message repeats the message with ANSI codes).
@@ -316,6 +321,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": redact(record.getMessage()),
         }
+        serving = request_id.get()
+        if serving is not None:
+            entry["request_id"] = serving
         for key, value in record.__dict__.items():
             if key not in self._standard:
                 entry[key] = redact(value) if isinstance(value, str) else value

@@ -120,8 +120,8 @@ def job_id_for(idempotency_key: str | None, client: str) -> str:
     return f"job_{digest[:24]}"
 
 
-def new_job(job_id: str, delegation: Delegation, *, now: float, timeout: float) -> Job:
-    return Job(
+def new_job(job_id: str, delegation: Delegation, *, now: float, timeout: float, request_id: str = "") -> Job:
+    job = Job(
         id=job_id,
         agent=delegation.agent,
         model=delegation.model,
@@ -138,6 +138,9 @@ def new_job(job_id: str, delegation: Delegation, *, now: float, timeout: float) 
             "fingerprint": delegation.fingerprint,
         },
     )
+    if request_id:
+        job.spec["request_id"] = request_id
+    return job
 
 
 def _time(value: float | None) -> float | None:
@@ -158,6 +161,7 @@ def job_view(job: Job, *, full: bool = True) -> dict[str, Any]:
         "deadline_at": _time(job.spec.get("deadline")),
         "attempts": job.attempts,
         "metadata": job.spec.get("metadata") or {},
+        "request_id": job.spec.get("request_id"),
     }
     if full:
         view["task"] = job.spec.get("task")

@@ -32,6 +32,7 @@ import orjson
 from gemini_proxy.agents.clock import Clock
 from gemini_proxy.agents.gemini import AnswerFailure, read_answer
 from gemini_proxy.errors import NoKeyAvailable, ProxyError, UpstreamStatusError, UpstreamUnavailable
+from gemini_proxy.observability import request_id
 from gemini_proxy.state.jobs import Job, JobStore, JobStoreError
 from gemini_proxy.translate import error_to_simple
 from gemini_proxy.upstream import urls
@@ -102,6 +103,8 @@ class JobRunner:
     async def run(self, run: Run) -> None:
         """The job's task: run it to its end; a cancel at shutdown queues it again."""
         run.began = True
+        # Its log lines carry the id of the request that delegated it (the job is its own task).
+        request_id.set(run.job.spec.get("request_id"))
         try:
             await self._execute(run)
         except asyncio.CancelledError:

@@ -17,6 +17,7 @@ from gemini_proxy.agents.registry import AgentRegistry
 from gemini_proxy.agents.runner import JobMetrics
 from gemini_proxy.agents.scheduler import JobScheduler
 from gemini_proxy.errors import Conflict, NotFound, ServiceUnavailable
+from gemini_proxy.observability import request_id
 from gemini_proxy.state.jobs import Job, JobStore, JobStoreError
 
 __all__ = ["Agents"]
@@ -63,7 +64,8 @@ class Agents:
     async def delegate(self, job_id: str, delegation: Delegation) -> tuple[Job, bool]:
         """Queue a job; with a reused ``job_id`` (Idempotency-Key) the existing job and False.
         A reused id with a different request is a ``Conflict``."""
-        job = new_job(job_id, delegation, now=self._clock(), timeout=self._job_timeout)
+        now = self._clock()
+        job = new_job(job_id, delegation, now=now, timeout=self._job_timeout, request_id=request_id.get() or "")
         with _store_errors():
             stored, created = await self.store.create(job)
         if created:

@@ -7,6 +7,11 @@ called (``render_for``): a missing or wrong client token (401), a path no route 
 method the route does not take (405), and the last resort, an exception that escaped everything
 (500, logged; never a stack trace to the client).
 
+Every answer carries ``x-request-id``: the client's own when it sent a sane one (at most 128 of
+``[A-Za-z0-9._:-]``), else a new one. It is in the scope (``REQUEST_ID``) and in
+``observability.request_id`` for the request's task, so every log line of the request (the
+access log's too) carries it, and the Anthropic surface's ``request-id`` is the same id.
+
 With ``GEMINI_PROXY_CORS_ORIGINS`` set, Starlette's ``CORSMiddleware`` stands in front of all
 of it: a browser's preflight (``OPTIONS`` with ``Access-Control-Request-Method``) is answered
 there, before any client token is asked for, and every answer to a request with an allowed
@@ -16,17 +21,21 @@ middleware is not there at all.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import re
+from random import getrandbits
 from typing import TYPE_CHECKING
 
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Router
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gemini_proxy.api.auth import ClientAuth
 from gemini_proxy.api.common import COUNTED, render_for, surface_name
 from gemini_proxy.errors import MethodNotAllowed, NotFound, ProxyError
+from gemini_proxy.observability import request_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,6 +44,23 @@ if TYPE_CHECKING:
     from gemini_proxy.api.common import Services
 
 log = logging.getLogger("gemini_proxy")
+
+REQUEST_ID = "gemini_proxy.request_id"  # in the ASGI scope: the request's id, as its x-request-id says
+_SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+# New ids: a random prefix per process (workers and restarts differ) and a counter, cheaper than uuid4.
+_ID_PREFIX = f"req_{getrandbits(48):012x}"
+_ids = itertools.count(1)
+
+
+def request_id_for(headers: list[tuple[bytes, bytes]]) -> str:
+    """The client's ``x-request-id`` if it is sane (an id to find in the logs, not something to
+    echo into a header or a log line unchecked), else a new one."""
+    for name, value in headers:
+        if name == b"x-request-id":
+            if len(value) <= 128 and _SANE_ID.fullmatch(value):
+                return value.decode("ascii")
+            break
+    return f"{_ID_PREFIX}{next(_ids):x}"
 
 
 class ProxyApp:
@@ -58,10 +84,22 @@ class ProxyApp:
         if scope["type"] != "http":
             await self.router(scope, receive, send)  # lifespan
             return
-        if self.cors is not None:
-            await self.cors(scope, receive, send)
-        else:
-            await self.serve(scope, receive, send)
+        scope[REQUEST_ID] = rid = request_id_for(scope["headers"])
+        header = (b"x-request-id", rid.encode("ascii"))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        token = request_id.set(rid)
+        try:
+            if self.cors is not None:
+                await self.cors(scope, receive, send_with_id)
+            else:
+                await self.serve(scope, receive, send_with_id)
+        finally:
+            request_id.reset(token)
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An HTTP request: its client token, then its route."""

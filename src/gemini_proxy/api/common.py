@@ -27,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 
 from gemini_proxy.api.disconnect import DisconnectWatch
 from gemini_proxy.errors import InvalidRequest, NoKeyAvailable, ProxyError, UpstreamStatusError
+from gemini_proxy.observability import request_id
 from gemini_proxy.translate import error_to_openai, error_to_simple
 from gemini_proxy.translate.anthropic import error_to_anthropic
 from gemini_proxy.translate.models import is_valid_model_id
@@ -167,13 +168,16 @@ def render_google(exc: ProxyError) -> Response:
 
 
 def new_request_id() -> str:
-    """Anthropic's ``request-id`` (``req_...``): unique, not secret."""
-    return f"req_{getrandbits(96):024x}"
+    """Anthropic's ``request-id``: the request's own id (its ``x-request-id``, ``api/asgi.py``),
+    or a new ``req_...`` outside a request."""
+    return request_id.get() or f"req_{getrandbits(96):024x}"
 
 
 def render_anthropic(exc: ProxyError) -> Response:
+    """Anthropic's error shape, with the request's id in the body as Anthropic puts it there."""
     status, body, headers = error_to_anthropic(exc)
-    return json_response(body, status, {**headers, "request-id": new_request_id()})
+    rid = new_request_id()
+    return json_response({**body, "request_id": rid}, status, {**headers, "request-id": rid})
 
 
 def is_anthropic_surface(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> bool:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypedDict
+from typing import Any, Literal, NotRequired, Protocol, TypedDict
 
 __all__ = [
     "FINAL_STATUSES",
@@ -57,6 +57,7 @@ class JobSpec(TypedDict):
     request: dict[str, Any]  # the Gemini generateContent body
     deadline: float  # wall time: the job fails if it has not finished by then
     fingerprint: str  # of what the client asked, for Idempotency-Key replays
+    request_id: NotRequired[str]  # the x-request-id of the request that delegated it (none in older jobs)
 
 
 class JobOutcome(TypedDict, total=False):
