@@ -200,13 +200,24 @@ def print_banner(settings: Settings, *, demo: bool) -> None:
 
 
 def run_uvicorn(settings: Settings) -> None:
+    import functools
+
     import uvicorn
 
+    from gemini_proxy.api.server import BoundedHttpToolsProtocol, ConnectionLimits
     from gemini_proxy.observability import setup_logging
 
     setup_logging(settings.log_level)
+    limits = ConnectionLimits(
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        header_timeout=settings.header_timeout,
+        max_connections=settings.max_connections,
+    )
     options: dict[str, Any] = {
-        "host": settings.host, "port": settings.port, "loop": "uvloop", "http": "httptools",
+        "host": settings.host, "port": settings.port, "loop": "uvloop",
+        # uvicorn's httptools protocol with bounds on the request head and the connections (api/server.py).
+        "http": functools.partial(BoundedHttpToolsProtocol, limits=limits),
         "access_log": settings.access_log, "log_config": None, "log_level": settings.log_level,
         "server_header": False, "timeout_graceful_shutdown": 10,
         # Client addresses are not used; trusting X-Forwarded-* would only let a client spoof one.

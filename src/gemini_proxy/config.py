@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     # Seconds a client may leave its request body unfinished without sending anything (then 408).
     body_timeout: float = Field(60.0, gt=0)
+    # The request head (request line and headers), bounded before anything else is read (api/server.py):
+    # its size (then 431), its number of headers (then 431), and the seconds it may take to arrive (then 408).
+    max_header_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    max_headers: int = Field(100, ge=8, le=10_000)
+    header_timeout: float = Field(30.0, gt=0)
+    # Client connections open at once in one process; past it a new one gets 503 and is closed.
+    max_connections: int = Field(2048, ge=1)
 
     # State
     db: str = "gemini-proxy.db"

@@ -17,7 +17,8 @@ own errors keep Google's status in ``upstream_status``, and the OpenAI renderer 
     │   ├── MethodNotAllowed        405 the route exists, the method does not
     │   ├── RequestTimeout          408 the client was too slow sending its request
     │   ├── Conflict                409 the request clashes with the state of what it names
-    │   └── PayloadTooLarge         413 the request body is over the limit
+    │   ├── PayloadTooLarge         413 the request body is over the limit
+    │   └── HeadersTooLarge         431 the request's headers are over the limit (size or count)
     ├── UpstreamError               502 Gemini answered badly (the answer could not be used)
     │   ├── UpstreamStatusError     Google's status: Gemini answered with an error; carries
     │   │                           ``google`` (the parsed ``GoogleError``), ``body``, ``raw``
@@ -103,6 +104,11 @@ class RequestTimeout(ClientError):
 class PayloadTooLarge(ClientError):
     status = 413
     code = "request_too_large"
+
+
+class HeadersTooLarge(ClientError):
+    status = 431
+    code = "request_header_fields_too_large"
 
 
 class UpstreamError(ProxyError):

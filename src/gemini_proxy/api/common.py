@@ -134,6 +134,7 @@ _GOOGLE_STATUS = {
     404: "NOT_FOUND",
     408: "DEADLINE_EXCEEDED",
     413: "INVALID_ARGUMENT",  # Google's own answer to an oversized payload
+    431: "INVALID_ARGUMENT",
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
     502: "UNAVAILABLE",

@@ -1,0 +1,166 @@
+"""The clients' side of the wire: uvicorn's httptools protocol, with bounds on what a client can
+make the proxy hold before any route (or client token) is looked at.
+
+uvicorn bounds none of it for httptools: the parser joins a header's pieces as they come (a
+300 MiB header was held whole, and joining it piece by piece stalled the event loop), a silent
+socket or one trickling a header byte now and then stays open for ever, and every socket is
+accepted. ``BoundedHttpToolsProtocol`` adds, per connection:
+
+* the request head (request line and headers) at most ``max_header_bytes`` (one read of the
+  socket more at worst), and at most ``max_headers`` headers: past either, 431;
+* the head complete within ``header_timeout`` seconds of its first byte (of the connection's
+  opening, for the first request): past it, 408. Idle keep-alive connections are closed after
+  uvicorn's ``timeout_keep_alive``;
+* at most ``max_connections`` open connections in the process: past it, a new connection gets
+  503 and is closed at once (its socket is not held).
+
+Each answer is in the format of the surface the path names (as far as the head was read), with
+``connection: close`` and an ``x-request-id``; the connection is closed after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from gemini_proxy.api.asgi import request_id_for
+from gemini_proxy.api.common import render_for
+from gemini_proxy.errors import HeadersTooLarge, ProxyError, RequestTimeout, ServiceUnavailable
+
+log = logging.getLogger("gemini_proxy")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 100
+    header_timeout: float = 30.0
+    max_connections: int = 2048
+
+
+class _TooManyHeaders(Exception):
+    pass
+
+
+_last_warning: dict[str, float] = {}
+
+
+def _warn(kind: str, message: str) -> None:
+    """At most one warning a second per kind: a flood of refused connections is one line a second."""
+    now = time.monotonic()
+    if now - _last_warning.get(kind, -1.0) >= 1.0:
+        _last_warning[kind] = now
+        log.warning(message)
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's ``HttpToolsProtocol`` with ``ConnectionLimits``; uvicorn makes one per
+    connection (``serve`` passes ``functools.partial(BoundedHttpToolsProtocol, limits=...)``)."""
+
+    def __init__(self, *args: Any, limits: ConnectionLimits = ConnectionLimits(), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = limits
+        self._head_bytes = 0
+        self._reading_head = True
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._refused = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.limits.max_connections:
+            _warn("connections", f"refusing connections: {self.limits.max_connections} open "
+                                 "(GEMINI_PROXY_MAX_CONNECTIONS)")  # fmt: skip
+            self._refuse(ServiceUnavailable(
+                f"Too many connections to the proxy (at most {self.limits.max_connections}); try again later."
+            ), log_it=False)  # fmt: skip
+            return
+        self._start_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        super().data_received(data)  # too many headers: httptools turns _TooManyHeaders into a parser error
+        if self._refused or not self._reading_head:
+            return
+        self._head_bytes += len(data)
+        if self._head_bytes > self.limits.max_header_bytes:
+            self._refuse(HeadersTooLarge(
+                f"The request's headers are over {self.limits.max_header_bytes} bytes (GEMINI_PROXY_MAX_HEADER_BYTES)."
+            ))  # fmt: skip
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._refused:  # a refusal of ours already answered and closed the connection
+            super().send_400_response(msg)
+
+    # Parser callbacks ------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._reading_head = True
+        self._head_bytes = 0
+        if self._head_timer is None:
+            self._start_head_timer()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(self.headers) >= self.limits.max_headers:
+            self._refuse(HeadersTooLarge(
+                f"The request has over {self.limits.max_headers} headers (GEMINI_PROXY_MAX_HEADERS)."
+            ))  # fmt: skip
+            raise _TooManyHeaders  # stops the parser; uvicorn's 400 is skipped (send_400_response)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        self._stop_head_timer()
+        super().on_headers_complete()
+
+    # Refusals --------------------------------------------------------------------------------
+
+    def _start_head_timer(self) -> None:
+        self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_timed_out)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._reading_head and not self._refused:
+            self._refuse(RequestTimeout(
+                f"The request's headers did not arrive within {self.limits.header_timeout:g} s"
+                " (GEMINI_PROXY_HEADER_TIMEOUT)."
+            ))  # fmt: skip
+
+    def _refuse(self, error: ProxyError, *, log_it: bool = True) -> None:
+        """Answers ``error`` in the surface's format and closes the connection."""
+        self._refused = True
+        self._stop_head_timer()
+        if log_it:
+            _warn(type(error).__name__, f"refused a request: {error.message}")
+        headers = self.headers or []
+        path = self.url.partition(b"?")[0].decode("latin-1") if getattr(self, "url", b"") else "/"
+        try:
+            method = self.parser.get_method().decode("ascii")
+        except Exception:  # the request line was not read yet
+            method = "GET"
+        response = render_for({"path": path or "/", "headers": headers, "method": method})(error)
+        status = response.status_code
+        lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n".encode("ascii")]
+        for name, value in response.raw_headers:
+            lines.append(name + b": " + value + b"\r\n")
+        lines.append(b"x-request-id: " + request_id_for(headers).encode("ascii") + b"\r\n")
+        lines.append(b"connection: close\r\n\r\n")
+        lines.append(bytes(response.body))
+        self.transport.write(b"".join(lines))
+        self.transport.close()
