@@ -213,6 +213,7 @@ def run_uvicorn(settings: Settings) -> None:
         max_headers=settings.max_headers,
         header_timeout=settings.header_timeout,
         max_connections=settings.max_connections,
+        max_body_bytes=settings.max_request_bytes,
     )
     options: dict[str, Any] = {
         "host": settings.host, "port": settings.port, "loop": "uvloop",

@@ -156,3 +156,22 @@ def test_keep_alive_requests_are_not_affected(bounded: ServerProcess) -> None:
             response = client.post("/v1/chat/completions", content=CHAT, headers={"content-type": "application/json"})
             assert response.status_code == 200
             time.sleep(1.5)  # idle between requests is uvicorn's keep-alive, not the header timeout
+
+
+@pytest.mark.parametrize("length", [b"1000000000000", b"67108865", b"9999999999999999999"])
+def test_a_content_length_over_the_limit_is_413_before_the_body(bounded: ServerProcess, length: bytes) -> None:
+    with _connect(bounded) as sock:
+        started = time.monotonic()
+        # No body follows, and the client waits for a 100 Continue: the answer must come from the head alone.
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                     b"expect: 100-continue\r\ncontent-length: " + length + b"\r\n\r\n")  # fmt: skip
+        status, headers, body = _answer(_read_all(sock))
+    assert time.monotonic() - started < 0.9  # not the header timeout's 408
+    assert status == 413 and headers["connection"] == "close"
+    error = json.loads(body)["error"]
+    assert error["code"] == "request_too_large" and "GEMINI_PROXY_MAX_REQUEST_BYTES" in error["message"]
+
+
+def test_a_body_at_the_limit_is_read(bounded: ServerProcess) -> None:
+    response = bounded.http.post("/v1/chat/completions", content=CHAT, headers={"content-type": "application/json"})
+    assert response.status_code == 200

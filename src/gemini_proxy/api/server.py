@@ -11,6 +11,8 @@ accepted. ``BoundedHttpToolsProtocol`` adds, per connection:
 * the head complete within ``header_timeout`` seconds of its first byte (of the connection's
   opening, for the first request): past it, 408. Idle keep-alive connections are closed after
   uvicorn's ``timeout_keep_alive``;
+* a ``Content-Length`` over ``max_body_bytes`` (``GEMINI_PROXY_MAX_REQUEST_BYTES``): 413 at once,
+  before any of the body is read (the app refuses a body that grows past it as it arrives);
 * at most ``max_connections`` open connections in the process: past it, a new connection gets
   503 and is closed at once (its socket is not held).
 
@@ -27,11 +29,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gemini_proxy.api.asgi import request_id_for
 from gemini_proxy.api.common import render_for
-from gemini_proxy.errors import HeadersTooLarge, ProxyError, RequestTimeout, ServiceUnavailable
+from gemini_proxy.errors import HeadersTooLarge, PayloadTooLarge, ProxyError, RequestTimeout, ServiceUnavailable
 
 log = logging.getLogger("gemini_proxy")
 
@@ -42,10 +45,11 @@ class ConnectionLimits:
     max_headers: int = 100
     header_timeout: float = 30.0
     max_connections: int = 2048
+    max_body_bytes: int = 64 * 1024 * 1024
 
 
-class _TooManyHeaders(Exception):
-    pass
+class _Refused(Exception):
+    """Raised in a parser callback after a refusal: stops the parser."""
 
 
 _last_warning: dict[str, float] = {}
@@ -70,6 +74,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._reading_head = True
         self._head_timer: asyncio.TimerHandle | None = None
         self._refused = False
+        self._content_length: bytes | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -89,7 +94,20 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        super().data_received(data)  # too many headers: httptools turns _TooManyHeaders into a parser error
+        # uvicorn's own, but a refusal of ours (which stopped the parser) is no malformed request.
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            if not self._refused:
+                self.logger.warning("Invalid HTTP request received.")
+                self.send_400_response("Invalid HTTP request received.")
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
         if self._refused or not self._reading_head:
             return
         self._head_bytes += len(data)
@@ -97,10 +115,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(HeadersTooLarge(
                 f"The request's headers are over {self.limits.max_header_bytes} bytes (GEMINI_PROXY_MAX_HEADER_BYTES)."
             ))  # fmt: skip
-
-    def send_400_response(self, msg: str) -> None:
-        if not self._refused:  # a refusal of ours already answered and closed the connection
-            super().send_400_response(msg)
 
     # Parser callbacks ------------------------------------------------------------------------
 
@@ -116,12 +130,24 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(HeadersTooLarge(
                 f"The request has over {self.limits.max_headers} headers (GEMINI_PROXY_MAX_HEADERS)."
             ))  # fmt: skip
-            raise _TooManyHeaders  # stops the parser; uvicorn's 400 is skipped (send_400_response)
+            raise _Refused
         super().on_header(name, value)
+        if self.headers[-1][0] == b"content-length":  # uvicorn's lower-cased name
+            self._content_length = value
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
         self._stop_head_timer()
+        length = self._content_length
+        if length is not None:
+            self._content_length = None
+            if len(length) > 19 or (length.isdigit() and int(length) > self.limits.max_body_bytes):
+                # Refused before a byte of the body is read (or a 100 Continue sent).
+                self._refuse(PayloadTooLarge(
+                    f"The request body is larger than {self.limits.max_body_bytes} bytes "
+                    "(GEMINI_PROXY_MAX_REQUEST_BYTES).", param="body",
+                ))  # fmt: skip
+                raise _Refused
         super().on_headers_complete()
 
     # Refusals --------------------------------------------------------------------------------
