@@ -159,6 +159,14 @@ def test_admin_routes(local: Local) -> None:
     disabled = proxy.http.post(f"/api/keys/{ids[0]}/disable", json={"reason": "maintenance"}, headers=admin)
     assert disabled.status_code == 200
     assert key_states_admin(proxy, admin)[ids[0]]["state"] == "disabled"
+    # A reason is bounded: it is kept in the key's state, written on every flush, shown by the dashboard.
+    for reason in ("x" * 501, "x" * 100_000, "   ", 7):
+        refused = proxy.http.post(f"/api/keys/{ids[1]}/disable", json={"reason": reason}, headers=admin)
+        assert refused.status_code == 400 and refused.json()["error"]["message"].startswith("'reason'"), reason
+    assert key_states_admin(proxy, admin)[ids[1]]["state"] == "active"
+    at_limit = proxy.http.post(f"/api/keys/{ids[1]}/disable", json={"reason": "y" * 500}, headers=admin)
+    assert at_limit.status_code == 200
+    assert proxy.http.post(f"/api/keys/{ids[1]}/enable", headers=admin).status_code == 200
     assert proxy.http.post(f"/api/keys/{ids[0]}/enable", headers=admin).status_code == 200
     assert key_states_admin(proxy, admin)[ids[0]]["state"] == "active"
     assert proxy.http.post("/api/keys/nope/enable", headers=admin).status_code == 404

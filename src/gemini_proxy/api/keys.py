@@ -18,6 +18,8 @@ from gemini_proxy.errors import AuthenticationError, InvalidRequest, NotFound
 from gemini_proxy.upstream.keycheck import check_keys
 from gemini_proxy.upstream.keys import load_keys
 
+MAX_REASON = 500  # characters of an operator's disable reason: it is kept in the key's state and shown by the dashboard
+
 
 def _require_admin(request: Request) -> None:
     token = services(request).settings.admin_token
@@ -67,8 +69,10 @@ async def disable(request: Request) -> Response:
     if await request.body():
         body = await read_json_object(request)
         reason = body.get("reason", reason)
-        if not isinstance(reason, str) or not reason:
+        if not isinstance(reason, str) or not reason.strip():
             raise InvalidRequest("'reason' must be a non-empty string.", param="reason")
+        if len(reason) > MAX_REASON:
+            raise InvalidRequest(f"'reason' is longer than {MAX_REASON} characters.", param="reason")
     services(request).pool.disable(key_id, reason)
     return json_response({"key": key_id, "state": "disabled", "reason": reason})
 
