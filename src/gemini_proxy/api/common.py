@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 from gemini_proxy.api.disconnect import DisconnectWatch
 from gemini_proxy.errors import InvalidRequest, NoKeyAvailable, ProxyError, UpstreamStatusError
 from gemini_proxy.observability import request_id
-from gemini_proxy.translate import error_to_openai, error_to_simple
+from gemini_proxy.translate import error_to_openai, error_to_simple, scrub
 from gemini_proxy.translate.anthropic import error_to_anthropic
 from gemini_proxy.translate.models import is_valid_model_id
 
@@ -144,11 +144,12 @@ _GOOGLE_STATUS = {
 
 
 def render_google(exc: ProxyError) -> Response:
-    """Google's error shape. Google's own errors go back as Google sent them."""
+    """Google's error shape. Google's own errors go back as Google sent them, scrubbed of anything
+    that looks like a key as on the other surfaces (the key it was sent with is masked already)."""
     if isinstance(exc, UpstreamStatusError) and exc.raw:
         delay = exc.google.retry_delay
         retry = retry_after_header(delay) if delay is not None and exc.upstream_status == 429 else None
-        return Response(exc.raw, status_code=exc.upstream_status, headers=retry, media_type=JSON)
+        return Response(_scrubbed(exc.raw), status_code=exc.upstream_status, headers=retry, media_type=JSON)
     body: dict[str, Any] = {
         "error": {"code": exc.status, "message": exc.message, "status": _GOOGLE_STATUS.get(exc.status, "UNKNOWN")}
     }
@@ -166,6 +167,12 @@ def render_google(exc: ProxyError) -> Response:
             }
         ]
     return Response(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n", exc.status, headers, media_type=JSON)
+
+
+def _scrubbed(raw: bytes) -> bytes:
+    text = raw.decode("utf-8", "replace")
+    clean = scrub(text)
+    return raw if clean == text else clean.encode()
 
 
 def new_request_id() -> str:

@@ -26,7 +26,6 @@ from gemini_proxy.upstream.gateway import Answer
 
 # Query parameters that mean something to Google and nothing secret.
 _FORWARDED_QUERY = ("alt", "pageSize", "pageToken", "filter", "updateMask", "$alt")
-_METHOD = re.compile(r"^[A-Za-z]+$")
 _CACHE_ID = re.compile(r"^[A-Za-z0-9_\-]+$")
 
 
@@ -48,12 +47,15 @@ def _passthrough(answer: Answer) -> Response:
 
 @surface(render_google, "gemini")
 async def model_call(request: Request) -> Response:
-    """``POST /v1beta/models/{model}:{method}``: generate, stream, count, embed, and any other method."""
+    """``POST /v1beta/models/{model}:{method}``: generate, stream, count, embed (``urls.NATIVE_METHODS``)."""
     svc = services(request)
     version, target = _version(request), request.path_params["target"]
     model, sep, method = target.partition(":")
-    if not sep or not _METHOD.match(method):
-        raise NotFound(f"Unknown method for {request.url.path}; expected /{version}/models/{{model}}:{{method}}.")
+    if not sep or method not in urls.NATIVE_METHODS:
+        raise NotFound(
+            f"Unknown method for {request.url.path[:200]}; expected /{version}/models/{{model}}:{{method}}"
+            f" with a method of {', '.join(sorted(urls.NATIVE_METHODS))}."
+        )
     check_model_id(model, param="model")
     request.state.model = model
     body = await request.body()

@@ -231,7 +231,7 @@ class Gateway:
                 except UpstreamUnavailable as exc:  # served, but the answer broke off
                     return _Attempt(Result.CUT_SHORT, Transient(exc.message), exc, None, b"")
                 return _Attempt(Result.OK, None, None, response, raw)
-            raw = await _read_error(response)
+            raw = _without_secret(await _read_error(response), lease.key.secret)
         except BaseException:
             self._pool.release(lease, ClientFault())
             raise
@@ -242,6 +242,13 @@ class Gateway:
     def _observe(self, outcome: str) -> None:
         if self._observer is not None:
             self._observer.attempt(outcome)
+
+
+def _without_secret(raw: bytes, secret: str) -> bytes:
+    """Google's error body with the key it was sent with masked: the body goes back to clients
+    (as it is on the native surface) and into logs."""
+    secret_bytes = secret.encode()
+    return raw.replace(secret_bytes, b"***") if secret_bytes in raw else raw
 
 
 async def _read_error(response: UpstreamResponse) -> bytes:

@@ -14,6 +14,10 @@ GENERATE = "generateContent"
 STREAM = "streamGenerateContent"
 COUNT_TOKENS = "countTokens"
 BATCH_EMBED = "batchEmbedContents"
+EMBED = "embedContent"
+# The model methods the native surface forwards: those Google's Gemini API reference lists for
+# generation, counting and embedding. Any other (``:predictLongRunning``, ``:generateAnswer``) is a 404.
+NATIVE_METHODS = frozenset({GENERATE, STREAM, COUNT_TOKENS, EMBED, BATCH_EMBED})
 
 
 def model_method(model: str, method: str, *, version: Version = "v1beta") -> str:
