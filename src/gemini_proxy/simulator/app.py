@@ -223,6 +223,8 @@ class SimulatorApp:
         if method in ("embedContent", "batchEmbedContents"):
             result = h.embed(caller, model, body, batch=method == "batchEmbedContents")
             h.admit(caller, model, counted=True, stream=False)
+            if self.config.first_byte_delay and await client_left(receive, self.config.first_byte_delay):
+                return 499
             return await self.reply(send, result)
         info, req = h.prepare(caller, model, body, method)
         stream = method in _STREAM_METHODS

@@ -61,11 +61,13 @@ class _Exchange:
             if not self.headers.done():
                 self.headers.set_result(Response(int(message["status"]), headers, self.stream))
         elif message["type"] == "http.response.body" and self.stream is not None:
-            if self.stream.feed(bytes(message.get("body", b""))):
-                self.go_on.clear()  # the consumer lags: the app's send waits, as a full socket would make it
+            lags = self.stream.feed(bytes(message.get("body", b"")))
             if not message.get("more_body", False):
-                self.stream.end()
+                self.stream.end()  # complete: nothing more to hold back, the app may return
                 self.finished.set()
+                return
+            if lags:
+                self.go_on.clear()  # the consumer lags: the app's send waits, as a full socket would make it
             await self.go_on.wait()
 
     def ended(self, task: asyncio.Task[None]) -> None:
