@@ -16,6 +16,7 @@ from gemini_proxy.errors import InvalidRequest, UpstreamStatusError
 from .params import whole_number
 
 MAX_BATCH = 100
+MAX_INPUTS = 2048  # texts per request: OpenAI's own limit for /v1/embeddings
 _ENCODINGS = ("float", "base64")
 
 
@@ -25,6 +26,11 @@ def embedding_inputs(body: dict[str, Any]) -> list[str]:
     if isinstance(value, str):
         texts = [value]
     elif isinstance(value, list) and value:
+        if len(value) > MAX_INPUTS:
+            raise InvalidRequest(
+                f"'input' has {len(value)} items; at most {MAX_INPUTS} texts can be embedded in one request.",
+                param="input",
+            )
         if all(isinstance(item, int) and not isinstance(item, bool) for item in value) or all(
             isinstance(item, list) for item in value
         ):
