@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from gemini_proxy.simulator import schema_instance, signatures, tokens
+from gemini_proxy.simulator import builtin_tools, schema_instance, signatures, tokens
 from gemini_proxy.simulator.request import GenRequest
 
 TRIGGER_PROMPT_BLOCK = "[[sim:block-prompt]]"
@@ -33,6 +33,9 @@ class Candidate:
     thought_tokens: int = 0
     output_tokens: int = 0
     end_signature: str | None = None  # Gemini 3: signature of the closing text part
+    tool_parts: list[dict[str, Any]] = field(default_factory=list)  # executableCode + its result, before the text
+    grounding: dict[str, Any] | None = None  # groundingMetadata (googleSearch)
+    url_context: dict[str, Any] | None = None  # urlContextMetadata (urlContext)
 
 
 @dataclass
@@ -200,11 +203,25 @@ def plan(req: GenRequest, secret: bytes, response_id: str) -> Plan:
             cand.finish = "MAX_TOKENS"
         cand.text = text
         cand.output_tokens = tokens.text_tokens(text)
+        if req.builtins:
+            use_builtins(req, cand, user_text)
         if TRIGGER_RECITATION in user_text:
             cand.blocked = cand.finish = "RECITATION"
         if model.is_gemini3:
             cand.end_signature = signatures.sign_text(secret, f"{response_id}:{i}")
     return out
+
+
+def use_builtins(req: GenRequest, cand: Candidate, user_text: str) -> None:
+    """What Gemini's built-in tools add to a text answer (see ``builtin_tools``)."""
+    on = req.builtins
+    if builtin_tools.CODE_TOOL in on:
+        cand.tool_parts = builtin_tools.code_parts(user_text)
+        cand.output_tokens += sum(tokens.part_tokens(p) for p in cand.tool_parts)
+    if on & set(builtin_tools.SEARCH_TOOLS):
+        cand.grounding = builtin_tools.grounding(user_text, cand.text or "")
+    if builtin_tools.URL_TOOL in on:
+        cand.url_context = builtin_tools.url_context(user_text)
 
 
 def response_id_for(seed: int, serial: int) -> str:

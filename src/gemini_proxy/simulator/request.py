@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from gemini_proxy.simulator import errors, signatures, tokens
+from gemini_proxy.simulator import builtin_tools, errors, signatures, tokens
 from gemini_proxy.simulator.caches import CacheStore
 from gemini_proxy.simulator.catalog import ModelInfo
 from gemini_proxy.simulator.validate import decode_bytes
@@ -42,6 +42,7 @@ class GenRequest:
     include_thoughts: bool
     prompt_tokens: int
     cached_tokens: int
+    builtins: frozenset[str] = frozenset()  # built-in tools turned on (builtin_tools.NAMES)
 
 
 def check_contents(contents: list[dict[str, Any]], prefix: str = "contents") -> None:
@@ -195,4 +196,5 @@ def build(body: dict[str, Any], model: ModelInfo, caches: CacheStore, project: s
         include_thoughts=include,
         prompt_tokens=own + cached_tokens,
         cached_tokens=cached_tokens,
+        builtins=builtin_tools.declared(tools),
     )

@@ -63,6 +63,10 @@ def _finish_extra(cand: Candidate) -> dict[str, Any]:
         extra["safetyRatings"] = _BLOCKED
     elif cand.blocked == "RECITATION":
         extra["citationMetadata"] = _CITATION
+    if cand.grounding is not None:
+        extra["groundingMetadata"] = cand.grounding
+    if cand.url_context is not None:
+        extra["urlContextMetadata"] = cand.url_context
     return extra
 
 
@@ -86,6 +90,9 @@ def pieces(cand: Candidate, n_chunks: int, gemini3: bool) -> list[Piece]:
         return out
     text = cand.text or ""
     seen = 0
+    if cand.tool_parts:  # the code and its result come whole, before the answer's text
+        seen = sum(tokens.part_tokens(p) for p in cand.tool_parts)
+        out.append(Piece(_content([dict(p) for p in cand.tool_parts]), seen, t_total))
     chunks = tokens.split_chunks(text, n_chunks) or [""]
     for chunk in chunks:
         seen += tokens.text_tokens(chunk)
@@ -176,7 +183,7 @@ def unary(plan: Plan) -> dict[str, Any]:
             answer: dict[str, Any] = {"text": cand.text}
             if gemini3 and cand.end_signature:
                 answer["thoughtSignature"] = cand.end_signature
-            piece.content = _content([*parts, answer])
+            piece.content = _content([*parts, *cand.tool_parts, answer])
         elif cand.blocked != "RECITATION":
             piece.content = {"role": "model"}
         c = _candidate_json(cand.index, piece, with_index)
