@@ -141,6 +141,24 @@ class City(pydantic.BaseModel):
     coastal: bool
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+def test_web_search_cites_its_sources(client: openai.OpenAI, recorder: Recorder, stream: bool) -> None:
+    ask: dict[str, Any] = {"model": "gemini-2.5-flash", "input": "who maintains starlette",
+                           "tools": [{"type": "web_search"}]}
+    if stream:
+        with client.responses.stream(**ask) as events:
+            response = events.get_final_response()
+    else:
+        response = client.responses.create(**ask)
+    assert [item.type for item in response.output] == ["message"]  # no web_search_call (docs/responses.md)
+    text = response.output[0].content[0]
+    citations = text.annotations
+    assert [c.type for c in citations] == ["url_citation", "url_citation"]
+    assert all(c.url.startswith("https://example.com/") and c.title == "example.com" for c in citations)
+    assert citations[0].start_index == 0 and citations[0].end_index == len(text.text)
+    assert recorder.check_all() == 1
+
+
 def test_parse_with_a_pydantic_model(client: openai.OpenAI, recorder: Recorder) -> None:
     parsed = client.responses.parse(model="gemini-2.5-flash", input="A city, please", text_format=City)
     city = parsed.output_parsed
