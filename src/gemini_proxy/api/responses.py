@@ -124,7 +124,7 @@ async def create_response(request: Request) -> Response:
     payload = _encode(call.gemini_body)
     owner = owner_of(request, svc)
     response_id, created = new_id("resp"), int(time.time())
-    input_items = to_input_items(body, new_id)
+    input_items = to_input_items(body, new_id) if call.store else []  # only a stored response lists them
     if call.stream:
         return await _stream(svc, call, payload, owner, response_id, created, input_items)
     answer = await svc.generation.generate(call.model, payload, gemini_body=call.gemini_body)

@@ -162,7 +162,8 @@ def to_response(
     ``new_id(prefix)`` makes item ids (``msg``, ``fc``, ``rs``) and call ids (``call``)."""
     from .stream import ResponsesStreamTranslator  # one accumulator for both: the same answer either way
 
-    translator = ResponsesStreamTranslator(call, response_id=response_id, created_at=created_at, new_id=new_id)
+    translator = ResponsesStreamTranslator(call, response_id=response_id, created_at=created_at, new_id=new_id,
+                                           quiet=True)  # fmt: skip
     translator.feed(resp)
     translator.finish(completed_at=completed_at)
     return translator.result

@@ -48,8 +48,12 @@ def sse(event: Event) -> bytes:
 
 
 class ResponsesStreamTranslator:
-    def __init__(self, call: ResponsesCall, *, response_id: str, created_at: int, new_id: Callable[[str], str]) -> None:
+    def __init__(
+        self, call: ResponsesCall, *, response_id: str, created_at: int, new_id: Callable[[str], str],
+        quiet: bool = False,
+    ) -> None:
         self._call = call
+        self._quiet = quiet  # a unary answer: only ``result`` is wanted, no event snapshots are made
         self._id = response_id
         self._created = created_at
         self._new_id = new_id
@@ -91,6 +95,8 @@ class ResponsesStreamTranslator:
         if self._started:
             return []
         self._started = True
+        if self._quiet:
+            return []
         body = self._snapshot("in_progress")
         created = self._event("response.created", response=body)
         body = self._snapshot("in_progress")
@@ -100,12 +106,14 @@ class ResponsesStreamTranslator:
         index = len(self._output)
         self._output.append(item)
         self._open.append(index)
-        out.append(self._event("response.output_item.added", output_index=index, item=_copy(item)))
+        if not self._quiet:
+            out.append(self._event("response.output_item.added", output_index=index, item=_copy(item)))
         return index
 
     def _done(self, index: int, out: list[Event]) -> None:
         self._open.remove(index)
-        out.append(self._event("response.output_item.done", output_index=index, item=_copy(self._output[index])))
+        if not self._quiet:
+            out.append(self._event("response.output_item.done", output_index=index, item=_copy(self._output[index])))
 
     # -- feeding ------------------------------------------------------------------------------
 
@@ -210,8 +218,9 @@ class ResponsesStreamTranslator:
                                    content_index=0, annotation_index=k, annotation=ann))  # fmt: skip
         out.append(self._event("response.output_text.done", item_id=item["id"], output_index=index,
                                content_index=0, text=part["text"], logprobs=[]))  # fmt: skip
-        out.append(self._event("response.content_part.done", item_id=item["id"], output_index=index,
-                               content_index=0, part=_copy(part)))  # fmt: skip
+        if not self._quiet:
+            out.append(self._event("response.content_part.done", item_id=item["id"], output_index=index,
+                                   content_index=0, part=_copy(part)))  # fmt: skip
         item["status"] = status
         self._done(index, out)
 
