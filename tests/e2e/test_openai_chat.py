@@ -219,6 +219,28 @@ class Person(BaseModel):
     tags: list[str]
 
 
+def test_web_search_options_ground_the_answer_with_url_citations(client: openai.OpenAI) -> None:
+    ask = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "who wrote ünïcode tools"}],
+           "web_search_options": {"search_context_size": "low"}}
+    message = client.chat.completions.create(**ask).choices[0].message  # type: ignore[call-overload]
+    assert [a.type for a in message.annotations] == ["url_citation", "url_citation"]
+    cited = message.annotations[0].url_citation
+    assert cited.url.startswith("https://example.com/") and cited.title == "example.com"
+    assert (cited.start_index, cited.end_index) == (0, len(message.content))  # characters, not UTF-8 bytes
+    stream = client.chat.completions.create(**ask, stream=True)  # type: ignore[call-overload]
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == message.content
+    finish = chunks[-1].choices[0]
+    assert finish.finish_reason == "stop"
+    assert finish.delta.model_extra["annotations"] == [a.model_dump() for a in message.annotations]
+    plain = client.chat.completions.create(model="gemini-2.5-flash", messages=ask["messages"]).choices[0].message
+    assert plain.annotations is None  # no web_search_options: no search, no annotations
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(**{**ask, "web_search_options": "yes"})  # type: ignore[call-overload]
+    assert bad.value.param == "web_search_options"
+
+
 def test_structured_output_with_parse(client: openai.OpenAI) -> None:
     completion = client.chat.completions.parse(
         model="gemini-2.5-flash", messages=[{"role": "user", "content": "Invent a person"}], response_format=Person

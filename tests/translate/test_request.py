@@ -453,10 +453,17 @@ def test_ignored_params_are_accepted() -> None:
         "safety_identifier",
         "prompt_cache_key",
         "verbosity",
-        "web_search_options",
     } <= IGNORED_PARAMS
     noisy = body(**{name: "x" for name in IGNORED_PARAMS}, brand_new_param={"a": 1})
     assert gem(noisy) == gem(body())
+
+
+def test_web_search_options_turn_on_google_search() -> None:
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    assert gem(body(web_search_options={}))["tools"] == [{"googleSearch": {}}]
+    with_function = gem(body(web_search_options={"search_context_size": "high"}, tools=tools))["tools"]
+    assert with_function[-1] == {"googleSearch": {}} and "functionDeclarations" in with_function[0]
+    assert translate(body(web_search_options={})).web_search and not translate(body()).web_search
 
 
 def test_chat_call_facts() -> None:

@@ -26,3 +26,5 @@ class ChatCall:
     """The request used ``functions``/``function_call``: answer with ``message.function_call``."""
     logprobs: bool = False
     """The client asked for ``logprobs``: map ``logprobsResult``."""
+    web_search: bool = False
+    """``web_search_options`` was sent: Google Search grounding becomes ``annotations``."""

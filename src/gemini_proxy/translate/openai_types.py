@@ -61,6 +61,7 @@ class Message(TypedDict):
     reasoning_content: NotRequired[str]
     images: NotRequired[list[dict[str, Any]]]
     extra_content: NotRequired[ExtraContent]
+    annotations: NotRequired[list[dict[str, Any]]]
 
 
 class Choice(TypedDict):

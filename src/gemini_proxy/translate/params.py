@@ -48,7 +48,6 @@ IGNORED_PARAMS: frozenset[str] = frozenset(
         "store",
         "user",
         "verbosity",
-        "web_search_options",
     }
 )
 """OpenAI request parameters with no Gemini counterpart: accepted and ignored.

@@ -50,8 +50,9 @@ def to_gemini_request(
     gemini: dict[str, Any] = {"contents": contents}
     if system is not None:
         gemini["systemInstruction"] = system
-    if tools.tools is not None:
-        gemini["tools"] = tools.tools
+    search = _web_search(body.get("web_search_options"))
+    if tools.tools is not None or search:
+        gemini["tools"] = (tools.tools or []) + ([{"googleSearch": {}}] if search else [])
     if tools.tool_config is not None:
         gemini["toolConfig"] = tools.tool_config
     if config:
@@ -68,7 +69,18 @@ def to_gemini_request(
         parallel_tool_calls=parallel is not False,
         legacy_functions=tools.legacy,
         logprobs=body.get("logprobs") is True,
+        web_search=search,
     )
+
+
+def _web_search(options: object) -> bool:
+    """``web_search_options`` (any object: its ``search_context_size`` and ``user_location`` have no
+    Gemini counterpart) turns on Google Search grounding."""
+    if options is None:
+        return False
+    if not isinstance(options, dict):
+        raise InvalidRequest("web_search_options must be an object", param="web_search_options")
+    return True
 
 
 def _include_usage(options: object) -> bool:

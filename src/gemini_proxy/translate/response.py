@@ -13,6 +13,9 @@
   text part) is kept as the message's ``extra_content.google.thought_signature``; sent back in
   the history it returns to the message's last text part.
 * ``inlineData`` output (image models) -> ``message.images`` as data URLs (OpenRouter's shape).
+* Google Search grounding (``web_search_options`` was sent) -> ``message.annotations``: one
+  ``url_citation`` per source and stretch of the text, with character offsets, as OpenAI's
+  search models answer.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 from .call import ChatCall
 from .candidates import block_refusal, filter_refusal, finish_reason, image, logprobs, parts_of, tool_call
+from .grounding import citations
 from .openai_types import Choice, Message, ToolCall
 from .usage import to_usage
 
@@ -98,12 +102,21 @@ def _choice(cand: dict[str, Any], pos: int, call: ChatCall, new_call_id: Callabl
         message["images"] = images
     if signature is not None:
         message["extra_content"] = {"google": {"thought_signature": signature}}
+    if call.web_search:
+        message["annotations"] = url_annotations(cand.get("groundingMetadata"), content or "")
     return {
         "index": index if isinstance(index, int) else pos,
         "message": message,
         "logprobs": logprobs(cand) if call.logprobs else None,
         "finish_reason": reason,
     }
+
+
+def url_annotations(grounding: object, text: str) -> list[dict[str, Any]]:
+    """Chat's ``url_citation`` annotations for a message's text."""
+    return [{"type": "url_citation", "url_citation": {"url": c.url, "title": c.title, "start_index": c.start,
+                                                       "end_index": c.end}}
+            for c in citations(grounding, text)]  # fmt: skip
 
 
 def signatures_of(completion_or_chunk: object) -> dict[str, str]:

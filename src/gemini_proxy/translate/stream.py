@@ -15,6 +15,8 @@ calls ``finish`` and writes ``data: [DONE]``. Behaviour:
   part is kept in ``text_signatures`` (choice index -> signature) for the route;
 * finish reasons are held until ``finish``: Gemini 2024 models put ``STOP`` on every chunk, so the
   last one seen wins. ``finish`` sends one ``delta: {}`` chunk per choice;
+* with ``web_search_options``, the finish chunk's delta carries the ``annotations`` (Google
+  Search grounding arrives with Gemini's last chunk), as the unary message has them;
 * a prompt block (``promptFeedback.blockReason``, no candidates) sends a refusal delta and
   finishes with ``content_filter``.
 """
@@ -30,11 +32,12 @@ from .call import ChatCall
 from .candidates import block_refusal, filter_refusal, finish_reason, image, logprobs, parts_of, tool_call
 from .errors import error_to_openai
 from .openai_types import Delta, FinishReason
+from .response import url_annotations
 from .usage import to_usage
 
 
 class _Choice:
-    __slots__ = ("started", "tools", "reason", "finish_message", "text_signature", "blocked")
+    __slots__ = ("started", "tools", "reason", "finish_message", "text_signature", "blocked", "text", "grounding")
 
     def __init__(self) -> None:
         self.started = False
@@ -43,6 +46,8 @@ class _Choice:
         self.finish_message: object = None
         self.text_signature: str | None = None
         self.blocked = False
+        self.text = ""  # the answer text so far, for grounding's offsets (only with web search)
+        self.grounding: object = None
 
 
 class ChatStreamTranslator:
@@ -105,6 +110,8 @@ class ChatStreamTranslator:
             if cand.get("finishReason"):
                 state.reason = cand["finishReason"]
                 state.finish_message = cand.get("finishMessage")
+            if call.web_search and "groundingMetadata" in cand:
+                state.grounding = cand["groundingMetadata"]
             lp = logprobs(cand) if call.logprobs else None
             for part in parts_of(cand):
                 if not isinstance(part, dict):
@@ -135,6 +142,8 @@ class ChatStreamTranslator:
                             delta = {"reasoning_content": text}
                         else:
                             delta = {"content": text}
+                            if call.web_search:
+                                state.text += text
                     elif (img := image(part)) is not None:
                         delta = {"images": [img]}
                     else:
@@ -168,6 +177,8 @@ class ChatStreamTranslator:
             last: Delta = {}
             if state.text_signature is not None:  # a text part's thought signature, as the unary answer has it
                 last = {"extra_content": {"google": {"thought_signature": state.text_signature}}}  # type: ignore[typeddict-unknown-key]
+            if self._call.web_search:  # Gemini sends grounding with the last chunk: the sources go out at the end
+                last["annotations"] = url_annotations(state.grounding, state.text)  # type: ignore[typeddict-unknown-key]
             out.append(self._chunk(index, last, reason))
         if self._call.include_usage:
             out.append({

@@ -23,6 +23,7 @@ from typing import Any
 from gemini_proxy.errors import ProxyError
 
 from ..errors import error_to_openai
+from ..grounding import citations
 from ..usage import to_usage
 from .call import Conversation, ResponsesCall, StoredResponse
 
@@ -113,39 +114,8 @@ def error_event(exc: ProxyError, sequence_number: int) -> dict[str, Any]:
 
 def url_citations(grounding: object, text: str, start: int, end: int) -> list[dict[str, Any]]:
     """``url_citation`` annotations for the message whose text is ``full[start:end]`` (characters)."""
-    if not isinstance(grounding, dict):
-        return []
-    chunks, supports = grounding.get("groundingChunks"), grounding.get("groundingSupports")
-    if not isinstance(chunks, list) or not isinstance(supports, list):
-        return []
-    encoded = text.encode()
-    out: list[dict[str, Any]] = []
-    seen: set[tuple[str, int, int]] = set()
-    for support in supports:
-        segment = support.get("segment") if isinstance(support, dict) else None
-        indices = support.get("groundingChunkIndices") if isinstance(support, dict) else None
-        if not isinstance(segment, dict) or not isinstance(indices, list):
-            continue
-        lo, hi = _char(encoded, segment.get("startIndex", 0)), _char(encoded, segment.get("endIndex", 0))
-        if lo is None or hi is None or not start <= lo < end:
-            continue
-        for k in indices:
-            chunk = chunks[k] if isinstance(k, int) and 0 <= k < len(chunks) else None
-            web = chunk.get("web") if isinstance(chunk, dict) else None
-            url = web.get("uri") if isinstance(web, dict) else None
-            if not isinstance(url, str) or not url or (url, lo, hi) in seen:
-                continue
-            seen.add((url, lo, hi))
-            title = web.get("title") if isinstance(web, dict) else None
-            out.append({"type": "url_citation", "url": url, "title": title if isinstance(title, str) else url,
-                        "start_index": lo - start, "end_index": min(hi, end) - start})  # fmt: skip
-    return out
-
-
-def _char(encoded: bytes, offset: object) -> int | None:
-    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= len(encoded):
-        return None
-    return len(encoded[:offset].decode(errors="ignore"))
+    return [{"type": "url_citation", "url": c.url, "title": c.title, "start_index": c.start, "end_index": c.end}
+            for c in citations(grounding, text, start, end)]  # fmt: skip
 
 
 def to_response(
