@@ -144,13 +144,16 @@ class City(pydantic.BaseModel):
 @pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
 def test_web_search_cites_its_sources(client: openai.OpenAI, recorder: Recorder, stream: bool) -> None:
     ask: dict[str, Any] = {"model": "gemini-2.5-flash", "input": "who maintains starlette",
-                           "tools": [{"type": "web_search"}]}
+                           "tools": [{"type": "web_search"}], "include": ["web_search_call.action.sources"]}
     if stream:
         with client.responses.stream(**ask) as events:
             response = events.get_final_response()
     else:
         response = client.responses.create(**ask)
-    assert [item.type for item in response.output] == ["message"]  # no web_search_call (docs/responses.md)
+    assert [item.type for item in response.output] == ["message", "web_search_call"]
+    search = response.output[1]
+    assert search.status == "completed" and search.action.query == "who maintains starlette"
+    assert [s.url for s in search.action.sources] == [c.url for c in response.output[0].content[0].annotations]
     text = response.output[0].content[0]
     citations = text.annotations
     assert [c.type for c in citations] == ["url_citation", "url_citation"]

@@ -155,6 +155,22 @@ def test_grounding_becomes_url_citations() -> None:
     ]
     assert text[15:28] == "Second claim."
     assert [e["type"] for e in events].count("response.output_text.annotation.added") == 1
+    # the search itself: an item after the message, in the stream and in the unary answer alike
+    search = result.body["output"][1]
+    assert search["type"] == "web_search_call" and search["id"].startswith("ws")
+    assert (search["status"], search["action"]) == ("completed", {"type": "search", "query": "q", "queries": ["q"]})
+    kinds = [e["type"] for e in events]
+    stages = [kinds.index(f"response.web_search_call.{s}") for s in ("in_progress", "searching", "completed")]
+    assert stages == sorted(stages) and kinds[-1] == "response.completed"
+    whole = dict(chunks[1], candidates=[dict(chunks[1]["candidates"][0], content={"role": "model", "parts": [
+        {"text": text}]})])  # fmt: skip
+    assert [i["type"] for i in unary(call, whole).body["output"]] == ["message", "web_search_call"]
+    with_sources = call_of({"model": G3, "input": "news", "tools": [{"type": "web_search"}],
+                            "include": ["web_search_call.action.sources"]})  # fmt: skip
+    action = unary(with_sources, whole).body["output"][1]["action"]
+    assert action["sources"] == [{"type": "url", "url": "https://a.example/x"}]
+    without_tool = call_of({"model": G3, "input": "news"})
+    assert [i["type"] for i in unary(without_tool, whole).body["output"]] == ["message"]
 
 
 def test_failure_midway_and_sse() -> None:

@@ -64,5 +64,7 @@ class ResponsesCall:
     """What is sent: the previous conversation plus this input (the store adds the answer)."""
     previous_response_id: str | None = None
     web_search: bool = False
-    """Google Search grounding was requested: ``url_citation`` annotations come back."""
+    """Google Search grounding was requested: ``url_citation`` annotations and ``web_search_call`` items come back."""
+    include_sources: bool = False
+    """``include`` has ``web_search_call.action.sources``: each search lists the sources Google gave."""
     extra: dict[str, Any] = field(default_factory=dict)

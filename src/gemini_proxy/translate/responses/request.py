@@ -139,6 +139,7 @@ def to_gemini_request(
         conversation=conversation,
         previous_response_id=previous_id,
         web_search=tools.web_search,
+        include_sources="web_search_call.action.sources" in include,
     )
 
 

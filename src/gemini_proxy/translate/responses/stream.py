@@ -19,6 +19,9 @@ Output items, in the order their first part arrives:
 * ``function_call`` (``fc_...``, ``call_id`` ``call_...``): Gemini sends each call whole, so
   one arguments delta carries all of it; ``namespace`` is set for namespaced tools.
   ``parallel_tool_calls: false`` keeps the first call only.
+* ``web_search_call`` (``ws_...``, with the ``web_search`` tool): one per query Google searched,
+  completed, after the message (Gemini sends grounding with its last chunk); ``action.sources``
+  when ``include`` asks for them.
 
 Only the first candidate is read (Responses has no ``n``); ``inlineData`` output is dropped.
 """
@@ -284,6 +287,8 @@ class ResponsesStreamTranslator:
                 self._close_reasoning(out)
             elif index == self._message:
                 self._close_message(out, "incomplete" if incomplete else "completed")
+        if self._call.web_search:
+            self._searches(out)
         if self._blocked is not None:
             self._refusal(self._blocked, out)
         elif incomplete == "content_filter" and not self._text:
@@ -293,6 +298,31 @@ class ResponsesStreamTranslator:
         self._result = self._make_result(body)
         out.append(self._event(f"response.{status}", response=body))
         return out
+
+    def _searches(self, out: list[Event]) -> None:
+        """A completed ``web_search_call`` per query Google searched (its grounding comes with the
+        last chunk, so these follow the message, in a stream and in a unary answer alike)."""
+        grounding = self._grounding if isinstance(self._grounding, dict) else {}
+        queries = [q for q in grounding.get("webSearchQueries") or () if isinstance(q, str)]
+        sources: list[dict[str, Any]] = []
+        if self._call.include_sources:
+            chunks = grounding.get("groundingChunks")
+            for chunk in chunks if isinstance(chunks, list) else ():
+                web = chunk.get("web") if isinstance(chunk, dict) else None
+                if isinstance(web, dict) and isinstance(web.get("uri"), str):
+                    sources.append({"type": "url", "url": web["uri"]})
+        for k, query in enumerate(queries):
+            action: dict[str, Any] = {"type": "search", "query": query, "queries": [query]}
+            if self._call.include_sources:
+                action["sources"] = sources if k == 0 else []
+            item: dict[str, Any] = {"id": self._new_id("ws"), "type": "web_search_call", "status": "in_progress",
+                                    "action": action}  # fmt: skip
+            index = self._add(item, out)
+            if not self._quiet:
+                for stage in ("in_progress", "searching", "completed"):
+                    out.append(self._event(f"response.web_search_call.{stage}", output_index=index, item_id=item["id"]))
+            item["status"] = "completed"
+            self._done(index, out)
 
     def _close_reasoning(self, out: list[Event]) -> None:
         index = self._reasoning
