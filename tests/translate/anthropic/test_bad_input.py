@@ -123,7 +123,10 @@ def test_bad_input_is_a_400_naming_the_field(request_body: Any, param: str | Non
     assert_error(error)
     assert error["error"]["type"] == "invalid_request_error"
     if param is not None:
-        assert error["error"]["message"].startswith(param + ": "), error
+        message = error["error"]["message"]
+        assert message.startswith(param + ": "), error
+        field = param.rsplit(".", 1)[-1]
+        assert not message[len(param) + 2:].startswith(field + " "), error  # the field is named once
 
 
 def test_count_tokens_needs_no_max_tokens_but_checks_the_rest() -> None:

@@ -41,6 +41,16 @@ def anthropic_param(param: str) -> str:
     return _INDEX.sub(r".\1", param)
 
 
+def field_message(field: str, message: str) -> str:
+    """``max_tokens: Must be an integer``, as Anthropic names the field: the message's own
+    leading mention of the field (``max_tokens must be ...``) is not repeated."""
+    for name in (field, field.rsplit(".", 1)[-1]):
+        if message.startswith(name + " ") and len(message) > len(name) + 1:
+            rest = message[len(name) + 1:]
+            return f"{field}: {rest[0].upper()}{rest[1:]}"
+    return f"{field}: {message}"
+
+
 def error_to_anthropic(exc: ProxyError) -> tuple[int, dict[str, Any], dict[str, str]]:
     status, body, openai_headers = error_to_openai(exc)
     message = body["error"]["message"]  # already scrubbed of keys
@@ -48,7 +58,7 @@ def error_to_anthropic(exc: ProxyError) -> tuple[int, dict[str, Any], dict[str, 
         status = 529
     param = body["error"].get("param")
     if status == 400 and isinstance(param, str) and param:
-        message = f"{anthropic_param(param)}: {message}"
+        message = field_message(anthropic_param(param), message)
     kind = _TYPES.get(status) or ("invalid_request_error" if status < 500 else "api_error")
     headers = {k.lower(): v for k, v in openai_headers.items() if k.lower() == "retry-after"}
     return status, {"type": "error", "error": {"type": kind, "message": message}}, headers
