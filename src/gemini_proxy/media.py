@@ -1,10 +1,13 @@
 """Fetching media (images, audio, PDFs) from URLs that clients put in their messages.
 
 Guarded against SSRF: an address that is private, loopback, link-local, multicast, reserved or
-unspecified is refused, whether it is written in the URL or comes from DNS (the check sits in
-the resolver, so it holds for every redirect hop and cannot be raced by a second lookup),
-unless ``allow_private`` is set. Size and time are bounded. Errors are ``InvalidRequest``
-naming the message part, so the client learns which URL failed and why.
+unspecified is refused unless ``allow_private`` is set. The guard sits where the address is
+final, not on the URL's text: the host is checked as the HTTP library will use it (yarl's IDNA
+form, so ``１２７.０.０.１``, ``127。0。0。1`` and ``①②⑦.0.0.1`` are 127.0.0.1), names are answered
+only with public addresses by the resolver (every redirect hop, no second lookup to race), and
+the socket factory every connection goes through refuses a private address whatever led to it.
+Size and time are bounded. Errors are ``InvalidRequest`` naming the message part, so the client
+learns which URL failed and why.
 
 aiohttp (the client for arbitrary URLs) is imported on the first fetch, not at start-up: its import
 alone takes ~0.2 s, and most deployments never fetch a URL.
@@ -17,6 +20,7 @@ import base64
 import functools
 import ipaddress
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -49,8 +53,22 @@ def sniff_type(head: bytes) -> str | None:
     return None
 
 
+_FORBIDDEN = "private or local address"
+
+
 class ForbiddenAddress(OSError):
     pass
+
+
+def _is_forbidden(exc: BaseException | None) -> bool:
+    """Whether a connection error comes from the guard (aiohttp and aiohappyeyeballs wrap it)."""
+    for _ in range(4):
+        if exc is None:
+            return False
+        if isinstance(exc, ForbiddenAddress) or _FORBIDDEN in str(exc):
+            return True
+        exc = getattr(exc, "os_error", None) or exc.__cause__
+    return False
 
 
 def is_public_address(address: str) -> bool:
@@ -67,16 +85,17 @@ def _public_only_resolver() -> type[Any]:
     from aiohttp.resolver import DefaultResolver
 
     class PublicOnlyResolver(AbstractResolver):
-        def __init__(self) -> None:
+        def __init__(self, is_public: Callable[[str], bool]) -> None:
             self._inner = DefaultResolver()
+            self._is_public = is_public
 
         async def resolve(
             self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
         ) -> list[ResolveResult]:
             results = await self._inner.resolve(host, port, family)
-            allowed = [r for r in results if is_public_address(r["host"])]
+            allowed = [r for r in results if self._is_public(r["host"])]
             if not allowed:
-                raise ForbiddenAddress(f"{host} resolves to a private or local address")
+                raise ForbiddenAddress(f"{host} resolves to a {_FORBIDDEN}")
             return allowed
 
         async def close(self) -> None:
@@ -86,20 +105,43 @@ def _public_only_resolver() -> type[Any]:
 
 
 class MediaFetcher:
-    def __init__(self, *, max_bytes: int, timeout: float, allow_private: bool) -> None:
+    def __init__(
+        self,
+        *,
+        max_bytes: int,
+        timeout: float,
+        allow_private: bool,
+        is_public: Callable[[str], bool] = is_public_address,
+    ) -> None:
         self._max_bytes = max_bytes
         self._timeout = timeout
         self._allow_private = allow_private
+        self._is_public = is_public  # a seam for tests: every loopback address is private
         self._session: aiohttp.ClientSession | None = None
+
+    def _guarded_socket(self, addr_info: tuple[Any, ...]) -> socket.socket:
+        """The socket for one connection attempt, refused when the address it is for is private:
+        the last check, on the address actually connected to, whatever the URL or DNS said."""
+        family, type_, proto, _, sockaddr = addr_info
+        if not self._is_public(str(sockaddr[0])):
+            raise ForbiddenAddress(f"{sockaddr[0]} is a {_FORBIDDEN}")
+        return socket.socket(family=family, type=type_, proto=proto)
 
     def _get_session(self) -> aiohttp.ClientSession:
         import aiohttp
         from aiohttp.resolver import DefaultResolver
 
         if self._session is None:
-            resolver = DefaultResolver() if self._allow_private else _public_only_resolver()()
+            if self._allow_private:
+                connector = aiohttp.TCPConnector(resolver=DefaultResolver(), limit=32)
+            else:
+                connector = aiohttp.TCPConnector(
+                    resolver=_public_only_resolver()(self._is_public),
+                    socket_factory=self._guarded_socket,
+                    limit=32,
+                )
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(resolver=resolver, limit=32),
+                connector=connector,
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
                 headers={"user-agent": "gemini-proxy media fetcher"},
             )
@@ -122,13 +164,13 @@ class MediaFetcher:
             return await self._fetch(url, param)
         except InvalidRequest:
             raise
-        except ForbiddenAddress:
-            raise InvalidRequest(
-                f"Refusing to fetch {_safe(url)}: it points to a private or local address.",
-                param=param,
-                code="invalid_image_url",
-            ) from None
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:  # ValueError: a malformed URL
+            if _is_forbidden(exc):
+                raise InvalidRequest(
+                    f"Refusing to fetch {_safe(url)}: it points to a {_FORBIDDEN}.",
+                    param=param,
+                    code="invalid_image_url",
+                ) from None
             reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
             raise InvalidRequest(
                 f"Could not fetch {_safe(url)}: {reason}.", param=param, code="invalid_image_url"
@@ -163,20 +205,24 @@ class MediaFetcher:
         raise InvalidRequest(f"Too many redirects fetching {_safe(url)}.", param=param, code="invalid_image_url")
 
     def _check_literal(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ForbiddenAddress(url)
+        """The URL's host as aiohttp will connect to it (yarl's normalised, IDNA-encoded host:
+        ``１２７.０.０.１`` is ``127.0.0.1`` there), refused when it is a private address."""
+        from yarl import URL
+
+        parsed = URL(url)
+        if parsed.scheme not in ("http", "https") or not parsed.raw_host:
+            raise ValueError("not an http(s) URL")
         if self._allow_private:
             return
-        host = parts.hostname
+        host = parsed.raw_host.rstrip(".").lower()
         try:
             ipaddress.ip_address(host.split("%", 1)[0])
         except ValueError:
             if host == "localhost" or host.endswith(".localhost"):
-                raise ForbiddenAddress(host) from None
+                raise ForbiddenAddress(f"{host} is a {_FORBIDDEN}") from None
             return
-        if not is_public_address(host):
-            raise ForbiddenAddress(host)
+        if not self._is_public(host):
+            raise ForbiddenAddress(f"{host} is a {_FORBIDDEN}")
 
     def _too_large(self, url: str, param: str) -> InvalidRequest:
         return InvalidRequest(
