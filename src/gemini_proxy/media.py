@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from gemini_proxy.errors import InvalidRequest
+from gemini_proxy.errors import InvalidRequest, PayloadTooLarge
 
 if TYPE_CHECKING:
     import aiohttp
@@ -104,6 +104,23 @@ def _public_only_resolver() -> type[Any]:
     return PublicOnlyResolver
 
 
+class _Budget:
+    """The bytes one request may still fetch, shared by its concurrent fetches."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, size: int) -> None:
+        self.used += size
+        if self.used > self.limit:
+            raise PayloadTooLarge(
+                f"The media URLs of this request add up to more than {self.limit} bytes "
+                f"(GEMINI_PROXY_MEDIA_MAX_TOTAL_BYTES).",
+                code="media_too_large",
+            )
+
+
 class MediaFetcher:
     def __init__(
         self,
@@ -111,9 +128,13 @@ class MediaFetcher:
         max_bytes: int,
         timeout: float,
         allow_private: bool,
+        max_urls: int = 100,
+        max_total_bytes: int = 64 * 1024 * 1024,
         is_public: Callable[[str], bool] = is_public_address,
     ) -> None:
         self._max_bytes = max_bytes
+        self._max_urls = max_urls
+        self._max_total_bytes = max_total_bytes
         self._timeout = timeout
         self._allow_private = allow_private
         self._is_public = is_public  # a seam for tests: every loopback address is private
@@ -152,16 +173,37 @@ class MediaFetcher:
             await self._session.close()
 
     async def fetch_all(self, urls: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
-        """``[(url, param), ...]`` -> ``{url: (mime_type, base64 data)}``, fetched concurrently."""
-        unique = dict(urls)
-        results = await asyncio.gather(*(self.fetch(url, param) for url, param in unique.items()))
-        return dict(zip(unique, results, strict=True))
+        """``[(url, param), ...]`` -> ``{url: (mime_type, base64 data)}``, fetched concurrently.
 
-    async def fetch(self, url: str, param: str) -> tuple[str, str]:
+        Bounded per request: more than ``max_urls`` distinct URLs is refused before any is
+        fetched, and the fetches stop (all of them) once they have read ``max_total_bytes``
+        together; the first failure cancels the other fetches."""
+        unique = dict(urls)
+        if len(unique) > self._max_urls:
+            param = list(unique.values())[self._max_urls]
+            raise InvalidRequest(
+                f"At most {self._max_urls} media URLs per request (GEMINI_PROXY_MEDIA_MAX_URLS); "
+                f"this one has {len(unique)}.",
+                param=param,
+                code="too_many_media_urls",
+            )
+        budget = _Budget(self._max_total_bytes)
+        tasks = [asyncio.ensure_future(self.fetch(url, param, budget)) for url, param in unique.items()]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            for task in tasks:
+                task.cancel()
+        for task in tasks:  # the first failure, in the order of the URLs
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        return {url: task.result() for url, task in zip(unique, tasks, strict=True)}
+
+    async def fetch(self, url: str, param: str, budget: _Budget | None = None) -> tuple[str, str]:
         import aiohttp
 
         try:
-            return await self._fetch(url, param)
+            return await self._fetch(url, param, budget or _Budget(self._max_total_bytes))
         except InvalidRequest:
             raise
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:  # ValueError: a malformed URL
@@ -176,7 +218,7 @@ class MediaFetcher:
                 f"Could not fetch {_safe(url)}: {reason}.", param=param, code="invalid_image_url"
             ) from None
 
-    async def _fetch(self, url: str, param: str) -> tuple[str, str]:
+    async def _fetch(self, url: str, param: str, budget: _Budget) -> tuple[str, str]:
         from yarl import URL
 
         session = self._get_session()
@@ -193,9 +235,12 @@ class MediaFetcher:
                 declared = response.content_length
                 if declared is not None and declared > self._max_bytes:
                     raise self._too_large(url, param)
+                if declared is not None and budget.used + declared > budget.limit:
+                    budget.take(declared)  # refused before reading: the request's total is over
                 data = bytearray()
                 async for chunk in response.content.iter_chunked(65536):
                     data += chunk
+                    budget.take(len(chunk))
                     if len(data) > self._max_bytes:
                         raise self._too_large(url, param)
                 mime = (response.content_type or "application/octet-stream").lower()

@@ -26,8 +26,18 @@ PNG = base64.b64decode(
 
 
 class _Images(BaseHTTPRequestHandler):
+    requests = 0  # GETs served, for the tests that check that nothing was fetched
+
     def do_GET(self) -> None:
-        if self.path == "/pixel.png":
+        type(self).requests += 1
+        if self.path.startswith("/big.png"):  # 4 KiB of a PNG, whatever the query string
+            body = PNG + b"\0" * (4096 - len(PNG))
+            self.send_response(200)
+            self.send_header("content-type", "image/png")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif self.path == "/pixel.png":
             self.send_response(200)
             self.send_header("content-type", "image/png")
             self.send_header("content-length", str(len(PNG)))
@@ -58,20 +68,13 @@ def images() -> Iterator[str]:
     server.shutdown()
 
 
-def ask_about(proxy: ServerProcess | LocalServer, url: str) -> httpx.Response:
+def ask_about(proxy: ServerProcess | LocalServer, url: str, *more: str) -> httpx.Response:
+    images = [{"type": "image_url", "image_url": {"url": u}} for u in (url, *more)]
     return proxy.http.post(
         "/v1/chat/completions",
         json={
             "model": "gemini-2.5-flash",
-            "messages": [
-                {
-                    "role": "user",
-                    "content": [
-                        {"type": "text", "text": "What is in it?"},
-                        {"type": "image_url", "image_url": {"url": url}},
-                    ],
-                }
-            ],
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "What is in it?"}, *images]}],
         },
         timeout=30,
     )
@@ -197,3 +200,35 @@ def test_redirects_to_a_private_address_are_refused(images: str) -> None:
     finally:
         redirector.shutdown()
         redirector.server_close()
+
+
+def test_media_urls_per_request_are_capped_before_anything_is_fetched(local: Local, images: str) -> None:
+    proxy = local.proxy(local.simulator(), allow_private_media_urls=True)
+    urls = [f"{images}/big.png?n={n}" for n in range(101)]  # the default cap is 100
+    _Images.requests = 0
+    refused = ask_about(proxy, *urls)
+    assert refused.status_code == 400, refused.text
+    assert "GEMINI_PROXY_MEDIA_MAX_URLS" in refused.json()["error"]["message"]
+    assert "100" in refused.json()["error"]["message"]
+    assert _Images.requests == 0
+    assert ask_about(proxy, *urls[:100]).status_code == 200
+    assert _Images.requests == 100
+    # The Anthropic surface refuses in its own shape.
+    blocks = [{"type": "image", "source": {"type": "url", "url": u}} for u in urls]
+    anthropic = proxy.http.post(
+        "/v1/messages",
+        json={"model": "gemini-2.5-flash", "max_tokens": 10, "messages": [{"role": "user", "content": blocks}]},
+    )
+    assert anthropic.status_code == 400 and anthropic.json()["type"] == "error", anthropic.text
+    assert "GEMINI_PROXY_MEDIA_MAX_URLS" in anthropic.json()["error"]["message"]
+    assert _Images.requests == 100
+
+
+def test_media_bytes_per_request_are_capped(local: Local, images: str) -> None:
+    # Each image is 4 KiB and within the per-URL limit; five of them are over 10,000 bytes together.
+    proxy = local.proxy(local.simulator(), allow_private_media_urls=True, media_max_total_bytes=10_000)
+    assert ask_about(proxy, f"{images}/big.png?n=1", f"{images}/big.png?n=2").status_code == 200
+    refused = ask_about(proxy, *(f"{images}/big.png?n={n}" for n in range(5)))
+    assert refused.status_code == 413, refused.text
+    error = refused.json()["error"]
+    assert "GEMINI_PROXY_MEDIA_MAX_TOTAL_BYTES" in error["message"] and "10000" in error["message"]
