@@ -111,6 +111,8 @@ async def _start(settings: Settings, stack: contextlib.AsyncExitStack, transport
         max_bytes=settings.media_max_bytes,
         timeout=settings.media_timeout,
         allow_private=settings.allow_private_media_urls,
+        max_urls=settings.media_max_urls,
+        max_total_bytes=settings.media_max_total_bytes,
     )
     stack.push_async_callback(media.close)
     if settings.keys_file:

@@ -118,6 +118,8 @@ class Settings(BaseSettings):
     # Media fetched from URLs that clients send (images)
     media_max_bytes: int = Field(20 * 1024 * 1024, ge=1)
     media_timeout: float = Field(10.0, gt=0)
+    media_max_urls: int = Field(100, ge=1)  # distinct URLs one request may name (refused before fetching)
+    media_max_total_bytes: int = Field(64 * 1024 * 1024, ge=1)  # all the media one request fetches
     allow_private_media_urls: bool = False
 
     @field_validator("upstream_url")
