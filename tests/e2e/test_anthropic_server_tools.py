@@ -46,6 +46,11 @@ def test_web_search_gives_its_query_results_and_a_count(client: anthropic.Anthro
     assert [r.url.startswith("https://example.com/") for r in result.content] == [True, True]
     assert message.usage.server_tool_use.web_search_requests == 1
     assert message.stop_reason == "end_turn"
+    (text,) = (b for b in message.content if b.type == "text")
+    assert [(c.type, c.url, c.title) for c in text.citations] == [
+        ("web_search_result_location", r.url, r.title) for r in result.content
+    ]
+    assert text.citations[0].cited_text == text.text[:150]  # the simulator grounds the whole answer
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])

@@ -39,6 +39,8 @@ def to_message(resp: object, *, call: MessagesCall, message_id: str, new_id: Cal
                 block["thinking"] += delta["thinking"]
             elif delta["type"] == "signature_delta":
                 block["signature"] = delta["signature"]
+            elif delta["type"] == "citations_delta":
+                block.setdefault("citations", []).append(delta["citation"])
             else:
                 json_parts.append(delta["partial_json"])
         elif kind == "content_block_stop" and json_parts:

@@ -24,6 +24,8 @@ two agree block for block.
   (``web_search``, one per query) and ``web_search_tool_result`` (the sources, on the first);
   URL context -> ``server_tool_use`` (``web_fetch``) and ``web_fetch_tool_result``. In a stream
   these come at the end (Gemini sends grounding with the last chunk); in a unary answer first.
+  With ``web_search``, the last text block gets a ``citations_delta`` (``web_search_result_location``)
+  per source and stretch Google's ``groundingSupports`` name, before it closes.
 * Only the first candidate is read (the request never asks for more). Images Gemini returns are
   dropped: Anthropic has no image output block.
 """
@@ -38,12 +40,14 @@ import orjson
 from gemini_proxy.errors import ProxyError
 
 from ..candidates import block_refusal, filter_refusal, parts_of
+from ..grounding import citations
 from .errors import error_to_anthropic
 from .outcome import refusal_details, stop_reason, to_usage
 from .types import MessagesCall
 
 Event = tuple[str, dict[str, Any]]
 PING = b'event: ping\ndata: {"type":"ping"}\n\n'
+CITED_TEXT_MAX = 150  # Anthropic's cited_text is at most 150 characters
 
 
 def encode_event(event: Event) -> bytes:
@@ -78,6 +82,10 @@ class MessageStreamTranslator:
         self._searches = 0
         self._fetches = 0
         self._trailing: str | None = None  # a text part's signature after its text, not written yet
+        self._cite = "web_search" in call.server_tools  # grounding supports become the text's citations
+        self._text = ""  # all answer text so far (grounding's offsets count over it), when citing
+        self._text_block_at = 0  # where the open text block's text starts in _text
+        self._cite_from: object = None  # the grounding to cite from (kept after _server_results)
         self.signatures: dict[str, str] = {}
 
     # -- events ---------------------------------------------------------------------------------
@@ -144,7 +152,7 @@ class MessageStreamTranslator:
             if stop_reason(self._reason, has_tool_use=False) == "refusal":
                 self._refusal = filter_refusal(cand)
         if isinstance(cand.get("groundingMetadata"), dict):
-            self._grounding = cand["groundingMetadata"]
+            self._grounding = self._cite_from = cand["groundingMetadata"]
         if isinstance(cand.get("urlContextMetadata"), dict):
             self._url_context = cand["urlContextMetadata"]
         if self._grounding_first:
@@ -187,7 +195,10 @@ class MessageStreamTranslator:
                 self._close(out)
                 out.append(self._start_block({"type": "text", "text": ""}))
                 self._open = "text"
+                self._text_block_at = len(self._text)
             out.append(self._delta({"type": "text_delta", "text": text}))
+            if self._cite:
+                self._text += text
         if sig:
             self._trailing = sig
 
@@ -269,6 +280,17 @@ class MessageStreamTranslator:
                 self._whole(out, {"type": "web_fetch_tool_result", "tool_use_id": srv, "content": fetched}, "server")
                 self._fetches += 1
 
+    def _citations(self, out: list[Event]) -> None:
+        """``citations_delta`` events on the open text block for the sources Google grounded it on
+        (Gemini sends grounding with the last chunk: the last text block is the one still open)."""
+        if not self._cite or self._open != "text":
+            return
+        for c in citations(self._cite_from, self._text, self._text_block_at):
+            cited = self._text[self._text_block_at + c.start : self._text_block_at + c.end]
+            citation = {"type": "web_search_result_location", "url": c.url, "title": c.title, "encrypted_index": "",
+                        "cited_text": cited[:CITED_TEXT_MAX]}  # fmt: skip
+            out.append(self._delta({"type": "citations_delta", "citation": citation}))
+
     # -- end ------------------------------------------------------------------------------------
 
     def finish(self) -> list[Event]:
@@ -277,6 +299,7 @@ class MessageStreamTranslator:
             return []
         out = self.start()
         self._trailing = None  # see the module's docstring: a message never ends with a thinking block
+        self._citations(out)
         self._server_results(out)
         self._close(out)
         self._finished = True
