@@ -166,7 +166,12 @@ def plan(req: GenRequest, secret: bytes, response_id: str) -> Plan:
     gen = req.gen
     max_out = gen.get("maxOutputTokens")
     base = reply_text(req, user_text, responses)
-    calls = choose_calls(req, user_text, responses)
+    if req.script is not None:  # scripted: exactly these calls, or the loop ends with the say text
+        calls = req.script.calls()
+        if not calls and req.script.say is not None:
+            base = req.script.say
+    else:
+        calls = choose_calls(req, user_text, responses)
     for i in range(int(gen.get("candidateCount", 1))):
         cand = Candidate(index=i)
         out.candidates.append(cand)

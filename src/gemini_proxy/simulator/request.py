@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from gemini_proxy.simulator import builtin_tools, errors, signatures, tokens
+from gemini_proxy.simulator import builtin_tools, directives, errors, signatures, tokens
 from gemini_proxy.simulator.caches import CacheStore
 from gemini_proxy.simulator.catalog import ModelInfo
 from gemini_proxy.simulator.validate import decode_bytes
@@ -43,6 +43,7 @@ class GenRequest:
     prompt_tokens: int
     cached_tokens: int
     builtins: frozenset[str] = frozenset()  # built-in tools turned on (builtin_tools.NAMES)
+    script: directives.Script | None = None  # [[sim:call/then/say]] of the prompt turn
 
 
 def check_contents(contents: list[dict[str, Any]], prefix: str = "contents") -> None:
@@ -197,4 +198,5 @@ def build(body: dict[str, Any], model: ModelInfo, caches: CacheStore, project: s
         prompt_tokens=own + cached_tokens,
         cached_tokens=cached_tokens,
         builtins=builtin_tools.declared(tools),
+        script=directives.script_for(history, {str(d.get("name")) for d in decls}),
     )
