@@ -75,7 +75,6 @@ def test_claude_code_writes_a_file(proxy: ServerProcess, tmp_path: Path, model: 
     assert "function Write returned" in result["result"] and "File created successfully" in result["result"]
 
 
-@pytest.mark.xfail(reason="needs the simulator's scripted directives (#17)", strict=False)
 def test_claude_code_writes_the_file_it_is_told_to(proxy: ServerProcess, tmp_path: Path) -> None:
     target = tmp_path / "hello.txt"
     directive = "[[sim:call Write " + json.dumps({"file_path": str(target), "content": "hi"}) + "]]"

@@ -87,7 +87,6 @@ def test_codex_runs_its_tool_and_sends_the_result_back(proxy: ServerProcess, tmp
     assert responses_posts(proxy) == before + 2
 
 
-@pytest.mark.xfail(reason="needs the simulator's scripted directives (#17)", strict=False)
 def test_codex_writes_a_file_on_the_simulators_instruction(proxy: ServerProcess, tmp_path: Path) -> None:
     prompt = 'Create the file. [[sim:call exec_command {"cmd": "echo hello from codex > hello.txt"}]]'
     result = codex_exec(proxy, tmp_path, prompt, "--dangerously-bypass-approvals-and-sandbox")

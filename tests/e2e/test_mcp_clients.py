@@ -103,7 +103,6 @@ def test_codex_records_the_documented_line(proxy: ServerProcess, tmp_path: Path)
     )
 
 
-@pytest.mark.xfail(reason="needs the simulator's scripted directives (#17)", strict=False)
 def test_claude_code_delegates_to_a_gemini_agent_over_mcp(proxy: ServerProcess, tmp_path: Path) -> None:
     """The whole point of the MCP surface: Claude Code, on the same proxy, hands a task to a Gemini
     agent through the documented setup line, waits for it, and answers with the job's result."""
