@@ -43,7 +43,7 @@ import orjson
 import procs
 import procstat
 import wrk
-from run import KEYS, RESULTS, TARGETS, Target, machine_facts, proxy_server, start_reference
+from run import KEYS, RESULTS, TARGETS, Target, machine_facts, proxy_server, start_reference, start_simulator
 
 GATEWAY_CORE, LOAD_CORE = {0}, {1}
 BOUNDS_MS = (1, 5, 10, 20)
@@ -79,12 +79,6 @@ def pinned(cores: set[int]) -> Iterator[None]:
         yield
     finally:
         os.sched_setaffinity(0, before)
-
-
-def start_simulator(*extra: str) -> procs.Server:
-    port = procs.free_port()
-    args = ["fake-upstream", "--host", procs.HOST, "--port", str(port), "--keys", ",".join(KEYS), *extra]
-    return procs.Server("simulator", args, port=port, ready_path="/_sim/stats").start()
 
 
 def start_paced_upstream(simulator: procs.Server) -> procs.Server:
@@ -225,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     os.sched_setaffinity(0, LOAD_CORE)  # the harness and everything it spawns, unless pinned elsewhere
     servers: dict[str, procs.Server] = {}
     try:
-        servers["simulator"] = start_simulator()
-        servers["paced-simulator"] = start_paced_upstream(start_simulator("--stream-chunks", str(FRAMES)))
+        servers["simulator"] = start_simulator(3)  # the simulator's default chunks: c=1 and frontier are unary
+        servers["paced-simulator"] = start_paced_upstream(start_simulator(FRAMES))
         with pinned(GATEWAY_CORE):
             servers["proxy"] = proxy_server(servers["simulator"].url).start()
             servers["reference"] = start_reference(servers["simulator"].url)

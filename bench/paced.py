@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import uvloop
+from stream_probe import percentile  # this script's folder is on sys.path
 
 
 class Stream(asyncio.Protocol):
@@ -58,13 +59,6 @@ class Stream(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.finished.done():
             self.finished.set_result(None)
-
-
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))]
 
 
 async def run(url: str, body: bytes, headers: dict[str, str], streams: int, timeout: float,
