@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gemini_proxy.api.auth import ClientAuth
 from gemini_proxy.api.common import COUNTED, render_for, surface_name
+from gemini_proxy.clients import ClientRegistry
 from gemini_proxy.errors import MethodNotAllowed, NotFound, ProxyError
 from gemini_proxy.observability import request_id
 
@@ -71,11 +72,11 @@ class ProxyApp:
         routes: list[BaseRoute],
         *,
         lifespan: Callable[[ProxyApp], AbstractAsyncContextManager[None]],
-        client_tokens: frozenset[str],
+        clients: ClientRegistry,
         cors_origins: tuple[str, ...] = (),
     ) -> None:
         self.router = Router(routes, lifespan=lifespan)
-        self.auth = ClientAuth(client_tokens)
+        self.auth = ClientAuth(clients)
         self.services: Services | None = None
         self.cors = cors_middleware(self.serve, cors_origins) if cors_origins else None
 
@@ -103,12 +104,11 @@ class ProxyApp:
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An HTTP request: its client token, then its route."""
-        if self.auth.tokens:
-            error = self.auth.check(scope)
-            if error is not None:
-                self._count(scope, 401)  # refused clients show in /metrics: a wrong token is worth seeing
-                await render_for(scope)(error)(scope, receive, send)
-                return
+        error = self.auth.identify(scope)
+        if error is not None:
+            self._count(scope, 401)  # refused clients show in /metrics: a wrong token is worth seeing
+            await render_for(scope)(error)(scope, receive, send)
+            return
         try:
             await self.router(scope, receive, send)
         except HTTPException as exc:  # the router's own 404 and 405
