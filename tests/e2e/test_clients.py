@@ -258,3 +258,16 @@ def test_a_signature_goes_back_only_with_its_clients_history(
         assert sent_signatures(ALICE) == [signature]  # alice's own history gets hers back
     finally:
         local.close()
+
+
+def test_log_lines_name_the_client_never_its_token(simulator: ServerProcess, tmp_path: Path) -> None:
+    proxy = start_proxy(simulator.url, env={"GEMINI_PROXY_CLIENTS_FILE": str(clients_file(tmp_path)),
+                                            "GEMINI_PROXY_ACCESS_LOG": "true"})  # fmt: skip
+    try:
+        assert get(proxy, "/v1beta/models", BOB).status_code == 200
+    finally:
+        proxy.stop()
+    lines = [json.loads(line) for line in proxy.log().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["logger"] == "uvicorn.access" and "/v1beta/models" in line["message"]]
+    assert access and all(line.get("client") == "bob" for line in access), access
+    assert BOB not in proxy.log()

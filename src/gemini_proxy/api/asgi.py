@@ -36,7 +36,7 @@ from gemini_proxy.api.auth import ClientAuth
 from gemini_proxy.api.common import COUNTED, render_for, surface_name
 from gemini_proxy.clients import ClientRegistry
 from gemini_proxy.errors import MethodNotAllowed, NotFound, ProxyError
-from gemini_proxy.observability import request_id
+from gemini_proxy.observability import client_name, request_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -109,6 +109,13 @@ class ProxyApp:
             self._count(scope, 401)  # refused clients show in /metrics: a wrong token is worth seeing
             await render_for(scope)(error)(scope, receive, send)
             return
+        named = client_name.set(scope["state"]["client"].name)  # every log line of the request, the access log's too
+        try:
+            await self._route(scope, receive, send)
+        finally:
+            client_name.reset(named)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await self.router(scope, receive, send)
         except HTTPException as exc:  # the router's own 404 and 405
