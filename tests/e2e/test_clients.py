@@ -271,3 +271,74 @@ def test_log_lines_name_the_client_never_its_token(simulator: ServerProcess, tmp
     access = [line for line in lines if line["logger"] == "uvicorn.access" and "/v1beta/models" in line["message"]]
     assert access and all(line.get("client") == "bob" for line in access), access
     assert BOB not in proxy.log()
+
+
+# Limits (in one process) ----------------------------------------------------------------------
+
+
+def test_a_client_over_its_rpm_gets_429_in_each_surfaces_shape_and_others_are_served(
+    portal: anyio.from_thread.BlockingPortal, tmp_path: Path
+) -> None:
+    path = tmp_path / "clients.json"
+    path.write_text(json.dumps({"clients": [{"name": "alice", "token": ALICE, "rpm": 2},
+                                            {"name": "bob", "token": BOB}]}), encoding="utf-8")  # fmt: skip
+    local = Local(portal)
+    try:
+        proxy = local.proxy(local.simulator(), clients_file=path)
+        chat = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}
+        for _ in range(2):
+            assert proxy.http.post("/v1/chat/completions", json=chat, headers=auth(ALICE)).status_code == 200
+        openai_shape = proxy.http.post("/v1/chat/completions", json=chat, headers=auth(ALICE))
+        assert openai_shape.status_code == 429 and 1 <= int(openai_shape.headers["retry-after"]) <= 60
+        assert openai_shape.json()["error"]["type"] == "rate_limit_error"
+        assert "alice" in openai_shape.json()["error"]["message"] and ALICE not in openai_shape.text
+        messages = {"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+        anthropic_shape = proxy.http.post("/v1/messages", json=messages,
+                                          headers={"x-api-key": ALICE, "anthropic-version": "2023-06-01"})  # fmt: skip
+        assert anthropic_shape.status_code == 429 and "retry-after" in anthropic_shape.headers
+        assert anthropic_shape.json()["type"] == "error"
+        gen = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+        google_shape = proxy.http.post("/v1beta/models/gemini-2.5-flash:generateContent", json=gen,
+                                       headers={"x-goog-api-key": ALICE})  # fmt: skip
+        assert google_shape.status_code == 429 and "retry-after" in google_shape.headers
+        assert google_shape.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+        for _ in range(5):  # bob has no limit, and alice's spent minute is not his
+            assert proxy.http.post("/v1/chat/completions", json=chat, headers=auth(BOB)).status_code == 200
+        assert proxy.http.get("/health").status_code == 200  # open routes are not counted
+    finally:
+        local.close()
+
+
+def test_a_client_at_its_concurrency_limit_gets_429_while_another_is_served(
+    portal: anyio.from_thread.BlockingPortal, tmp_path: Path
+) -> None:
+    import threading
+
+    path = tmp_path / "clients.json"
+    path.write_text(json.dumps({"clients": [{"name": "alice", "token": ALICE, "max_concurrency": 1},
+                                            {"name": "bob", "token": BOB}]}), encoding="utf-8")  # fmt: skip
+    local = Local(portal)
+    try:
+        sim = local.simulator()
+        proxy = local.proxy(sim, clients_file=path)
+        chat = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}
+        sim.config.patch({"first_byte_delay": 1.0})
+        slow: list[int] = []
+        first = threading.Thread(target=lambda: slow.append(
+            proxy.http.post("/v1/chat/completions", json=chat, headers=auth(ALICE)).status_code))  # fmt: skip
+        first.start()
+        limiter = proxy.app.limiter  # type: ignore[attr-defined]
+        for _ in range(200):  # until alice's first request is in flight
+            if limiter.in_flight("alice"):
+                break
+            threading.Event().wait(0.01)
+        busy = proxy.http.post("/v1/chat/completions", json=chat, headers=auth(ALICE))
+        assert busy.status_code == 429 and busy.headers["retry-after"] == "1"
+        assert "1 requests at once" in busy.json()["error"]["message"]
+        assert proxy.http.post("/v1/chat/completions", json=chat, headers=auth(BOB)).status_code == 200
+        first.join(10)
+        assert slow == [200]
+        sim.config.patch({"first_byte_delay": 0})
+        assert proxy.http.post("/v1/chat/completions", json=chat, headers=auth(ALICE)).status_code == 200
+    finally:
+        local.close()

@@ -68,6 +68,12 @@ class ClientAuth:
     def __init__(self, registry: ClientRegistry) -> None:
         self.registry = registry
 
+    @staticmethod
+    def guarded(scope: Scope) -> bool:
+        """Whether the route needs a client token (then it counts against the client's limits)."""
+        path = scope["path"]
+        return path not in OPEN_PATHS and not path.startswith(ADMIN_PREFIX)
+
     def identify(self, scope: Scope) -> AuthenticationError | None:
         """Sets ``scope["state"]["client"]``; the error to answer with, or None when the request may pass."""
         state = scope.get("state")
