@@ -18,6 +18,7 @@ from gemini_proxy.api.asgi import ProxyApp
 from gemini_proxy.api.common import Services
 from gemini_proxy.api.mcp import McpEndpoint
 from gemini_proxy.api.system import public_url
+from gemini_proxy.clients import ClientRegistry, load_clients
 from gemini_proxy.config import Settings, load_settings
 from gemini_proxy.filewatch import FileWatcher
 from gemini_proxy.media import MediaFetcher
@@ -41,12 +42,22 @@ def create_app(settings: Settings, *, transport: Transport | None = None) -> Pro
     """``transport``: what carries requests to Gemini instead of the pooled connections to
     ``settings.upstream_url`` (tests pass an in-process ``ASGITransport``); the app closes it."""
     mcp = McpEndpoint(host=settings.host, max_body=settings.max_request_bytes)
+    clients = ClientRegistry(
+        settings.client_tokens,
+        load_clients(settings.clients_file) if settings.clients_file else (),
+        admin_token=settings.admin_token,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: ProxyApp) -> AsyncIterator[None]:
         # What is opened is closed, in reverse order, also when start-up fails halfway.
         async with contextlib.AsyncExitStack() as stack:
             app.services = await _start(settings, stack, transport)
+            app.services.clients = clients
+            if settings.clients_file is not None:
+                watcher = FileWatcher(settings.clients_file, load_clients, clients.reload, what="clients file")
+                await watcher.start()
+                stack.push_async_callback(watcher.close)
             mcp.services = app.services
             stack.push_async_callback(mcp.close)
             settle_garbage_collector()
@@ -64,7 +75,7 @@ def create_app(settings: Settings, *, transport: Transport | None = None) -> Pro
             *agents.routes, *dashboard.routes, Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
         ],
         lifespan=lifespan,
-        client_tokens=settings.client_tokens,
+        clients=clients,
         cors_origins=settings.cors_origin_list,
     )
 

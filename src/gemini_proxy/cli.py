@@ -18,6 +18,7 @@ from gemini_proxy import __version__
 from gemini_proxy.config import Settings, SettingsError, load_settings, unknown_settings
 
 if TYPE_CHECKING:
+    from gemini_proxy.clients import Client
     from gemini_proxy.upstream.keys import ApiKey
 
 DEMO_KEYS = ("demo-key-1", "demo-key-2", "demo-key-3")
@@ -107,10 +108,11 @@ def settings_or_exit(overrides: dict[str, Any]) -> Settings:
 
 def check_startup(settings: Settings, *, insecure_no_auth: bool, demo: bool) -> None:
     """The checks that must stop start-up with one clear line (exit code 2)."""
-    if not settings.binds_loopback_only and not settings.client_tokens and not insecure_no_auth:
+    file_clients = configured_clients(settings)
+    if not settings.binds_loopback_only and not settings.client_tokens and not file_clients and not insecure_no_auth:
         fail(
             f"GEMINI_PROXY_HOST: refusing to bind {settings.host} without client tokens; set GEMINI_PROXY_AUTH_TOKENS"
-            " or pass --insecure-no-auth"
+            " or GEMINI_PROXY_CLIENTS_FILE, or pass --insecure-no-auth"
         )
     keys_file = settings.keys_file
     explicit_file = "GEMINI_PROXY_KEYS_FILE" in os.environ
@@ -144,6 +146,20 @@ def configured_keys(settings: Settings) -> list[ApiKey]:
         return load_keys(settings.keys or None, keys_file)
     except (OSError, ValueError) as exc:
         fail(f"GEMINI_PROXY_KEYS_FILE: {exc}")
+
+
+def configured_clients(settings: Settings) -> list[Client]:
+    """The clients of ``GEMINI_PROXY_CLIENTS_FILE``; a bad file stops start-up with one line naming the entry."""
+    from gemini_proxy.clients import load_clients
+
+    if settings.clients_file is None:
+        return []
+    try:
+        return load_clients(settings.clients_file)
+    except OSError as exc:
+        fail(f"GEMINI_PROXY_CLIENTS_FILE: cannot read {settings.clients_file}: {exc.strerror or exc}")
+    except ValueError as exc:
+        fail(f"GEMINI_PROXY_CLIENTS_FILE: {exc}")
 
 
 def check_agents_file(settings: Settings) -> None:

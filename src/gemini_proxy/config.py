@@ -83,6 +83,8 @@ class Settings(BaseSettings):
 
     # Client access
     auth_tokens: str = ""
+    # Named clients with optional limits (JSON, docs/clients.md); reloaded when it changes.
+    clients_file: Path | None = None
     admin_token: str | None = None
     # Origins whose pages may call the proxy from a browser (CORS): comma-separated
     # ``scheme://host[:port]``, or ``*``. Empty: no CORS headers, preflights get 405.
@@ -163,7 +165,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected '*' or origins such as https://app.example.com, got {origin!r}")
         return value
 
-    @field_validator("keys_file", "agents_file", mode="before")
+    @field_validator("keys_file", "agents_file", "clients_file", mode="before")
     @classmethod
     def _empty_path_is_none(cls, value: Any) -> Any:
         return None if value in ("", None) else value

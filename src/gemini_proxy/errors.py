@@ -24,6 +24,7 @@ own errors keep Google's status in ``upstream_status``, and the OpenAI renderer 
     │   │                           ``google`` (the parsed ``GoogleError``), ``body``, ``raw``
     │   └── UpstreamUnavailable     502 timeout or connection error to Gemini
     ├── NoKeyAvailable              429 every key that could serve the model is spent (``retry_after``)
+    │   └── ClientLimitExceeded     429 this client is over one of its own limits (``retry_after``)
     └── ServiceUnavailable          503 a part the proxy needs is down (the job store)
 """
 
@@ -164,6 +165,12 @@ class NoKeyAvailable(ProxyError):
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ClientLimitExceeded(NoKeyAvailable):
+    """The client is over one of its own limits (``clients.Client``: requests per minute, requests
+    at once); other clients are not affected. Rendered as every surface renders a spent pool: 429
+    with ``Retry-After``."""
 
 
 class ServiceUnavailable(ProxyError):

@@ -29,6 +29,8 @@ _KEY_STATES = ("active", "cooling_down", "out_of_daily_quota", "disabled")
 # The id of the request being served (its ``x-request-id``), set by the ASGI app for the request's
 # task and by the agent runner for a job's: every log line written meanwhile carries it.
 request_id: ContextVar[str | None] = ContextVar("gemini_proxy_request_id", default=None)
+# The name of the client being served (api/auth.py resolved its token): in every log line of its request.
+client_name: ContextVar[str | None] = ContextVar("gemini_proxy_client", default=None)
 _MAX_SERIES = 2_000  # label combinations per metric; past it new models count as "(other)", memory stays bounded
 
 
@@ -304,8 +306,9 @@ def redact(text: str) -> str:
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, the request's id (``request_id``,
-    when the line is written while serving one), and any ``extra`` fields; credentials
-    in query strings (the access log's paths) are redacted from the message and string fields."""
+    when the line is written while serving one) and its client's name (``client``), and any
+    ``extra`` fields; credentials in query strings (the access log's paths) are redacted from the
+    message and string fields."""
 
     # Record attributes that are not extra fields (uvicorn's color_message repeats the message with ANSI codes).
     _standard = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
@@ -324,6 +327,9 @@ class JsonFormatter(logging.Formatter):
         serving = request_id.get()
         if serving is not None:
             entry["request_id"] = serving
+        client = client_name.get()
+        if client is not None:
+            entry["client"] = client
         for key, value in record.__dict__.items():
             if key not in self._standard:
                 entry[key] = redact(value) if isinstance(value, str) else value

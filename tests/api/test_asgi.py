@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from gemini_proxy.api.asgi import ProxyApp
 from gemini_proxy.api.common import render_google, render_openai, surface
+from gemini_proxy.clients import ClientRegistry
 from gemini_proxy.observability import Metrics
 
 
@@ -56,7 +57,7 @@ def make_app() -> ProxyApp:
             Route("/v1/counted", surface(render_openai, "openai")(failing_stream), methods=["GET"]),
         ],
         lifespan=lifespan,
-        client_tokens=frozenset(),
+        clients=ClientRegistry(),
     )
     import asyncio
 

@@ -192,3 +192,33 @@ def test_an_unknown_setting_is_named_with_the_closest_one() -> None:
         " did you mean GEMINI_PROXY_AUTH_TOKENS?"
     )
     assert "tok-secret-typo" not in result.stderr  # a value may be a secret
+
+
+def test_a_bad_clients_file_stops_start_up_naming_the_entry(tmp_path: Path) -> None:
+    path = tmp_path / "clients.json"
+    path.write_text('{"clients": [{"name": "alice", "token": "tok-alice-1", "rpm": -1}]}', encoding="utf-8")
+    line = assert_one_line_error(
+        run_serve({"GEMINI_PROXY_KEYS": "k", "GEMINI_PROXY_CLIENTS_FILE": str(path)}), "GEMINI_PROXY_CLIENTS_FILE"
+    )
+    assert "clients[0] (alice): rpm" in line and "tok-alice-1" not in line
+    assert_one_line_error(
+        run_serve({"GEMINI_PROXY_KEYS": "k", "GEMINI_PROXY_CLIENTS_FILE": str(tmp_path / "missing.json")}),
+        "GEMINI_PROXY_CLIENTS_FILE",
+    )
+
+
+def test_clients_from_the_file_allow_a_public_bind(tmp_path: Path) -> None:
+    path = tmp_path / "clients.json"
+    path.write_text('{"clients": [{"name": "alice", "token": "tok-alice-1"}]}', encoding="utf-8")
+    env = {"GEMINI_PROXY_KEYS": "k", "GEMINI_PROXY_CLIENTS_FILE": str(path)}
+    # Past the bind check, start-up stops at the next one: the port is taken.
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        port = taken.getsockname()[1]
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_PROXY_")}
+        result = subprocess.run(
+            cli("serve", "--host", "0.0.0.0", "--port", str(port)),
+            env={**clean, "GEMINI_PROXY_DB": "", **env}, capture_output=True, text=True, timeout=30,
+            cwd=tempfile.mkdtemp(),
+        )  # fmt: skip
+    assert_one_line_error(result, "GEMINI_PROXY_PORT")

@@ -59,6 +59,19 @@ async def test_list_newest_first_with_filters_and_counts(jobs: JobStore) -> None
         await jobs.recent(status="bogus")
 
 
+async def test_list_only_one_clients_jobs(jobs: JobStore) -> None:
+    for i in range(4):
+        job = new_job(f"job_{i}", T0 + i)
+        if i < 3:  # job_3 is from before clients: it is anon's
+            job.spec["client"] = "alice" if i % 2 == 0 else "bob"
+        await jobs.create(job)
+    assert [j.id for j in await jobs.recent(client="alice")] == ["job_2", "job_0"]
+    assert [j.id for j in await jobs.recent(client="bob", status="queued")] == ["job_1"]
+    assert [j.id for j in await jobs.recent(client="anon")] == ["job_3"]
+    assert [j.id for j in await jobs.recent(client="alice", limit=1)] == ["job_2"]
+    assert await jobs.recent(client="carol") == []
+
+
 async def test_claim_takes_ready_jobs_oldest_first_once(jobs: JobStore) -> None:
     await jobs.create(new_job("job_late", T0, ready_at=T0 + 100))  # parked until T0+100
     for i in range(3):

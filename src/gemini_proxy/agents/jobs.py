@@ -120,7 +120,9 @@ def job_id_for(idempotency_key: str | None, client: str) -> str:
     return f"job_{digest[:24]}"
 
 
-def new_job(job_id: str, delegation: Delegation, *, now: float, timeout: float, request_id: str = "") -> Job:
+def new_job(
+    job_id: str, delegation: Delegation, *, now: float, timeout: float, request_id: str = "", client: str = "anon"
+) -> Job:
     job = Job(
         id=job_id,
         agent=delegation.agent,
@@ -136,6 +138,7 @@ def new_job(job_id: str, delegation: Delegation, *, now: float, timeout: float, 
             "request": delegation.request,
             "deadline": now + timeout,
             "fingerprint": delegation.fingerprint,
+            "client": client,
         },
     )
     if request_id:

@@ -16,9 +16,10 @@ from gemini_proxy.agents.jobs import Delegation, new_job
 from gemini_proxy.agents.registry import AgentRegistry
 from gemini_proxy.agents.runner import JobMetrics
 from gemini_proxy.agents.scheduler import JobScheduler
+from gemini_proxy.clients import ADMIN, Client
 from gemini_proxy.errors import Conflict, NotFound, ServiceUnavailable
 from gemini_proxy.observability import request_id
-from gemini_proxy.state.jobs import Job, JobStore, JobStoreError
+from gemini_proxy.state.jobs import Job, JobStore, JobStoreError, job_client
 
 __all__ = ["Agents"]
 
@@ -61,11 +62,12 @@ class Agents:
         log.info("agents file changed: %d agents (%s)", len(registry.names()), ", ".join(registry.names()))
         self.registry = registry
 
-    async def delegate(self, job_id: str, delegation: Delegation) -> tuple[Job, bool]:
-        """Queue a job; with a reused ``job_id`` (Idempotency-Key) the existing job and False.
+    async def delegate(self, job_id: str, delegation: Delegation, client: Client) -> tuple[Job, bool]:
+        """Queue a job for ``client``; with a reused ``job_id`` (Idempotency-Key) the existing job and False.
         A reused id with a different request is a ``Conflict``."""
         now = self._clock()
-        job = new_job(job_id, delegation, now=now, timeout=self._job_timeout, request_id=request_id.get() or "")
+        job = new_job(job_id, delegation, now=now, timeout=self._job_timeout, request_id=request_id.get() or "",
+                      client=client.name)  # fmt: skip
         with _store_errors():
             stored, created = await self.store.create(job)
         if created:
@@ -79,25 +81,32 @@ class Agents:
             )
         return stored, created
 
-    async def get(self, job_id: str) -> Job:
+    async def get(self, job_id: str, client: Client) -> Job:
+        """The job, if ``client`` created it (the admin sees every job); else ``NotFound``, as for
+        an unknown id: another client's job id tells nothing."""
         with _store_errors():
             job = await self.store.get(job_id)
-        if job is None:
+        if job is None or not (client.admin or job_client(job) == client.name):
             raise NotFound(f"No job with id {job_id!r} (finished jobs are kept for a limited time).", param="id",
                            code="job_not_found")
         return job
 
-    async def recent(self, *, status: str | None, agent: str | None, limit: int) -> list[Job]:
+    async def recent(self, *, status: str | None, agent: str | None, limit: int, client: Client) -> list[Job]:
+        """``client``'s jobs, newest first (the admin's: everyone's)."""
         with _store_errors():
-            return await self.store.recent(status=status, agent=agent, limit=limit)
+            return await self.store.recent(
+                status=status, agent=agent, limit=limit, client=None if client.admin else client.name
+            )
 
     async def counts(self) -> dict[str, int]:
         with _store_errors():
             return await self.store.counts()
 
-    async def cancel(self, job_id: str) -> Job:
-        """Cancel a queued or running job (a running job's upstream call is cancelled: at once
-        in this process, within a heartbeat in another). A finished job is a ``Conflict``."""
+    async def cancel(self, job_id: str, client: Client) -> Job:
+        """Cancel a queued or running job of ``client`` (a running job's upstream call is cancelled:
+        at once in this process, within a heartbeat in another). A finished job is a ``Conflict``;
+        another client's job is ``NotFound``."""
+        await self.get(job_id, client)
         with _store_errors():
             job, changed = await self.store.cancel(job_id, self._clock())
         if job is None:
@@ -110,7 +119,7 @@ class Agents:
                            param="id", code="job_finished")
         return job
 
-    async def wait(self, job: Job, seconds: float) -> Job:
+    async def wait(self, job: Job, seconds: float) -> Job:  # a job the caller has already been given
         """The job once it has finished, or as it stands after ``seconds``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
@@ -120,7 +129,7 @@ class Agents:
                 break
             await self.runner.changed(min(remaining, WAIT_POLL))
             try:
-                job = await self.get(job.id)
+                job = await self.get(job.id, ADMIN)
             except ServiceUnavailable:  # the job exists: answer with what is known (202), not a 503
                 break
         return job

@@ -8,18 +8,19 @@
 * ``GET /api/agents/status/{id}``: one job, with its task, result, usage and error.
 * ``POST /api/agents/cancel/{id}``: cancel a queued or running job.
 * ``GET /api/agents``: the agents.
+
+A job belongs to the client that delegated it (``request.state.client``): another client gets
+404 for it and never sees it listed; the admin token sees and cancels every job.
 """
 
 from __future__ import annotations
-
-import hashlib
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from gemini_proxy.agents.jobs import bad, job_id_for, job_view, parse_delegate
-from gemini_proxy.api.auth import client_token
+from gemini_proxy.api.auth import client_of
 from gemini_proxy.api.common import Services, json_response, read_json_object, render_simple, services, surface
 from gemini_proxy.errors import NotFound
 from gemini_proxy.state.jobs import STATUSES
@@ -35,12 +36,11 @@ def _agents(svc: Services) -> list[dict[str, object]]:
 def _idempotency(request: Request) -> tuple[str | None, str]:
     key = request.headers.get("idempotency-key")
     if key is not None and not 1 <= len(key) <= 255:
-        raise bad("Idempotency-Key", "The 'Idempotency-Key' header must be 1 to 255 characters.",
-                  "invalid_idempotency_key")
-    # Keys are scoped to the client's token (however it was sent): two clients never meet each
-    # other's jobs by key.
-    client = hashlib.sha256((client_token(request.scope) or "").encode()).hexdigest()
-    return key, client
+        raise bad(
+            "Idempotency-Key", "The 'Idempotency-Key' header must be 1 to 255 characters.", "invalid_idempotency_key"
+        )
+    # Keys are scoped to the client (its name): two clients never meet each other's jobs by key.
+    return key, client_of(request.scope).name
 
 
 @surface(render_simple, "agents")
@@ -54,7 +54,7 @@ async def delegate(request: Request) -> Response:
     )
     request.state.model = delegation.model
     key, client = _idempotency(request)
-    job, created = await svc.agents.delegate(job_id_for(key, client), delegation)
+    job, created = await svc.agents.delegate(job_id_for(key, client), delegation, client_of(request.scope))
     if delegation.wait > 0:
         job = await svc.agents.wait(job, delegation.wait)
     view = job_view(job)
@@ -76,17 +76,20 @@ async def status(request: Request) -> Response:
     query = request.query_params
     unknown = sorted(set(query) - LIST_PARAMS)
     if unknown:
-        raise bad(unknown[0], f"Unknown query parameter {unknown[0]!r}; expected {sorted(LIST_PARAMS)}.",
-                  "unknown_parameter")
+        raise bad(
+            unknown[0], f"Unknown query parameter {unknown[0]!r}; expected {sorted(LIST_PARAMS)}.", "unknown_parameter"
+        )
     if "id" in query:
-        return json_response(job_view(await svc.agents.get(_job_id(query["id"]))))
+        return json_response(job_view(await svc.agents.get(_job_id(query["id"]), client_of(request.scope))))
     wanted = query.get("status") or None
     if wanted is not None and wanted not in STATUSES:
         raise bad("status", f"'status' must be one of {', '.join(STATUSES)}; got {wanted!r}.")
     limit_text = query.get("limit", "20")
     if not (limit_text.isascii() and limit_text.isdigit()) or not 1 <= int(limit_text) <= MAX_LIMIT:
         raise bad("limit", f"'limit' must be a whole number from 1 to {MAX_LIMIT}; got {limit_text!r}.")
-    jobs = await svc.agents.recent(status=wanted, agent=query.get("agent") or None, limit=int(limit_text))
+    jobs = await svc.agents.recent(
+        status=wanted, agent=query.get("agent") or None, limit=int(limit_text), client=client_of(request.scope)
+    )
     return json_response(
         {
             "agents": _agents(svc),
@@ -100,13 +103,16 @@ async def status(request: Request) -> Response:
 @surface(render_simple, "agents")
 async def job_status(request: Request) -> Response:
     svc = services(request)
-    return json_response(job_view(await svc.agents.get(_job_id(request.path_params["job_id"]))))
+    return json_response(
+        job_view(await svc.agents.get(_job_id(request.path_params["job_id"]), client_of(request.scope)))
+    )
 
 
 @surface(render_simple, "agents")
 async def cancel(request: Request) -> Response:
     svc = services(request)
-    return json_response(job_view(await svc.agents.cancel(_job_id(request.path_params["job_id"]))))
+    job_id = _job_id(request.path_params["job_id"])
+    return json_response(job_view(await svc.agents.cancel(job_id, client_of(request.scope))))
 
 
 @surface(render_simple, "agents")

@@ -22,17 +22,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gemini_proxy.api.auth import client_of
 from gemini_proxy.api.common import (
     SSE_HEADERS,
     Services,
     json_response,
     new_request_id,
     read_json_object,
+    recall_signatures,
     remember_signatures,
     render_anthropic,
     services,
     surface,
 )
+from gemini_proxy.api.owned import check_cache
 from gemini_proxy.api.streaming import StreamResponse
 from gemini_proxy.errors import InvalidRequest, ProxyError
 from gemini_proxy.translate import anthropic as ta
@@ -66,12 +69,14 @@ def _encode(gemini_body: dict[str, Any]) -> bytes:
         raise InvalidRequest("The request is nested too deeply to be sent to Gemini.", param="messages") from None
 
 
-async def _lookups(svc: Services, body: dict[str, Any]) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+async def _lookups(
+    svc: Services, body: dict[str, Any], client: str
+) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
     """The I/O a request needs before translation: remembered signatures and fetched media."""
     urls_ = ta.collect_media_urls(body)
     fetched = await svc.media.fetch_all(urls_) if urls_ else {}
     missing = ta.missing_signature_tool_ids(body)
-    signatures = await svc.store.get_many("sig", missing) if missing else {}
+    signatures = await recall_signatures(svc, missing, client)
     return signatures, fetched
 
 
@@ -79,16 +84,18 @@ async def _lookups(svc: Services, body: dict[str, Any]) -> tuple[dict[str, str],
 async def messages(request: Request) -> Response:
     svc = services(request)
     body = await read_json_object(request)
-    signatures, fetched = await _lookups(svc, body)
+    client = client_of(request.scope).name
+    signatures, fetched = await _lookups(svc, body, client)
     call = ta.to_gemini_request(body, claude_models=svc.claude_models, aliases=svc.aliases, signatures=signatures,
                                 fetched_media=fetched, schema_cache=svc.schema_cache)  # fmt: skip
     request.state.model = call.model
+    await check_cache(svc, call.gemini_body.get("cachedContent"), client_of(request.scope))
     payload = _encode(call.gemini_body)
     if call.stream:
-        return await _stream(svc, call, payload)
+        return await _stream(svc, call, payload, client)
     answer = await svc.generation.generate(call.model, payload, gemini_body=call.gemini_body)
     message = ta.to_message(answer.json(), call=call, message_id=new_message_id(), new_id=new_block_id)
-    remember_signatures(svc, ta.signatures_of(message["content"]))
+    remember_signatures(svc, ta.signatures_of(message["content"]), client)
     _observe(svc, call.model, message["usage"])
     return json_response(message, headers={"request-id": new_request_id()})
 
@@ -98,18 +105,22 @@ def _observe(svc: Services, model: str, usage: dict[str, Any]) -> None:
     svc.metrics.observe_tokens(model, prompt, usage.get("output_tokens", 0))
 
 
-async def _stream(svc: Services, call: ta.MessagesCall, payload: bytes) -> Response:
+async def _stream(svc: Services, call: ta.MessagesCall, payload: bytes, client: str) -> Response:
     # Errors up to here (every retry included) are ordinary HTTP errors: nothing was sent yet.
     upstream = await svc.generation.stream(call.model, payload, gemini_body=call.gemini_body)
     translator = ta.MessageStreamTranslator(call, message_id=new_message_id(), new_id=new_block_id)
     return StreamResponse(  # type: ignore[return-value]
-        _events(svc, call, upstream, translator), media_type=SSE_MEDIA_TYPE,
+        _events(svc, call, upstream, translator, client), media_type=SSE_MEDIA_TYPE,
         headers={**SSE_HEADERS, "request-id": new_request_id()}, on_close=upstream.close,
     )  # fmt: skip
 
 
 async def _events(
-    svc: Services, call: ta.MessagesCall, upstream: UpstreamStream, translator: ta.MessageStreamTranslator
+    svc: Services,
+    call: ta.MessagesCall,
+    upstream: UpstreamStream,
+    translator: ta.MessageStreamTranslator,
+    client: str,
 ) -> AsyncIterator[bytes]:
     """Gemini's chunks as Anthropic's events, each read's worth as soon as it is translated; a
     ``ping`` (after ``message_start``) whenever Gemini stays silent for ``PING_INTERVAL``."""
@@ -143,7 +154,7 @@ async def _events(
         out.append(ta.encode_event(ta.error_event(exc)))
         yield b"".join(out)
     finally:
-        remember_signatures(svc, translator.signatures)
+        remember_signatures(svc, translator.signatures, client)
         if usage:
             _observe(svc, call.model, usage)
 
@@ -178,11 +189,12 @@ async def count_tokens(request: Request) -> Response:
     """Gemini's ``countTokens``: exact, system instruction and tools included."""
     svc = services(request)
     body = await read_json_object(request)
-    signatures, fetched = await _lookups(svc, body)
+    signatures, fetched = await _lookups(svc, body, client_of(request.scope).name)
     call = ta.to_count_tokens_request(body, claude_models=svc.claude_models, aliases=svc.aliases,
                                       signatures=signatures, fetched_media=fetched,
                                       schema_cache=svc.schema_cache)  # fmt: skip
     request.state.model = call.model
+    await check_cache(svc, call.gemini_body.get("cachedContent"), client_of(request.scope))
     answer = await svc.generation.call_raw(call.model, urls.COUNT_TOKENS, _encode(call.gemini_body), None,
                                            version="v1beta")  # fmt: skip
     return json_response(ta.count_tokens_response(answer.json()), headers={"request-id": new_request_id()})

@@ -34,8 +34,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gemini_proxy.api.auth import ClientAuth
 from gemini_proxy.api.common import COUNTED, render_for, surface_name
-from gemini_proxy.errors import MethodNotAllowed, NotFound, ProxyError
-from gemini_proxy.observability import request_id
+from gemini_proxy.clients import Client, ClientRegistry
+from gemini_proxy.errors import ClientLimitExceeded, MethodNotAllowed, NotFound, ProxyError
+from gemini_proxy.limits import ClientLimiter
+from gemini_proxy.observability import client_name, request_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -71,11 +73,13 @@ class ProxyApp:
         routes: list[BaseRoute],
         *,
         lifespan: Callable[[ProxyApp], AbstractAsyncContextManager[None]],
-        client_tokens: frozenset[str],
+        clients: ClientRegistry,
         cors_origins: tuple[str, ...] = (),
+        limiter: ClientLimiter | None = None,
     ) -> None:
         self.router = Router(routes, lifespan=lifespan)
-        self.auth = ClientAuth(client_tokens)
+        self.auth = ClientAuth(clients)
+        self.limiter = limiter or ClientLimiter()
         self.services: Services | None = None
         self.cors = cors_middleware(self.serve, cors_origins) if cors_origins else None
 
@@ -103,12 +107,36 @@ class ProxyApp:
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An HTTP request: its client token, then its route."""
-        if self.auth.tokens:
-            error = self.auth.check(scope)
-            if error is not None:
-                self._count(scope, 401)  # refused clients show in /metrics: a wrong token is worth seeing
-                await render_for(scope)(error)(scope, receive, send)
-                return
+        error = self.auth.identify(scope)
+        if error is not None:
+            self._count(scope, 401)  # refused clients show in /metrics: a wrong token is worth seeing
+            await render_for(scope)(error)(scope, receive, send)
+            return
+        client = scope["state"]["client"]
+        named = client_name.set(client.name)  # every log line of the request, the access log's too
+        try:
+            if ClientLimiter.limits(client) and self.auth.guarded(scope):
+                await self._limited(client, scope, receive, send)
+            else:
+                await self._route(scope, receive, send)
+        finally:
+            client_name.reset(named)
+
+    async def _limited(self, client: Client, scope: Scope, receive: Receive, send: Send) -> None:
+        """A request of a client with limits: admitted (and released when it ends) or a 429."""
+        refused = self.limiter.admit(client)
+        if refused is not None:
+            seconds, limit = refused
+            self._count(scope, 429)
+            error = ClientLimitExceeded(f"Client {client.name!r} is over its limit of {limit}.", retry_after=seconds)
+            await render_for(scope)(error)(scope, receive, send)
+            return
+        try:
+            await self._route(scope, receive, send)
+        finally:
+            self.limiter.release(client)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await self.router(scope, receive, send)
         except HTTPException as exc:  # the router's own 404 and 405

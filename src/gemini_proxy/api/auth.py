@@ -4,16 +4,18 @@ dashboard page needs one.
 A token is taken from ``Authorization: Bearer <token>`` (OpenAI clients), ``x-api-key``
 (Anthropic clients), ``x-goog-api-key`` or ``?key=`` (Gemini clients). A missing or wrong token
 gets 401 in the format of the surface that was called (``api/asgi.py``
-renders it). Without tokens configured it costs nothing.
+renders it). The token's client (``gemini_proxy.clients``) is put in the scope
+(``request.state.client``, ``client_of``): ownership of jobs, caches, signatures and stored
+responses, logs and metrics use its name. Without tokens configured it costs a dict write.
 """
 
 from __future__ import annotations
 
-import hmac
 from urllib.parse import parse_qsl
 
 from starlette.types import Scope
 
+from gemini_proxy.clients import ANON, Client, ClientRegistry
 from gemini_proxy.errors import AuthenticationError
 
 # The dashboard's page holds no data: it asks for a token and sends it with its own requests.
@@ -43,28 +45,55 @@ def client_token(scope: Scope) -> str | None:
     return None
 
 
+def client_of(scope: Scope) -> Client:
+    """The client ``ClientAuth.identify`` put in the request's scope (``request.state.client``).
+    A scope it never saw (a test's bare app) is ``anon``."""
+    state = scope.get("state")
+    client = state.get("client") if state else None
+    return client if isinstance(client, Client) else ANON
+
+
+def owners_visible(client: Client, registry: ClientRegistry | None) -> list[str]:
+    """The owner names whose data ``client`` may see: its own, or for the admin every client's."""
+    if not client.admin:
+        return [client.name]
+    return [*(registry.names() if registry is not None else []), ANON.name]
+
+
 class ClientAuth:
-    """Checks a request's client token against the configured ones (none configured: all pass)."""
+    """Resolves a request's client token to its ``Client`` (``clients.ClientRegistry``) and puts it
+    in the scope: the one place every surface's client is known. With no client token configured
+    every request is ``anon`` (the admin token, if sent, is still ``admin``)."""
 
-    def __init__(self, tokens: frozenset[str]) -> None:
-        self.tokens = tuple(token.encode() for token in tokens)
+    def __init__(self, registry: ClientRegistry) -> None:
+        self.registry = registry
 
-    def check(self, scope: Scope) -> AuthenticationError | None:
-        """The error to answer with, or None when the request may pass."""
+    @staticmethod
+    def guarded(scope: Scope) -> bool:
+        """Whether the route needs a client token (then it counts against the client's limits)."""
         path = scope["path"]
-        if not self.tokens or path in OPEN_PATHS or path.startswith(ADMIN_PREFIX):
+        return path not in OPEN_PATHS and not path.startswith(ADMIN_PREFIX)
+
+    def identify(self, scope: Scope) -> AuthenticationError | None:
+        """Sets ``scope["state"]["client"]``; the error to answer with, or None when the request may pass."""
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        registry = self.registry
+        if not registry.configured and not registry.has_admin:
+            state["client"] = ANON
             return None
         token = client_token(scope)
-        if token is not None and self._valid(token.encode()):
+        client = registry.resolve(token) if token is not None else None
+        if client is not None:
+            state["client"] = client
+            return None
+        state["client"] = ANON
+        path = scope["path"]
+        if not registry.configured or path in OPEN_PATHS or path.startswith(ADMIN_PREFIX):
             return None
         message = "Missing client token." if token is None else "Invalid client token."
         return AuthenticationError(
-            message + " Send one of the configured GEMINI_PROXY_AUTH_TOKENS as 'Authorization: Bearer <token>',"
-            " 'x-api-key' or 'x-goog-api-key'."
+            message + " Send a configured client token (GEMINI_PROXY_AUTH_TOKENS or the clients file) as"
+            " 'Authorization: Bearer <token>', 'x-api-key' or 'x-goog-api-key'."
         )
-
-    def _valid(self, token: bytes) -> bool:
-        ok = False
-        for candidate in self.tokens:
-            ok |= hmac.compare_digest(candidate, token)
-        return ok

@@ -34,6 +34,7 @@ from gemini_proxy.translate.models import is_valid_model_id
 
 if TYPE_CHECKING:
     from gemini_proxy.agents.service import Agents
+    from gemini_proxy.clients import ClientRegistry
     from gemini_proxy.config import Settings
     from gemini_proxy.media import MediaFetcher
     from gemini_proxy.observability import Metrics
@@ -74,6 +75,7 @@ class Services:
     agents: Agents
     claude_models: Mapping[str, str] = field(default_factory=dict)  # the Anthropic surface's model table
     background: set[Any] = field(default_factory=set)
+    clients: ClientRegistry | None = None  # the app's (api/auth.py resolves tokens with it)
     schema_cache: dict[bytes, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # tools' converted schemas
 
 
@@ -95,13 +97,25 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def remember_signatures(svc: Services, signatures: dict[str, str]) -> None:
+def remember_signatures(svc: Services, signatures: dict[str, str], client: str) -> None:
     """Stores thought signatures (tool-call id -> signature) off the request path: a write must
-    not delay the answer. Clients that drop them get them back from ``store.get_many("sig", ...)``."""
+    not delay the answer. Clients that drop them get them back from ``recall_signatures``. They
+    are kept under the client's name and the call id: a client naming another's call id in its
+    history never gets that client's signature."""
     if signatures:
-        task = asyncio.get_running_loop().create_task(svc.store.put_many("sig", signatures, ttl=SIGNATURE_TTL))
+        keyed = {f"{client}/{call_id}": signature for call_id, signature in signatures.items()}
+        task = asyncio.get_running_loop().create_task(svc.store.put_many("sig", keyed, ttl=SIGNATURE_TTL))
         svc.background.add(task)
         task.add_done_callback(svc.background.discard)
+
+
+async def recall_signatures(svc: Services, call_ids: list[str], client: str) -> dict[str, str]:
+    """The signatures ``client`` was sent for ``call_ids`` (tool-call id -> signature)."""
+    if not call_ids:
+        return {}
+    prefix = f"{client}/"
+    found = await svc.store.get_many("sig", [prefix + call_id for call_id in call_ids])
+    return {key.removeprefix(prefix): value for key, value in found.items()}
 
 
 def check_model_id(model: str, *, param: str = "model") -> str:

@@ -17,7 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gemini_proxy.api.auth import client_of
 from gemini_proxy.api.common import JSON, check_model_id, render_google, services, surface
+from gemini_proxy.api.owned import check_cache, check_cache_in_raw, remember_cache, visible_caches
 from gemini_proxy.api.streaming import StreamResponse
 from gemini_proxy.errors import InvalidRequest, NotFound, UpstreamUnavailable
 from gemini_proxy.upstream import urls
@@ -59,6 +61,7 @@ async def model_call(request: Request) -> Response:
     check_model_id(model, param="model")
     request.state.model = model
     body = await request.body()
+    await check_cache_in_raw(svc, body, client_of(request.scope))
     if method == urls.STREAM:
         upstream = await svc.generation.stream_raw(model, body, _query(request), version=version)
 
@@ -89,13 +92,20 @@ async def get_model(request: Request) -> Response:
 
 @surface(render_google, "gemini")
 async def caches(request: Request) -> Response:
-    """``cachedContents`` create and list; the creating key is remembered for affinity."""
+    """``cachedContents`` create and list; the creating key is remembered for affinity, and the
+    creating client for ownership (``owned.py``): a listing shows the caller's caches only."""
     svc = services(request)
     version = _version(request)
+    client = client_of(request.scope)
     if request.method == "GET":
         page = await svc.caches.list(_query(request) or {}, version=version)
-        return _cache_page(page) if isinstance(page, CachePage) else _passthrough(page)
-    return _passthrough(await svc.caches.create(await request.body(), _query(request), version=version))
+        if not isinstance(page, CachePage):
+            return _passthrough(page)
+        return _cache_page(CachePage(tuple(await visible_caches(svc, page.items, client)), page.next_page_token))
+    answer = await svc.caches.create(await request.body(), _query(request), version=version)
+    if answer.status == 200:
+        await remember_cache(svc, answer.raw, client)
+    return _passthrough(answer)
 
 
 @surface(render_google, "gemini")
@@ -105,6 +115,7 @@ async def cache_item(request: Request) -> Response:
     cache_id = request.path_params["cache_id"]
     if not _CACHE_ID.match(cache_id):
         raise InvalidRequest(f"Invalid cache name cachedContents/{cache_id}.", param="name")
+    await check_cache(svc, f"cachedContents/{cache_id}", client_of(request.scope))
     body = await request.body() if request.method == "PATCH" else None
     answer = await svc.caches.item(
         request.method, f"cachedContents/{cache_id}", body=body, query=_query(request), version=_version(request)

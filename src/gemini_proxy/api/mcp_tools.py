@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from gemini_proxy import __version__
 from gemini_proxy.agents.jobs import MAX_WAIT, job_id_for, job_view, parse_delegate
 from gemini_proxy.api import simple
+from gemini_proxy.api.auth import client_of
+from gemini_proxy.clients import ANON, Client
 from gemini_proxy.errors import ProxyError
 
 if TYPE_CHECKING:
@@ -119,6 +121,15 @@ def _job_result(job: Job) -> CallToolResult:
     return _result(info, info.text if info.status == "succeeded" and info.text is not None else None)
 
 
+def _client(ctx: Context) -> Client:
+    """The client of the HTTP request carrying this tool call (``ProxyApp`` resolved its token):
+    jobs are the caller's own, as over REST. No HTTP request: ``anon``, who owns nothing of a
+    client's."""
+    request = ctx.request_context.request
+    scope = getattr(request, "scope", None)
+    return client_of(scope) if isinstance(scope, dict) else ANON
+
+
 def build_server(services: Callable[[], Services], *, host: str, max_body: int) -> StreamableHTTPSessionManager:
     """The MCP server with its tools, as the SDK's session manager (stateless: no session lives in
     one process). ``services()`` gives the app's services at call time."""
@@ -186,7 +197,7 @@ class _Tools:
                     default_model=svc.settings.default_model,
                 )
                 served[0] = delegation.model
-                job, _ = await svc.agents.delegate(job_id_for(None, ""), delegation)
+                job, _ = await svc.agents.delegate(job_id_for(None, ""), delegation, _client(ctx))
                 if delegation.wait > 0:
                     job = await self._wait(svc, job, delegation.wait, ctx)
             return _job_result(job)
@@ -196,9 +207,10 @@ class _Tools:
         )
         async def job_status(
             job_id: Annotated[str, Field(min_length=1, max_length=64, description="the id `delegate` returned")],
+            ctx: Context,
         ) -> Annotated[CallToolResult, JobInfo]:
             with self._call():
-                return _job_result(await self._svc().agents.get(job_id))
+                return _job_result(await self._svc().agents.get(job_id, _client(ctx)))
 
         @server.tool(
             description="Cancel a queued or running job.",
@@ -206,9 +218,10 @@ class _Tools:
         )
         async def cancel_job(
             job_id: Annotated[str, Field(min_length=1, max_length=64, description="the id `delegate` returned")],
+            ctx: Context,
         ) -> Annotated[CallToolResult, JobInfo]:
             with self._call():
-                return _job_result(await self._svc().agents.cancel(job_id))
+                return _job_result(await self._svc().agents.cancel(job_id, _client(ctx)))
 
         @server.tool(description="Ask Gemini one question and get the answer now (no agent, no job).")
         async def ask_gemini(

@@ -20,17 +20,20 @@ from starlette.routing import Route
 
 from gemini_proxy.api import anthropic
 from gemini_proxy.api import gemini as native
+from gemini_proxy.api.auth import client_of
 from gemini_proxy.api.common import (
     SSE_HEADERS,
     EitherSurface,
     Services,
     json_response,
     read_json_object,
+    recall_signatures,
     remember_signatures,
     render_openai,
     services,
     surface,
 )
+from gemini_proxy.api.owned import check_cache
 from gemini_proxy.api.streaming import StreamResponse
 from gemini_proxy.errors import InvalidRequest, MethodNotAllowed, ProxyError
 from gemini_proxy.translate import (
@@ -65,12 +68,13 @@ def new_completion_id() -> str:
     return f"chatcmpl-{getrandbits(96):024x}"
 
 
-async def prepare_chat(svc: Services, body: dict[str, Any]) -> ChatCall:
-    """The I/O a chat request needs before translation, then the translation itself."""
+async def prepare_chat(svc: Services, body: dict[str, Any], client: str) -> ChatCall:
+    """The I/O a chat request needs before translation, then the translation itself. ``client``:
+    whose remembered signatures the history's tool calls may get (``recall_signatures``)."""
     urls = collect_media_urls(body)
     fetched = await svc.media.fetch_all(urls) if urls else {}
     missing = missing_signature_call_ids(body)
-    signatures = await svc.store.get_many("sig", missing) if missing else {}
+    signatures = await recall_signatures(svc, missing, client)
     call = to_gemini_request(
         body,
         aliases=svc.aliases,
@@ -94,22 +98,24 @@ def encode_gemini_body(call: ChatCall) -> bytes:
 @surface(render_openai, "openai")
 async def chat_completions(request: Request) -> Response:
     svc = services(request)
-    call = await prepare_chat(svc, await read_json_object(request))
+    client = client_of(request.scope).name
+    call = await prepare_chat(svc, await read_json_object(request), client)
     request.state.model = call.model
+    await check_cache(svc, call.gemini_body.get("cachedContent"), client_of(request.scope))
     payload = encode_gemini_body(call)
     if call.stream:
-        return await _stream_chat(svc, call, payload)
+        return await _stream_chat(svc, call, payload, client)
     answer = await svc.generation.generate(call.model, payload, gemini_body=call.gemini_body)
     completion = to_chat_completion(
         answer.json(), call=call, completion_id=new_completion_id(), created=int(time.time()), new_call_id=new_call_id
     )
-    remember_signatures(svc, signatures_of(completion))
+    remember_signatures(svc, signatures_of(completion), client)
     usage = completion.get("usage") or {}
     svc.metrics.observe_tokens(call.model, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
     return json_response(completion)
 
 
-async def _stream_chat(svc: Services, call: ChatCall, payload: bytes) -> Response:
+async def _stream_chat(svc: Services, call: ChatCall, payload: bytes, client: str) -> Response:
     # Errors up to here (including every retry) are ordinary HTTP errors: nothing was sent yet.
     upstream = await svc.generation.stream(call.model, payload, gemini_body=call.gemini_body)
     translator = ChatStreamTranslator(
@@ -141,7 +147,7 @@ async def _stream_chat(svc: Services, call: ChatCall, payload: bytes) -> Respons
             out.append(_sse(translator.error_chunk(exc)))
             yield b"".join(out)
         finally:
-            remember_signatures(svc, translator.signatures)
+            remember_signatures(svc, translator.signatures, client)
         if not failed:
             yield b"data: [DONE]\n\n"
 

@@ -6,8 +6,8 @@ stored conversation of ``previous_response_id``, fetched media), translate (pure
 ``translate/responses``), one call to ``svc.generation``, translate back, store (``store: true``,
 the default), render. Errors are OpenAI's shape (``render_openai``), with ``Retry-After`` on 429.
 
-Stored responses belong to the client that made them (``state/responses.py``): with client
-tokens configured a response is found only with the token that created it.
+Stored responses belong to the client that made them (``state/responses.py``, under the
+client's name): another client gets a 404; the admin token finds any client's.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gemini_proxy.api.auth import client_token
+from gemini_proxy.api.auth import client_of, owners_visible
 from gemini_proxy.api.common import Services, json_response, read_json_object, render_openai, services, surface
+from gemini_proxy.api.owned import check_cache
 from gemini_proxy.api.streaming import StreamResponse
 from gemini_proxy.errors import InvalidRequest, NotFound, ProxyError
-from gemini_proxy.state.responses import ResponseStore, owner_name
+from gemini_proxy.state.responses import ResponseStore
 from gemini_proxy.translate.responses import (
     Conversation,
     ResponsesCall,
@@ -75,9 +76,20 @@ async def _keep(svc: Services, owner: str, call: ResponsesCall, record: StoredRe
         log.exception("response not stored: the state store failed", extra={"response_id": record["response"]["id"]})
 
 
-def owner_of(request: Request, svc: Services) -> str:
-    """Whose stored responses this request may see: its client token's, when tokens are configured."""
-    return owner_name(client_token(request.scope)) if svc.settings.client_tokens else owner_name(None)
+def owner_of(request: Request) -> str:
+    """Who a response this request stores belongs to: its client's name (``anon`` without client tokens)."""
+    return client_of(request.scope).name
+
+
+async def find_stored(request: Request, svc: Services, response_id: str) -> tuple[str, dict[str, Any]] | None:
+    """The stored response ``response_id`` and its owner, if this request's client may see it: its
+    own, or any client's for the admin token."""
+    store = response_store(svc)
+    for owner in owners_visible(client_of(request.scope), svc.clients):
+        stored = await store.get(owner, response_id)
+        if stored is not None:
+            return owner, stored
+    return None
 
 
 def _not_found(response_id: str, param: str | None = None) -> NotFound:
@@ -92,10 +104,10 @@ async def _prepare(request: Request, svc: Services, body: dict[str, Any]) -> Res
     previous: Conversation | None = None
     previous_id = body.get("previous_response_id")
     if isinstance(previous_id, str) and previous_id:
-        stored = await response_store(svc).get(owner_of(request, svc), previous_id)
-        if stored is None:
+        found = await find_stored(request, svc, previous_id)
+        if found is None:
             raise _not_found(previous_id, "previous_response_id")
-        previous = stored["conversation"]
+        previous = found[1]["conversation"]
     urls = collect_media_urls(body)
     fetched = await svc.media.fetch_all(urls) if urls else {}
     return to_gemini_request(
@@ -121,8 +133,9 @@ async def create_response(request: Request) -> Response:
     body = await read_json_object(request)
     call = await _prepare(request, svc, body)
     request.state.model = call.model
+    await check_cache(svc, call.gemini_body.get("cachedContent"), client_of(request.scope))
     payload = _encode(call.gemini_body)
-    owner = owner_of(request, svc)
+    owner = owner_of(request)
     response_id, created = new_id("resp"), int(time.time())
     input_items = to_input_items(body, new_id) if call.store else []  # only a stored response lists them
     if call.stream:
@@ -185,17 +198,18 @@ async def get_response(request: Request) -> Response:
     response_id = request.path_params["response_id"]
     if request.query_params.get("stream") in ("true", "1"):
         raise InvalidRequest("Streaming a stored response again is not supported.", param="stream")
-    stored = await response_store(svc).get(owner_of(request, svc), response_id)
-    if stored is None:
+    found = await find_stored(request, svc, response_id)
+    if found is None:
         raise _not_found(response_id)
-    return json_response(stored["response"])
+    return json_response(found[1]["response"])
 
 
 @surface(render_openai, "openai")
 async def delete_response(request: Request) -> Response:
     svc = services(request)
     response_id = request.path_params["response_id"]
-    if not await response_store(svc).delete(owner_of(request, svc), response_id):
+    found = await find_stored(request, svc, response_id)
+    if found is None or not await response_store(svc).delete(found[0], response_id):
         raise _not_found(response_id)
     return json_response({"id": response_id, "object": "response", "deleted": True})
 
@@ -209,10 +223,10 @@ async def list_input_items(request: Request) -> Response:
     order = query.get("order") or "desc"
     if order not in ("asc", "desc"):
         raise InvalidRequest("order must be 'asc' or 'desc'.", param="order")
-    stored = await response_store(svc).get(owner_of(request, svc), response_id)
-    if stored is None:
+    found = await find_stored(request, svc, response_id)
+    if found is None:
         raise _not_found(response_id)
-    items = list(stored["input_items"])
+    items = list(found[1]["input_items"])
     if order == "desc":
         items.reverse()
     after = query.get("after")
@@ -251,6 +265,7 @@ async def input_tokens(request: Request) -> Response:
     body.pop("stream", None)
     call = await _prepare(request, svc, body)
     request.state.model = call.model
+    await check_cache(svc, call.gemini_body.get("cachedContent"), client_of(request.scope))
     answer = await svc.generation.count_tokens(call.model, _encode(count_tokens_request(call)))
     return json_response(input_tokens_response(answer.json()))
 

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from gemini_proxy.api.common import Services, json_response, read_json_object, render_simple, services, surface
 from gemini_proxy.api.openai import encode_gemini_body, new_call_id, new_completion_id, prepare_chat
+from gemini_proxy.clients import ANON
 from gemini_proxy.errors import InvalidRequest
 from gemini_proxy.translate import ChatCall, to_chat_completion
 
@@ -44,8 +45,9 @@ def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def prepare(svc: Services, body: dict[str, Any]) -> ChatCall:
-    """The simple surface's body (also MCP's ``ask_gemini`` arguments) as a Gemini call."""
-    return await prepare_chat(svc, to_chat_body(body))
+    """The simple surface's body (also MCP's ``ask_gemini`` arguments) as a Gemini call. It names
+    no tool calls, so no client's remembered signatures are looked up."""
+    return await prepare_chat(svc, to_chat_body(body), ANON.name)
 
 
 async def answer(svc: Services, call: ChatCall) -> dict[str, Any]:

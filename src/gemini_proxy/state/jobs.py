@@ -58,6 +58,7 @@ class JobSpec(TypedDict):
     deadline: float  # wall time: the job fails if it has not finished by then
     fingerprint: str  # of what the client asked, for Idempotency-Key replays
     request_id: NotRequired[str]  # the x-request-id of the request that delegated it (none in older jobs)
+    client: NotRequired[str]  # the name of the client that delegated it (none in older jobs: ``anon``)
 
 
 class JobOutcome(TypedDict, total=False):
@@ -112,8 +113,10 @@ class JobStore(Protocol):
 
     async def get(self, job_id: str) -> Job | None: ...
 
-    async def recent(self, *, status: str | None = None, agent: str | None = None, limit: int = 20) -> list[Job]:
-        """Newest first."""
+    async def recent(
+        self, *, status: str | None = None, agent: str | None = None, limit: int = 20, client: str | None = None
+    ) -> list[Job]:
+        """Newest first; with ``client``, only that client's jobs (``job_client``)."""
         ...
 
     async def counts(self) -> dict[str, int]:
@@ -135,6 +138,12 @@ class JobStore(Protocol):
     async def purge(self, finished_before: float) -> int:
         """Delete finished jobs that ended before ``finished_before``; returns how many."""
         ...
+
+
+def job_client(job: Job) -> str:
+    """The client that created ``job`` (its name, in the spec); ``anon`` for a job from before clients."""
+    client = job.spec.get("client")
+    return client if isinstance(client, str) else "anon"
 
 
 def check_list_args(status: str | None, limit: int) -> None:

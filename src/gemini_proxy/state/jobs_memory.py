@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 
-from gemini_proxy.state.jobs import STATUSES, Job, check_list_args, sorted_newest
+from gemini_proxy.state.jobs import STATUSES, Job, check_list_args, job_client, sorted_newest
 
 __all__ = ["MemoryJobStore"]
 
@@ -31,12 +31,15 @@ class MemoryJobStore:
         job = self._jobs.get(job_id)
         return copy.deepcopy(job) if job is not None else None
 
-    async def recent(self, *, status: str | None = None, agent: str | None = None, limit: int = 20) -> list[Job]:
+    async def recent(
+        self, *, status: str | None = None, agent: str | None = None, limit: int = 20, client: str | None = None
+    ) -> list[Job]:
         check_list_args(status, limit)
         found = [
             j
             for j in self._jobs.values()
             if (status is None or j.status == status) and (agent is None or j.agent == agent)
+            and (client is None or job_client(j) == client)
         ]
         return [copy.deepcopy(j) for j in sorted_newest(found)[:limit]]
 

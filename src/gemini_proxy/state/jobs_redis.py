@@ -26,7 +26,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gemini_proxy.state.jobs import STATUSES, Job, JobStatus, JobStoreError, check_list_args, dump_json
+from gemini_proxy.state.jobs import STATUSES, Job, JobStatus, JobStoreError, check_list_args, dump_json, job_client
 from gemini_proxy.state.redis_client import fail_fast_client
 
 __all__ = ["RedisJobStore"]
@@ -204,10 +204,12 @@ class RedisJobStore:
             found = await self._get_many([job_id])
         return found[0] if found else None
 
-    async def recent(self, *, status: str | None = None, agent: str | None = None, limit: int = 20) -> list[Job]:
+    async def recent(
+        self, *, status: str | None = None, agent: str | None = None, limit: int = 20, client: str | None = None
+    ) -> list[Job]:
         check_list_args(status, limit)
         index = f"{self.prefix}jobs:status:{status}" if status else f"{self.prefix}jobs:all"
-        batch = limit if agent is None else max(limit, 200)
+        batch = limit if agent is None and client is None else max(limit, 200)
         found: list[Job] = []
         start = 0
         with _errors():
@@ -215,7 +217,11 @@ class RedisJobStore:
                 ids = [str(i) for i in await self._redis.zrevrange(index, start, start + batch - 1)]
                 if not ids:
                     break
-                found += [j for j in await self._get_many(ids) if agent is None or j.agent == agent]
+                found += [
+                    j
+                    for j in await self._get_many(ids)
+                    if (agent is None or j.agent == agent) and (client is None or job_client(j) == client)
+                ]
                 start += batch
         return found[:limit]
 

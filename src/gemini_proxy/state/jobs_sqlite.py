@@ -89,9 +89,14 @@ class SqliteJobStore:
 
         return await self._run(get)
 
-    async def recent(self, *, status: str | None = None, agent: str | None = None, limit: int = 20) -> list[Job]:
+    async def recent(
+        self, *, status: str | None = None, agent: str | None = None, limit: int = 20, client: str | None = None
+    ) -> list[Job]:
         check_list_args(status, limit)
         where, args = [], []
+        if client is not None:
+            where.append("COALESCE(json_extract(spec, '$.client'), 'anon') = ?")
+            args.append(client)
         if status is not None:
             where.append("status = ?")
             args.append(status)

@@ -10,8 +10,9 @@ module reads nothing in it but ``response.id``. Each record:
 * is at most ``GEMINI_PROXY_RESPONSES_MAX_RECORD_BYTES`` once encoded (a larger one is not stored:
   ``put`` returns False, and the id is then unknown like any other);
 * belongs to the client that made it: the key is the owner's name plus the response id, and the
-  owner is stored in the record and checked on read, so one client token never reads (or
-  deletes) another's response. The owner's name is a digest of the client token, never the token.
+  owner is stored in the record and checked on read, so one client never reads (or deletes)
+  another's response. The owner is the client's name (``gemini_proxy.clients``; ``anon`` when
+  no client token is configured), never a token.
 
 ``delete`` overwrites the record with a tombstone that expires with the retention (the stores'
 key-value records have no delete; a tombstone reads as missing everywhere).
@@ -19,7 +20,6 @@ key-value records have no delete; a tombstone reads as missing everywhere).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -28,18 +28,10 @@ import orjson
 if TYPE_CHECKING:
     from gemini_proxy.state.base import StateStore
 
-__all__ = ["NAMESPACE", "ResponseStore", "owner_name"]
+__all__ = ["NAMESPACE", "ResponseStore"]
 
 NAMESPACE = "resp"
 _TOMBSTONE = ""
-
-
-def owner_name(token: str | None) -> str:
-    """The name a client's records are kept under: ``anon`` without a token (no client tokens
-    configured), else a digest of the token (the token itself never reaches the store)."""
-    if not token:
-        return "anon"
-    return "t-" + hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
 class ResponseStore:
