@@ -205,17 +205,19 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def replicas_on_redis(upstream: str, tmp_path: Path) -> Iterator[tuple[RedisServer, ServerProcess, ServerProcess]]:
-    """A redis-server (in ``tmp_path / "redis"``) and two proxies that share it through
-    ``GEMINI_PROXY_REDIS_URL``; all three are stopped on exit."""
+def replicas_on_redis(
+    upstream: str, tmp_path: Path, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[RedisServer, ServerProcess, ServerProcess]]:
+    """A redis-server (in ``tmp_path / "redis"``) and two proxies (with ``env`` too) that share it
+    through ``GEMINI_PROXY_REDIS_URL``; all three are stopped on exit."""
     (tmp_path / "redis").mkdir()
     with contextlib.ExitStack() as stack:
         redis = RedisServer(tmp_path / "redis")
         stack.callback(redis.stop)
-        env = {"GEMINI_PROXY_REDIS_URL": redis.url}
-        first = start_proxy(upstream, env=env)
+        both = {**(env or {}), "GEMINI_PROXY_REDIS_URL": redis.url}
+        first = start_proxy(upstream, env=both)
         stack.callback(first.stop)
-        second = start_proxy(upstream, env=env)
+        second = start_proxy(upstream, env=both)
         stack.callback(second.stop)
         yield redis, first, second
 

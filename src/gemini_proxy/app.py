@@ -21,6 +21,7 @@ from gemini_proxy.api.system import public_url
 from gemini_proxy.clients import ClientRegistry, load_clients
 from gemini_proxy.config import Settings, load_settings
 from gemini_proxy.filewatch import FileWatcher
+from gemini_proxy.limits import ClientLimiter
 from gemini_proxy.media import MediaFetcher
 from gemini_proxy.observability import Metrics, setup_logging
 from gemini_proxy.state import open_store
@@ -48,12 +49,20 @@ def create_app(settings: Settings, *, transport: Transport | None = None) -> Pro
         admin_token=settings.admin_token,
     )
 
+    limiter = ClientLimiter()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: ProxyApp) -> AsyncIterator[None]:
         # What is opened is closed, in reverse order, also when start-up fails halfway.
         async with contextlib.AsyncExitStack() as stack:
             app.services = await _start(settings, stack, transport)
             app.services.clients = clients
+            app.services.limiter = limiter
+            limiter.store = app.services.store  # limits are shared with the other workers and replicas
+            limiter.clients = clients.clients
+            app.services.metrics.on_tokens = limiter.spend
+            sharing = asyncio.create_task(limiter.run())
+            stack.push_async_callback(_cancel, sharing)
             if settings.clients_file is not None:
                 watcher = FileWatcher(settings.clients_file, load_clients, clients.reload, what="clients file")
                 await watcher.start()
@@ -77,6 +86,7 @@ def create_app(settings: Settings, *, transport: Transport | None = None) -> Pro
         lifespan=lifespan,
         clients=clients,
         cors_origins=settings.cors_origin_list,
+        limiter=limiter,
     )
 
 

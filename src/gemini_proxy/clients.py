@@ -185,6 +185,9 @@ class ClientRegistry:
             return ADMIN
         return self._by_digest.get(digest)
 
+    def clients(self) -> list[Client]:
+        return sorted(self._by_digest.values(), key=lambda c: c.name)
+
     def names(self) -> list[str]:
         return sorted(c.name for c in self._by_digest.values())
 

@@ -1,65 +1,277 @@
-"""Per-client limits, in this process's memory: requests per minute and requests at once.
+"""Per-client limits: requests and tokens per minute, tokens per day, requests at once.
 
 ``ClientLimiter.admit(client)`` is asked once per request (``api/asgi.py``, after the client is
-known) and either admits it (counting it in the client's minute and in its requests in flight,
-until ``release``) or says how many seconds to wait. A client without ``rpm`` and
-``max_concurrency`` costs two attribute reads. What is held is bounded: per client, at most
-``rpm`` timestamps and one counter.
+known) and either admits it (counting it, until ``release``) or says how many seconds to wait
+and which limit. ``spend(name, tokens)`` counts the tokens of an answer (the gateway reports
+Gemini's exact ``usageMetadata``), so a client over its ``tpm`` or ``tokens_per_day`` is refused
+from its next request on: the request that crosses a token limit is answered in full.
 
-Not yet shared between workers or replicas (issue 15 asks for it through the state store): with
-``--workers N`` each worker admits a client's ``rpm`` on its own.
+Windows are fixed and on the wall clock, so that processes agree on them: the minute
+in buckets of 10 s (``epoch // 10``), and the UTC day. A minute limit looks at the last 60 s: the
+buckets inside them, and the bucket leaving them weighted by the part of it still inside, so the
+minute slides (to within a bucket's share) and a client cannot spend twice its limit across a
+boundary. A request is admitted while it keeps the minute's requests within ``rpm``; a token
+limit refuses once the tokens already spent reach it.
+
+Shared through the state store (``sync_once``, every ``interval`` seconds, by ``run``): each
+process adds what it counted since its last sync to the store's windows and reads back every
+process's totals (``StateStore.add_counts``); requests in flight are reported per process and
+summed (``share_gauges``). Between syncs a process adds its own new counts to the last totals it
+read, so N workers or replicas may together admit up to N x ``interval`` seconds' worth of a
+client's requests past a limit before they all see it. When the store cannot be reached each
+process goes on with its own counts (one warning, one line when it is back).
+
+A client without limits is not tracked at all. What is held is bounded: per limited client a
+few numbers and the counts not yet synced.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from gemini_proxy.clients import Client
+from gemini_proxy.state.base import StateStore
 
-__all__ = ["WINDOW", "ClientLimiter"]
+__all__ = ["MINUTE", "ClientLimiter"]
 
-WINDOW = 60.0  # seconds of the requests-per-minute window (sliding)
+log = logging.getLogger("gemini_proxy")
+
+MINUTE = 60
+BUCKET = 10  # seconds: how finely the last minute is counted
+DAY = 86400
 BUSY_RETRY = 1.0  # Retry-After for a client at its concurrency limit: a request in flight may end any time
+GAUGE_TTL = 5.0  # a process that has not reported its requests in flight for this long is gone
+
+
+class _Window:
+    """One counter (requests or tokens) over the last ``span`` seconds, kept in fixed buckets of
+    ``bucket`` seconds: the totals every process had when last synced, plus this process's counts
+    since (``pending``). The estimate counts the buckets inside the span in full and the one
+    leaving it in proportion to what of it is still inside (accurate to a bucket's share)."""
+
+    __slots__ = ("bucket", "index", "past", "pending", "shared", "span", "unsent")
+
+    def __init__(self, span: int, bucket: int) -> None:
+        self.span, self.bucket = span, bucket
+        self.index = -1
+        self.shared = 0  # every process's total of bucket ``index``, as of the last sync
+        self.pending = 0  # counted here in bucket ``index`` since the last sync
+        self.past: dict[int, int] = {}  # every process's totals of the buckets before ``index``
+        self.unsent: dict[int, int] = {}  # counts of past buckets that no sync has sent yet
+
+    def roll(self, now: float) -> None:
+        index = int(now // self.bucket)
+        if index == self.index:
+            return
+        if self.pending:
+            self.unsent[self.index] = self.unsent.get(self.index, 0) + self.pending
+        if self.shared or self.pending:
+            self.past[self.index] = self.shared + self.pending
+        oldest = index - self.span // self.bucket
+        for old in [i for i in self.past if i < oldest]:
+            del self.past[old]
+        self.index, self.shared, self.pending = index, 0, 0
+
+    def _at(self, t: float) -> float:
+        """The estimate at ``t`` (not before now) if nothing more is counted."""
+        index = int(t // self.bucket)
+        inside = self.span // self.bucket  # buckets fully inside, the current one included
+        counts = self.past
+        if self.shared or self.pending:
+            counts = {**counts, self.index: self.shared + self.pending}
+        total = 0.0
+        for i, n in counts.items():
+            if index - inside < i <= index:
+                total += n
+            elif i == index - inside:
+                total += n * (1.0 - (t % self.bucket) / self.bucket)
+        return total
+
+    def estimate(self, now: float) -> float:
+        return self._at(now)
+
+    def current(self) -> int:
+        return self.shared + self.pending
+
+    def wait(self, now: float, threshold: float) -> float:
+        """Seconds until the estimate is at most ``threshold``, if nothing more is counted."""
+        index = int(now // self.bucket)
+        for step in range(self.span // self.bucket + 2):
+            start = max(now, (index + step) * self.bucket)
+            end = (index + step + 1) * self.bucket
+            if self._at(start) <= threshold:
+                return max(start - now, 0.001)
+            low = self._at(end - 1e-9)
+            if low <= threshold:  # it fades below within this bucket, linearly
+                high = self._at(start)
+                return max(start + (high - threshold) / (high - low) * (end - start) - now, 0.001)
+        return float(self.span + self.bucket)
+
+
+class _Usage:
+    """What the limiter knows of one limited client."""
+
+    __slots__ = ("day_tokens", "in_flight", "others_in_flight", "requests", "tokens")
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.others_in_flight = 0  # every other process's, as of the last sync
+        self.requests = _Window(MINUTE, BUCKET)
+        self.tokens = _Window(MINUTE, BUCKET)
+        self.day_tokens = _Window(DAY, DAY)
 
 
 class ClientLimiter:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        *,
+        store: StateStore | None = None,
+        interval: float = 0.25,
+    ) -> None:
         self._clock = clock
-        self._recent: dict[str, deque[float]] = {}
-        self._in_flight: dict[str, int] = {}
+        self.store = store
+        self.interval = interval
+        self.member = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._usage: dict[str, _Usage] = {}
+        self._degraded = False
+        # The configured clients (the app's registry): those with limits are synced from the
+        # start, so that a process knows the others' counts before its first request of a client.
+        self.clients: Callable[[], Iterable[Client]] = tuple
 
     @staticmethod
     def limits(client: Client) -> bool:
-        return client.rpm is not None or client.max_concurrency is not None
+        return (
+            client.rpm is not None
+            or client.max_concurrency is not None
+            or client.tpm is not None
+            or client.tokens_per_day is not None
+        )
+
+    def _of(self, name: str) -> _Usage:
+        usage = self._usage.get(name)
+        if usage is None:
+            usage = self._usage[name] = _Usage()
+        return usage
 
     def admit(self, client: Client) -> tuple[float, str] | None:
         """None: admitted (``release`` it when it ends). Else (seconds to wait, which limit)."""
-        busy = self._in_flight.get(client.name, 0)
-        if client.max_concurrency is not None and busy >= client.max_concurrency:
+        usage = self._of(client.name)
+        now = self._clock()
+        if client.max_concurrency is not None and usage.in_flight + usage.others_in_flight >= client.max_concurrency:
             return BUSY_RETRY, f"{client.max_concurrency} requests at once"
-        if client.rpm is not None:
-            now = self._clock()
-            recent = self._recent.get(client.name)
-            if recent is None:
-                recent = self._recent[client.name] = deque()
-            while recent and recent[0] <= now - WINDOW:
-                recent.popleft()
-            while len(recent) > client.rpm:  # the limit was lowered: keep what the new one needs
-                recent.popleft()
-            if len(recent) >= client.rpm:
-                return max(recent[0] + WINDOW - now, 0.001), f"{client.rpm} requests per minute"
-            recent.append(now)
-        self._in_flight[client.name] = busy + 1
+        if client.tokens_per_day is not None:
+            usage.day_tokens.roll(now)
+            if usage.day_tokens.current() >= client.tokens_per_day:
+                return max(DAY - now % DAY, 0.001), f"{client.tokens_per_day} tokens per day"
+        if client.tpm is not None:
+            usage.tokens.roll(now)
+            if usage.tokens.estimate(now) > client.tpm - 1:
+                return usage.tokens.wait(now, client.tpm - 1), f"{client.tpm} tokens per minute"
+        if client.rpm is not None:  # admitted while this request keeps the minute within rpm
+            usage.requests.roll(now)
+            if usage.requests.estimate(now) > client.rpm - 1:
+                return usage.requests.wait(now, client.rpm - 1), f"{client.rpm} requests per minute"
+            usage.requests.pending += 1
+        usage.in_flight += 1
         return None
 
     def release(self, client: Client) -> None:
-        left = self._in_flight.get(client.name, 0) - 1
-        if left > 0:
-            self._in_flight[client.name] = left
-        else:
-            self._in_flight.pop(client.name, None)
+        usage = self._usage.get(client.name)
+        if usage is not None and usage.in_flight > 0:
+            usage.in_flight -= 1
+
+    def spend(self, name: str, tokens: int) -> None:
+        """An answer to client ``name`` used ``tokens`` (Gemini's count): only limited clients are tracked."""
+        usage = self._usage.get(name)
+        if usage is None or tokens <= 0:
+            return
+        now = self._clock()
+        for window in (usage.tokens, usage.day_tokens):
+            window.roll(now)
+            window.pending += tokens
 
     def in_flight(self, name: str) -> int:
-        return self._in_flight.get(name, 0)
+        usage = self._usage.get(name)
+        return usage.in_flight if usage is not None else 0
+
+    def view(self, name: str) -> dict[str, int]:
+        """The counts a limit of client ``name`` is checked against now (for the status API)."""
+        usage = self._usage.get(name)
+        if usage is None:
+            return {}
+        now = self._clock()
+        for window in (usage.requests, usage.tokens, usage.day_tokens):
+            window.roll(now)
+        return {
+            "in_flight": usage.in_flight + usage.others_in_flight,
+            "requests_last_minute": round(usage.requests.estimate(now)),
+            "tokens_last_minute": round(usage.tokens.estimate(now)),
+            "tokens_today": usage.day_tokens.current(),
+        }
+
+    # -- sharing through the state store ---------------------------------------------------------
+    async def sync_once(self) -> None:
+        store = self.store
+        if store is None:
+            return
+        for client in self.clients():
+            if self.limits(client):
+                self._of(client.name)
+        if not self._usage:
+            return
+        now = self._clock()
+        try:
+            await self._exchange(store, now)
+        except Exception as exc:
+            if not self._degraded:
+                self._degraded = True
+                log.warning("client limits: state store unreachable (%s); each process counts alone", exc)
+            return
+        if self._degraded:
+            self._degraded = False
+            log.info("client limits: state store reachable again")
+
+    async def _exchange(self, store: StateStore, now: float) -> None:
+        for namespace, attribute, ttl in (
+            ("climit-req", "requests", 3 * MINUTE),
+            ("climit-tok", "tokens", 3 * MINUTE),
+            ("climit-day", "day_tokens", 2 * DAY),
+        ):
+            windows = {name: getattr(usage, attribute) for name, usage in self._usage.items()}
+            past: dict[int, dict[str, int]] = {}
+            for name, window in windows.items():
+                window.roll(now)
+                for index, n in window.unsent.items():
+                    past.setdefault(index, {})[name] = n
+            for index, counts in past.items():  # a bucket that ended since the last sync
+                totals = await store.add_counts(namespace, index, counts, ttl=ttl)
+                for name in counts:
+                    windows[name].unsent.pop(index, None)
+                    if index in windows[name].past:
+                        windows[name].past[index] = totals.get(name, 0)
+            index = int(now // windows[next(iter(windows))].bucket)
+            sent = {name: window.pending for name, window in windows.items()}
+            totals = await store.add_counts(namespace, index, sent, ttl=ttl)
+            for name, window in windows.items():
+                if window.index == index:  # not rolled over meanwhile
+                    window.pending -= sent[name]
+                    window.shared = totals.get(name, 0)
+        own = {name: usage.in_flight for name, usage in self._usage.items()}
+        everyone = await store.share_gauges("climit-flight", self.member, own, ttl=GAUGE_TTL)
+        for name, usage in self._usage.items():
+            usage.others_in_flight = max(everyone.get(name, 0) - own[name], 0)
+
+    async def run(self) -> None:
+        """Syncs every ``interval`` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(self.interval)
+            with contextlib.suppress(Exception):
+                await self.sync_once()

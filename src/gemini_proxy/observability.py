@@ -16,15 +16,20 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+if TYPE_CHECKING:
+    from gemini_proxy.upstream.quota import Success
+
 _WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+CLIENT_COUNTS = ("requests", "errors", "input_tokens", "output_tokens", "thinking_tokens")
+_MAX_CLIENT_MODELS = 50  # models with their own usage counts per client
 _KEY_STATES = ("active", "cooling_down", "out_of_daily_quota", "disabled")
 # The id of the request being served (its ``x-request-id``), set by the ASGI app for the request's
 # task and by the agent runner for a job's: every log line written meanwhile carries it.
@@ -49,6 +54,12 @@ class Metrics:
         self.latency: dict[tuple[str, str, str], list[float]] = {}  # series -> bucket counts (+Inf last), sum
         self.attempts: dict[str, int] = {}
         self.tokens: dict[tuple[str, str], int] = {}
+        # Each client's usage: (client, model, what) -> count, what in CLIENT_COUNTS. Clients are
+        # the configured ones; models past _MAX_CLIENT_MODELS for one client count as "(other)".
+        self.clients: dict[tuple[str, str, str], int] = {}
+        self._client_models: dict[str, set[str]] = {}
+        # Told the tokens of every answer (the token limits: ``limits.ClientLimiter.spend``).
+        self.on_tokens: Callable[[str, int], None] | None = None
         self.totals = {"total": 0, "successful": 0, "failed": 0, "retried": 0}
         self.share = WorkerShare(share_dir) if share_dir is not None else None
         self.jobs: dict[tuple[str, str], int] = {}  # (agent, final status) -> jobs
@@ -72,7 +83,9 @@ class Metrics:
         buckets[bisect_left(_WAIT_BUCKETS, seconds)] += 1
         buckets[-1] += seconds
 
-    def observe_request(self, surface: str, model: str, status: int, seconds: float) -> None:
+    def observe_request(self, surface: str, model: str, status: int, seconds: float, client: str | None = None) -> None:
+        if client is not None:
+            self._count_client(client, model, "errors" if status >= 400 else "requests", 1)
         series = (surface, model, str(status))
         count = self.requests.get(series)
         if count is None and len(self.requests) >= _MAX_SERIES:
@@ -91,6 +104,38 @@ class Metrics:
         for direction, amount in (("in", prompt), ("out", completion)):
             if amount and (len(self.tokens) < _MAX_SERIES or (model, direction) in self.tokens):
                 self.tokens[(model, direction)] = self.tokens.get((model, direction), 0) + amount
+
+    # Called by the gateway for every answered call, in the context of the client it was for.
+    def served(self, model: str, usage: Success) -> None:
+        client = client_name.get() or "anon"
+        if usage.prompt_tokens:
+            self._count_client(client, model, "input_tokens", usage.prompt_tokens)
+        if usage.output_tokens:
+            self._count_client(client, model, "output_tokens", usage.output_tokens - usage.thought_tokens)
+        if usage.thought_tokens:
+            self._count_client(client, model, "thinking_tokens", usage.thought_tokens)
+        if self.on_tokens is not None:
+            self.on_tokens(client, usage.prompt_tokens + usage.output_tokens)
+
+    def _count_client(self, client: str, model: str, what: str, amount: int) -> None:
+        model = model or "(none)"  # a request refused before its model was read, a listing
+        models = self._client_models.get(client)
+        if models is None:
+            models = self._client_models[client] = set()
+        if model not in models:
+            if len(models) >= _MAX_CLIENT_MODELS:
+                model = "(other)"
+            models.add(model)
+        series = (client, model, what)
+        self.clients[series] = self.clients.get(series, 0) + amount
+
+    def client_usage(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Usage by client and model (every worker's): ``{"alice": {"gemini-2.5-flash": {"requests": 3, ...}}}``."""
+        result: dict[str, dict[str, dict[str, int]]] = {}
+        for (client, model, what), count in self.combined().clients.items():
+            counts = result.setdefault(client, {}).setdefault(model, dict.fromkeys(CLIENT_COUNTS, 0))
+            counts[what] = counts.get(what, 0) + count
+        return result
 
     def by_surface(self) -> dict[str, dict[str, int]]:
         """Requests counted so far by surface and HTTP status (models summed): ``{"openai": {"200": 3}}``."""
@@ -115,6 +160,7 @@ class Metrics:
             "latency": [[*labels, buckets] for labels, buckets in self.latency.items()],
             "attempts": self.attempts,
             "tokens": [[*labels, value] for labels, value in self.tokens.items()],
+            "clients": [[*labels, value] for labels, value in self.clients.items()],
             "totals": self.totals,
             "jobs": [[*labels, value] for labels, value in self.jobs.items()],
             "connection_wait": self.connection_wait,
@@ -158,6 +204,8 @@ def _add_dump(into: Metrics, dump: dict[str, Any]) -> None:
         into.attempts[outcome] = into.attempts.get(outcome, 0) + int(value)
     for model, direction, value in dump.get("tokens", []):
         into.tokens[(model, direction)] = into.tokens.get((model, direction), 0) + int(value)
+    for client, model, what, value in dump.get("clients", []):
+        into.clients[(client, model, what)] = into.clients.get((client, model, what), 0) + int(value)
     for name, value in dump.get("totals", {}).items():
         into.totals[name] = into.totals.get(name, 0) + int(value)
     for agent, status, value in dump.get("jobs", []):
@@ -249,6 +297,23 @@ class _Exporter(Collector):
         for token_labels, value in m.tokens.items():
             tokens.add_metric(token_labels, value)
         yield tokens
+        client_requests = CounterMetricFamily(
+            "gemini_proxy_client_requests",
+            "Requests by client, model and outcome (ok: answered, error: a 4xx or 5xx).",
+            labels=("client", "model", "outcome"),
+        )
+        client_tokens = CounterMetricFamily(
+            "gemini_proxy_client_tokens",
+            "Tokens by client, model and kind (input, output, thinking), as Gemini counted them.",
+            labels=("client", "model", "kind"),
+        )
+        for (client, model, what), value in m.clients.items():
+            if what == "requests" or what == "errors":
+                client_requests.add_metric((client, model, "ok" if what == "requests" else "error"), value)
+            else:
+                client_tokens.add_metric((client, model, what.removesuffix("_tokens")), value)
+        yield client_requests
+        yield client_tokens
         jobs = CounterMetricFamily(
             "gemini_proxy_agent_jobs", "Agent jobs ended, by agent and final status.", labels=("agent", "status")
         )

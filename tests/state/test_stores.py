@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,56 @@ async def test_open_store_factory(tmp_path: Path, redis_server: RedisServer) -> 
         await s.put_many("sig", {"a": "b"}, ttl=60)
         assert await s.get_many("sig", ["a"]) == {"a": "b"}
         await s.close()
+
+
+async def test_counts_add_up_per_namespace_and_window(store: StateStore) -> None:
+    assert await store.add_counts("c", 7, {"alice": 2, "bob": 0}, ttl=60) == {"alice": 2}
+    assert await store.add_counts("c", 7, {"alice": 1, "bob": 5}, ttl=60) == {"alice": 3, "bob": 5}
+    assert await store.add_counts("c", 8, {"alice": 1}, ttl=60) == {"alice": 1}  # a window of its own
+    assert await store.add_counts("d", 7, {}, ttl=60) == {}  # and a namespace of its own
+    assert await store.add_counts("c", 7, {}, ttl=60) == {"alice": 3, "bob": 5}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def clocked(store_location: tuple[str | None, str | None]) -> AsyncIterator[tuple[StateStore, Clock]]:
+    clock = Clock()
+    db, redis_url = store_location
+    s: StateStore
+    if redis_url:
+        s = RedisStore(redis_url, clock=clock)
+    elif db:
+        s = SqliteStore(db, clock=clock)
+    else:
+        s = MemoryStore(clock=clock)
+    yield s, clock
+    await s.close()
+
+
+async def test_gauges_sum_the_members_that_still_report(clocked: tuple[StateStore, Clock]) -> None:
+    store, clock = clocked
+    assert await store.share_gauges("g", "p1", {"alice": 2, "bob": 1}, ttl=3) == {"alice": 2, "bob": 1}
+    assert await store.share_gauges("g", "p2", {"alice": 3}, ttl=3) == {"alice": 5, "bob": 1}
+    # p1's new report replaces its old one (bob is idle now)
+    assert await store.share_gauges("g", "p1", {"alice": 1, "bob": 0}, ttl=3) == {"alice": 4}
+    clock.now += 2
+    assert (await store.share_gauges("g", "p1", {"alice": 1}, ttl=3)).get("alice") == 4
+    clock.now += 2  # p2 has not reported for 4 s: gone (a process that stopped)
+    assert (await store.share_gauges("g", "p1", {"alice": 1}, ttl=3)).get("alice") == 1
+    assert await store.share_gauges("other", "p1", {}, ttl=3) == {}
+
+
+async def test_counts_expire(clocked: tuple[StateStore, Clock]) -> None:
+    store, clock = clocked
+    await store.add_counts("c", 1, {"alice": 4}, ttl=120)
+    if isinstance(store, RedisStore):
+        return  # Redis expires the window itself (EXPIRE, on its own clock)
+    clock.now += 121
+    assert await store.add_counts("c", 1, {}, ttl=120) == {}

@@ -38,6 +38,9 @@ class Attempts:
     def attempt(self, outcome: str) -> None:
         self.outcomes.append(outcome)
 
+    def served(self, model: str, usage: object) -> None:
+        pass
+
 
 @dataclass
 class Upstream:

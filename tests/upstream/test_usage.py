@@ -24,6 +24,7 @@ def expected(usage: dict) -> Success:
     return Success(
         prompt_tokens=usage.get("promptTokenCount", 0),
         output_tokens=usage.get("candidatesTokenCount", 0) + usage.get("thoughtsTokenCount", 0),
+        thought_tokens=usage.get("thoughtsTokenCount", 0),
     )
 
 

@@ -32,8 +32,8 @@ import orjson
 from gemini_proxy.agents.clock import Clock
 from gemini_proxy.agents.gemini import AnswerFailure, read_answer
 from gemini_proxy.errors import NoKeyAvailable, ProxyError, UpstreamStatusError, UpstreamUnavailable
-from gemini_proxy.observability import request_id
-from gemini_proxy.state.jobs import Job, JobStore, JobStoreError
+from gemini_proxy.observability import client_name, request_id
+from gemini_proxy.state.jobs import Job, JobStore, JobStoreError, job_client
 from gemini_proxy.translate import error_to_simple
 from gemini_proxy.upstream import urls
 from gemini_proxy.upstream.gateway import Answer
@@ -105,6 +105,7 @@ class JobRunner:
         run.began = True
         # Its log lines carry the id of the request that delegated it (the job is its own task).
         request_id.set(run.job.spec.get("request_id"))
+        client_name.set(job_client(run.job))  # its usage is its client's (and its log lines say so)
         try:
             await self._execute(run)
         except asyncio.CancelledError:

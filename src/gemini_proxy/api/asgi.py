@@ -127,7 +127,7 @@ class ProxyApp:
         refused = self.limiter.admit(client)
         if refused is not None:
             seconds, limit = refused
-            self._count(scope, 429)
+            self._count(scope, 429, client.name)
             error = ClientLimitExceeded(f"Client {client.name!r} is over its limit of {limit}.", retry_after=seconds)
             await render_for(scope)(error)(scope, receive, send)
             return
@@ -155,9 +155,9 @@ class ProxyApp:
             except Exception:  # the answer had begun: the server closes the connection
                 pass
 
-    def _count(self, scope: Scope, status: int) -> None:
+    def _count(self, scope: Scope, status: int, client: str | None = None) -> None:
         if self.services is not None:
-            self.services.metrics.observe_request(surface_name(scope), "", status, 0.0)
+            self.services.metrics.observe_request(surface_name(scope), "", status, 0.0, client)
 
 
 # Headers a page's script may read from an answer besides the CORS-safelisted ones.

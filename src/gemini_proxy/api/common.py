@@ -25,6 +25,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from gemini_proxy.api.auth import client_of
 from gemini_proxy.api.disconnect import DisconnectWatch
 from gemini_proxy.errors import InvalidRequest, NoKeyAvailable, ProxyError, UpstreamStatusError
 from gemini_proxy.observability import request_id
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from gemini_proxy.agents.service import Agents
     from gemini_proxy.clients import ClientRegistry
     from gemini_proxy.config import Settings
+    from gemini_proxy.limits import ClientLimiter
     from gemini_proxy.media import MediaFetcher
     from gemini_proxy.observability import Metrics
     from gemini_proxy.state.base import StateStore
@@ -76,6 +78,7 @@ class Services:
     claude_models: Mapping[str, str] = field(default_factory=dict)  # the Anthropic surface's model table
     background: set[Any] = field(default_factory=set)
     clients: ClientRegistry | None = None  # the app's (api/auth.py resolves tokens with it)
+    limiter: ClientLimiter | None = None  # the app's per-client limits (api/asgi.py admits with it)
     schema_cache: dict[bytes, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # tools' converted schemas
 
 
@@ -283,7 +286,9 @@ class SurfaceEndpoint:
                 response = self.render(ProxyError("Internal error in gemini-proxy."))
             if self.name is not None:
                 model = scope["state"].get("model", "") if "state" in scope else ""
-                svc.metrics.observe_request(self.name, model, response.status_code, time.perf_counter() - started)
+                svc.metrics.observe_request(
+                    self.name, model, response.status_code, time.perf_counter() - started, client_of(scope).name
+                )
                 scope[COUNTED] = True  # an error while sending the answer is not counted a second time
             await response(scope, receive, send)
         except asyncio.CancelledError:

@@ -25,6 +25,7 @@ from gemini_proxy.api import simple
 from gemini_proxy.api.auth import client_of
 from gemini_proxy.clients import ANON, Client
 from gemini_proxy.errors import ProxyError
+from gemini_proxy.observability import client_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -157,10 +158,12 @@ class _Tools:
         try:
             yield served
         except ProxyError as exc:
-            self._svc().metrics.observe_request("mcp", served[0], exc.status, time.perf_counter() - started)
+            self._svc().metrics.observe_request(
+                "mcp", served[0], exc.status, time.perf_counter() - started, client_name.get()
+            )
             where = f" (argument '{exc.param}')" if exc.param else ""
             raise ToolError(f"{exc.message}{where}") from None
-        self._svc().metrics.observe_request("mcp", served[0], 200, time.perf_counter() - started)
+        self._svc().metrics.observe_request("mcp", served[0], 200, time.perf_counter() - started, client_name.get())
 
     def _add_tools(self, server: MCPServer) -> None:
         read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)

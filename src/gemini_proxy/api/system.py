@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -11,8 +12,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gemini_proxy import __version__
-from gemini_proxy.api.common import json_response, render_simple, services, surface
+from gemini_proxy.api.auth import client_of
+from gemini_proxy.api.common import Services, json_response, render_simple, services, surface
+from gemini_proxy.clients import ANON, Client
 from gemini_proxy.errors import ServiceUnavailable
+from gemini_proxy.observability import CLIENT_COUNTS
 
 
 @surface(render_simple, None)
@@ -56,9 +60,40 @@ async def status(request: Request) -> Response:
             "counts": svc.pool.counts(),
             "keys": svc.pool.snapshot(),
             "agent_jobs": {"by_status": jobs, "running_here": svc.agents.runner.running},
+            "clients": client_status(svc, client_of(request.scope)),
         },
         headers={"cache-control": "no-store"},
     )
+
+
+LIMITS = ("rpm", "tpm", "tokens_per_day", "max_concurrency", "max_queued_jobs", "max_job_context_bytes", "models")
+
+
+def client_status(svc: Services, caller: Client) -> list[dict[str, Any]]:
+    """Each client's limits, usage by model (every worker's) and what its limits are checked
+    against now; a client sees only itself, the admin (or ``anon`` without tokens) every client."""
+    usage = svc.metrics.client_usage()
+    known = {c.name: c for c in svc.clients.clients()} if svc.clients is not None else {}
+    if caller.admin or caller is ANON:
+        names = sorted(set(known) | set(usage))
+    else:
+        names = [caller.name]
+    out = []
+    for name in names:
+        client = known.get(name)
+        by_model = usage.get(name, {})
+        totals = dict.fromkeys(CLIENT_COUNTS, 0)
+        for counts in by_model.values():
+            for what, n in counts.items():
+                totals[what] += n
+        limits = {} if client is None else {k: getattr(client, k) for k in LIMITS if getattr(client, k) is not None}
+        if "models" in limits:
+            limits["models"] = list(limits["models"])
+        entry: dict[str, Any] = {"name": name, "limits": limits, "usage": totals, "usage_by_model": by_model}
+        if svc.limiter is not None and client is not None and svc.limiter.limits(client):
+            entry["now"] = svc.limiter.view(name)
+        out.append(entry)
+    return out
 
 
 def public_url(url: str) -> str:

@@ -157,6 +157,20 @@ class StateStore(Protocol):
         """Add request counts per short_id for minute ``window``; return every process's total per id."""
         ...
 
+    async def add_counts(self, namespace: str, window: int, counts: Mapping[str, int], *, ttl: float) -> dict[str, int]:
+        """Add ``counts`` to window ``window`` of ``namespace`` (kept ``ttl`` seconds after its last
+        write); return every process's totals of that window. Per-client limits share their
+        requests and tokens per minute and per day this way."""
+        ...
+
+    async def share_gauges(
+        self, namespace: str, member: str, values: Mapping[str, int], *, ttl: float
+    ) -> dict[str, int]:
+        """Replace ``member``'s values in ``namespace`` (forgotten ``ttl`` seconds after this call,
+        if it is not repeated); return the sum over every member still there. Per-client
+        requests in flight are shared this way (a member is one process)."""
+        ...
+
     async def put_many(self, namespace: str, items: Mapping[str, str], *, ttl: float | None = None) -> None:
         """Store string values under ``namespace`` (e.g. "sig", "cache"), expiring after ``ttl`` seconds."""
 

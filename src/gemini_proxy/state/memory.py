@@ -26,6 +26,8 @@ class MemoryStore:
         self._version = 0
         self._usage: dict[tuple[int, str], int] = {}
         self._kv: dict[tuple[str, str], tuple[str, float | None]] = {}
+        self._counts: dict[tuple[str, int], tuple[dict[str, int], float]] = {}  # -> totals, expires
+        self._gauges: dict[tuple[str, str], tuple[dict[str, int], float]] = {}
 
     async def open(self) -> None:
         return None
@@ -55,6 +57,32 @@ class MemoryStore:
             if n:
                 self._usage[(window, sid)] = self._usage.get((window, sid), 0) + n
         return {sid: n for (w, sid), n in self._usage.items() if w == window}
+
+    async def add_counts(self, namespace: str, window: int, counts: Mapping[str, int], *, ttl: float) -> dict[str, int]:
+        now = self._clock()
+        for old in [k for k, (_, expires) in self._counts.items() if expires <= now]:
+            del self._counts[old]
+        totals = self._counts.get((namespace, window), ({}, 0.0))[0]
+        for name, n in counts.items():
+            if n:
+                totals[name] = totals.get(name, 0) + n
+        self._counts[(namespace, window)] = (totals, now + ttl)
+        return dict(totals)
+
+    async def share_gauges(
+        self, namespace: str, member: str, values: Mapping[str, int], *, ttl: float
+    ) -> dict[str, int]:
+        now = self._clock()
+        for old in [k for k, (_, expires) in self._gauges.items() if expires <= now]:
+            del self._gauges[old]
+        self._gauges[(namespace, member)] = (dict(values), now + ttl)
+        summed: dict[str, int] = {}
+        for (ns, _), (held, _) in self._gauges.items():
+            if ns == namespace:
+                for name, n in held.items():
+                    if n:
+                        summed[name] = summed.get(name, 0) + n
+        return summed
 
     async def put_many(self, namespace: str, items: Mapping[str, str], *, ttl: float | None = None) -> None:
         expires = None if ttl is None else self._clock() + ttl

@@ -7,6 +7,8 @@ Layout (``prefix`` defaults to ``gemini-proxy:``)::
     {prefix}changed          ZSET short_id -> version of its last write
     {prefix}usage:{minute}   HASH short_id -> requests in that minute (shared RPM limits; EXPIRE 180 s)
     {prefix}kv:{ns}:{key}    string value with PX expiry (thought signatures, cache owners)
+    {prefix}count:{ns}:{win} HASH id -> count in that window (per-client limits; EXPIRE ttl)
+    {prefix}gauge:{ns}       HASH member|id -> "n expires" (per-client requests in flight)
 
 Atomicity: ``save_records`` runs one Lua script that, per record, reads, merges with the same
 rules as ``merge_record`` (later cooldown until wins, later disable/enable timestamp wins,
@@ -155,6 +157,46 @@ class RedisStore:
             results = await pipe.execute()
         totals: dict[str, str] = results[-1]
         return {sid: int(n) for sid, n in totals.items()}
+
+    async def add_counts(self, namespace: str, window: int, counts: Mapping[str, int], *, ttl: float) -> dict[str, int]:
+        key = self._k("count", namespace, str(window))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for name, n in counts.items():
+                if n:
+                    pipe.hincrby(key, name, n)
+            pipe.expire(key, max(1, int(ttl)))
+            pipe.hgetall(key)
+            results = await pipe.execute()
+        totals: dict[str, str] = results[-1]
+        return {name: int(n) for name, n in totals.items()}
+
+    async def share_gauges(
+        self, namespace: str, member: str, values: Mapping[str, int], *, ttl: float
+    ) -> dict[str, int]:
+        # One hash per namespace, a field per (member, id) holding "n expires". A member writes
+        # every id it ever reported (0 when idle), so nothing of its own goes stale; a member that
+        # stopped writing is dropped once its fields expire (replicas' clocks within ``ttl``).
+        key = self._k("gauge", namespace)
+        now = self._clock()
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if values:
+                pipe.hset(key, mapping={f"{member}|{name}": f"{n} {now + ttl}" for name, n in values.items()})
+            pipe.expire(key, max(1, int(ttl * 4)))
+            pipe.hgetall(key)
+            results = await pipe.execute()
+        summed: dict[str, int] = {}
+        expired = []
+        for field, value in results[-1].items():
+            n, expires = value.split(" ")
+            if float(expires) <= now:
+                expired.append(field)
+                continue
+            if n != "0":
+                name = field.split("|", 1)[1]
+                summed[name] = summed.get(name, 0) + int(n)
+        if expired:
+            await self._redis.hdel(key, *expired)
+        return summed
 
     async def put_many(self, namespace: str, items: Mapping[str, str], *, ttl: float | None = None) -> None:
         if not items:

@@ -10,7 +10,8 @@ concurrent workers never lose each other's updates. Every write takes the next v
 global ``version`` counter; ``changes_since(v)`` returns rows with a larger version.
 
 Tables: ``keys(id, data JSON, version)``, ``meta(name, value)``, ``kv(ns, k, v, expires)``,
-``usage(win, id, n)`` (per-minute request counts for shared RPM limits).
+``usage(win, id, n)`` (per-minute request counts for shared RPM limits), ``counts(ns, win, id, n,
+expires)`` and ``gauges(ns, member, id, n, expires)`` (per-client limits, ``limits.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ CREATE TABLE IF NOT EXISTS kv (ns TEXT NOT NULL, k TEXT NOT NULL, v TEXT NOT NUL
                                PRIMARY KEY (ns, k));
 CREATE TABLE IF NOT EXISTS usage (win INTEGER NOT NULL, id TEXT NOT NULL, n INTEGER NOT NULL,
                                   PRIMARY KEY (win, id));
+CREATE TABLE IF NOT EXISTS counts (ns TEXT NOT NULL, win INTEGER NOT NULL, id TEXT NOT NULL,
+                                   n INTEGER NOT NULL, expires REAL NOT NULL, PRIMARY KEY (ns, win, id));
+CREATE TABLE IF NOT EXISTS gauges (ns TEXT NOT NULL, member TEXT NOT NULL, id TEXT NOT NULL,
+                                   n INTEGER NOT NULL, expires REAL NOT NULL, PRIMARY KEY (ns, member, id));
 """
 PURGE_EVERY = 300.0
 
@@ -122,6 +127,37 @@ class SqliteStore:
             return {str(r[0]): int(r[1]) for r in rows}
 
         return await self._db.transaction(add)
+
+    async def add_counts(self, namespace: str, window: int, counts: Mapping[str, int], *, ttl: float) -> dict[str, int]:
+        now = self._clock()
+
+        def add(conn: sqlite3.Connection) -> dict[str, int]:
+            conn.execute("DELETE FROM counts WHERE ns = ? AND expires <= ?", (namespace, now))
+            conn.executemany(
+                "INSERT INTO counts (ns, win, id, n, expires) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (ns, win, id) DO UPDATE SET n = n + excluded.n, expires = excluded.expires",
+                [(namespace, window, name, n, now + ttl) for name, n in counts.items() if n],
+            )
+            rows = conn.execute("SELECT id, n FROM counts WHERE ns = ? AND win = ?", (namespace, window)).fetchall()
+            return {str(r[0]): int(r[1]) for r in rows}
+
+        return await self._db.transaction(add)
+
+    async def share_gauges(
+        self, namespace: str, member: str, values: Mapping[str, int], *, ttl: float
+    ) -> dict[str, int]:
+        now = self._clock()
+
+        def share(conn: sqlite3.Connection) -> dict[str, int]:
+            conn.execute("DELETE FROM gauges WHERE ns = ? AND (member = ? OR expires <= ?)", (namespace, member, now))
+            conn.executemany(
+                "INSERT INTO gauges (ns, member, id, n, expires) VALUES (?, ?, ?, ?, ?)",
+                [(namespace, member, name, n, now + ttl) for name, n in values.items() if n],
+            )
+            rows = conn.execute("SELECT id, SUM(n) FROM gauges WHERE ns = ? GROUP BY id", (namespace,)).fetchall()
+            return {str(r[0]): int(r[1]) for r in rows}
+
+        return await self._db.transaction(share)
 
     # -- key-value records -----------------------------------------------------------------------
     async def put_many(self, namespace: str, items: Mapping[str, str], *, ttl: float | None = None) -> None:

@@ -33,6 +33,9 @@ from gemini_proxy.upstream.usage import UsageScanner, usage_outcome
 class AttemptObserver(Protocol):
     def attempt(self, outcome: str) -> None: ...
 
+    def served(self, model: str, usage: Success) -> None:
+        """A call was answered with this usage (the client it was for is the context's)."""
+
 
 @dataclass(slots=True)
 class Answer:
@@ -54,8 +57,11 @@ class Answer:
 class UpstreamStream:
     """A 200 streaming answer. Iterate ``chunks()``; the lease is released when it ends."""
 
-    def __init__(self, pool: KeyPool, lease: Lease, response: UpstreamResponse) -> None:
+    def __init__(
+        self, pool: KeyPool, lease: Lease, response: UpstreamResponse, observer: AttemptObserver | None = None
+    ) -> None:
         self._pool = pool
+        self._observer = observer
         self._lease = lease
         self._response = response
         self._scanner = UsageScanner()
@@ -86,6 +92,8 @@ class UpstreamStream:
             if not isinstance(outcome, Success):
                 # Unread data is left on an unfinished stream: its connection cannot be reused.
                 self._response.close()
+            elif self._observer is not None:
+                self._observer.served(self._lease.model, outcome)
             self._pool.release(self._lease, outcome)
 
 
@@ -136,7 +144,10 @@ class Gateway:
         budget: Budget | None = None,
     ) -> Answer:
         lease, response, raw = await self._send(model, method, path, body, query, prefer, read=True, budget=budget)
-        self._pool.release(lease, usage_outcome(raw))
+        usage = usage_outcome(raw)
+        if self._observer is not None:
+            self._observer.served(lease.model, usage)
+        self._pool.release(lease, usage)
         return Answer(response.status, response.headers, raw, lease.key.short_id)
 
     async def open_stream(
@@ -149,7 +160,7 @@ class Gateway:
         prefer: str | None = None,
     ) -> UpstreamStream:
         lease, response, _ = await self._send(model, "POST", path, body, query, prefer, read=False)
-        return UpstreamStream(self._pool, lease, response)
+        return UpstreamStream(self._pool, lease, response, self._observer)
 
     async def _send(
         self,

@@ -74,7 +74,8 @@ _RESOURCE_WORDS = ("CachedContent", "File ", "file ", "TunedModel", "tunedModels
 @dataclass(frozen=True, slots=True)
 class Success:
     prompt_tokens: int = 0
-    output_tokens: int = 0
+    output_tokens: int = 0  # candidates' and thoughts' tokens
+    thought_tokens: int = 0  # of which thoughts
 
 
 @dataclass(frozen=True, slots=True)

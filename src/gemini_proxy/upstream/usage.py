@@ -3,7 +3,8 @@
 Neither unary answers nor streams are parsed for this: the counts after the last
 ``usageMetadata`` are read with one regular expression (Google's usage is cumulative and the
 final chunk's is the true one). These feed the
-key statistics only; what a client is told comes from the translation of the parsed answer.
+key statistics and each client's usage and token limits; what a client is told comes from the
+translation of the parsed answer.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ def usage_outcome(raw: bytes) -> Success:
     if start < 0:
         return _NO_USAGE
     counts = dict(_COUNT.findall(raw, start))
+    thoughts = int(counts.get(b"thoughtsTokenCount", 0))
     return Success(
         prompt_tokens=int(counts.get(b"promptTokenCount", 0)),
-        output_tokens=int(counts.get(b"candidatesTokenCount", 0)) + int(counts.get(b"thoughtsTokenCount", 0)),
+        output_tokens=int(counts.get(b"candidatesTokenCount", 0)) + thoughts,
+        thought_tokens=thoughts,
     )
 
 

@@ -1,0 +1,179 @@
+"""Each client's usage and token limits (issue 15): usage by client and model that matches what
+Gemini (the simulator) counted, in the status API and /metrics; tokens per minute and per day
+reached by one client while another is served; limits shared by two workers and by two replicas."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio.from_thread
+import httpx
+import openai
+
+from tests.inprocess import Local
+from tests.servers import ServerProcess, replicas_on_redis, start_proxy
+
+ALICE, BOB, ADMIN = "tok-alice-0001", "tok-bob-00002", "tok-admin-0003"
+CHAT = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hello there"}]}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def write_clients(directory: Path, *entries: dict[str, Any]) -> Path:
+    path = directory / "clients.json"
+    path.write_text(json.dumps({"clients": list(entries)}), encoding="utf-8")
+    return path
+
+
+def clients_of(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {entry["name"]: entry for entry in status["clients"]}
+
+
+def test_usage_per_client_and_model_is_gemini_s_count(portal: anyio.from_thread.BlockingPortal, tmp_path: Path) -> None:
+    path = write_clients(tmp_path, {"name": "alice", "token": ALICE}, {"name": "bob", "token": BOB})
+    local = Local(portal)
+    try:
+        proxy = local.proxy(local.simulator(), clients_file=path, admin_token=ADMIN)
+        sdk = openai.OpenAI(base_url=proxy.url + "/v1", api_key=ALICE, http_client=proxy.http)
+        expected = {"input_tokens": 0, "output_tokens": 0, "thinking_tokens": 0}
+        for prompt in ("one", "two words", "and three words here"):
+            usage = sdk.chat.completions.create(
+                model="gemini-2.5-flash", messages=[{"role": "user", "content": prompt}]
+            ).usage
+            assert usage is not None
+            reasoning = usage.completion_tokens_details.reasoning_tokens if usage.completion_tokens_details else 0
+            expected["input_tokens"] += usage.prompt_tokens
+            expected["output_tokens"] += usage.completion_tokens - (reasoning or 0)
+            expected["thinking_tokens"] += reasoning or 0
+        streamed = sdk.chat.completions.create(
+            model="gemini-2.5-flash",
+            messages=[{"role": "user", "content": "a stream"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        last = [chunk for chunk in streamed][-1].usage
+        assert last is not None
+        stream_reasoning = last.completion_tokens_details.reasoning_tokens if last.completion_tokens_details else 0
+        expected["input_tokens"] += last.prompt_tokens
+        expected["output_tokens"] += last.completion_tokens - (stream_reasoning or 0)
+        expected["thinking_tokens"] += stream_reasoning or 0
+        native = proxy.http.post(
+            "/v1beta/models/gemini-2.5-flash-lite:generateContent",
+            json={"contents": [{"role": "user", "parts": [{"text": "native"}]}]},
+            headers={"x-goog-api-key": ALICE},
+        ).json()["usageMetadata"]
+        assert proxy.http.post("/v1/chat/completions", json=CHAT, headers=auth(BOB)).status_code == 200
+        refused = proxy.http.post("/v1/chat/completions", json={"model": "gemini-2.5-flash"}, headers=auth(ALICE))
+        assert refused.status_code == 400
+
+        status = proxy.http.get("/api/system/status", headers=auth(ADMIN)).json()
+        alice = clients_of(status)["alice"]
+        flash = alice["usage_by_model"]["gemini-2.5-flash"]
+        assert {k: flash[k] for k in expected} == expected
+        assert flash["requests"] == 4
+        lite = alice["usage_by_model"]["gemini-2.5-flash-lite"]
+        assert lite["input_tokens"] == native["promptTokenCount"]
+        assert lite["output_tokens"] + lite["thinking_tokens"] == native["candidatesTokenCount"] + native.get(
+            "thoughtsTokenCount", 0
+        )
+        assert alice["usage"]["requests"] == 5 and alice["usage"]["errors"] == 1
+        assert clients_of(status)["bob"]["usage"]["requests"] == 1
+        # a client sees itself only
+        own = proxy.http.get("/api/system/status", headers=auth(BOB)).json()
+        assert [entry["name"] for entry in own["clients"]] == ["bob"]
+        metrics = proxy.http.get("/metrics", headers=auth(ADMIN)).text
+        line = 'gemini_proxy_client_tokens_total{client="alice",kind="input",model="gemini-2.5-flash"} '
+        assert f"{line}{float(expected['input_tokens'])}" in metrics
+        assert 'gemini_proxy_client_requests_total{client="bob",model="gemini-2.5-flash",outcome="ok"} 1.0' in metrics
+        for token in (ALICE, BOB, ADMIN):
+            assert token not in metrics and token not in json.dumps(status)
+    finally:
+        local.close()
+
+
+def test_a_client_over_its_tokens_per_minute_waits_while_another_is_served(
+    portal: anyio.from_thread.BlockingPortal, tmp_path: Path
+) -> None:
+    path = write_clients(tmp_path, {"name": "alice", "token": ALICE, "tpm": 10}, {"name": "bob", "token": BOB})
+    local = Local(portal)
+    try:
+        proxy = local.proxy(local.simulator(), clients_file=path)
+        first = proxy.http.post("/v1/chat/completions", json=CHAT, headers=auth(ALICE))
+        assert first.status_code == 200 and first.json()["usage"]["total_tokens"] >= 10  # crosses it: answered
+        over = proxy.http.post("/v1/chat/completions", json=CHAT, headers=auth(ALICE))
+        assert over.status_code == 429 and "10 tokens per minute" in over.json()["error"]["message"]
+        assert 1 <= int(over.headers["retry-after"]) <= 70
+        anthropic = proxy.http.post(
+            "/v1/messages",
+            json={"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]},
+            headers={"x-api-key": ALICE, "anthropic-version": "2023-06-01"},
+        )
+        assert anthropic.status_code == 429 and anthropic.json()["error"]["type"] == "rate_limit_error"
+        for _ in range(3):
+            assert proxy.http.post("/v1/chat/completions", json=CHAT, headers=auth(BOB)).status_code == 200
+    finally:
+        local.close()
+
+
+def test_tokens_per_day_and_an_agent_job_count_for_its_client(
+    portal: anyio.from_thread.BlockingPortal, tmp_path: Path
+) -> None:
+    path = write_clients(
+        tmp_path, {"name": "alice", "token": ALICE, "tokens_per_day": 30}, {"name": "bob", "token": BOB}
+    )
+    local = Local(portal)
+    try:
+        proxy = local.proxy(local.simulator(), clients_file=path, admin_token=ADMIN)
+        job = proxy.http.post(
+            "/api/agents/delegate", json={"agent": "general", "task": "say something", "wait": 10}, headers=auth(ALICE)
+        )
+        assert job.status_code == 200 and job.json()["status"] == "succeeded", job.text
+        spent = job.json()["usage"]
+        status = proxy.http.get("/api/system/status", headers=auth(ADMIN)).json()
+        alice = clients_of(status)["alice"]
+        assert alice["usage"]["input_tokens"] == spent["prompt_tokens"]
+        assert alice["now"]["tokens_today"] == spent["prompt_tokens"] + spent["completion_tokens"]
+        while proxy.http.post("/v1/chat/completions", json=CHAT, headers=auth(ALICE)).status_code == 200:
+            pass  # until the day's 30 are spent
+        over = proxy.http.post("/v1/chat/completions", json=CHAT, headers=auth(ALICE))
+        assert over.status_code == 429 and "30 tokens per day" in over.json()["error"]["message"]
+        assert int(over.headers["retry-after"]) <= 86400 - int(time.time()) % 86400 + 1
+        assert proxy.http.post("/v1/chat/completions", json=CHAT, headers=auth(BOB)).status_code == 200
+    finally:
+        local.close()
+
+
+def admitted(url: str, count: int, pause: float) -> int:
+    """How many of ``count`` chats alice gets, each on a fresh connection (so the kernel spreads
+    them over a proxy's workers), ``pause`` s apart (longer than the limits' sync interval)."""
+    ok = 0
+    for _ in range(count):
+        answer = httpx.post(url + "/v1/chat/completions", json=CHAT, headers={**auth(ALICE), "connection": "close"})
+        assert answer.status_code in (200, 429), answer.text
+        ok += answer.status_code == 200
+        time.sleep(pause)
+    return ok
+
+
+def test_two_workers_share_a_clients_rpm(sim: ServerProcess, tmp_path: Path) -> None:
+    path = write_clients(tmp_path, {"name": "alice", "token": ALICE, "rpm": 4})
+    env = {"GEMINI_PROXY_DB": str(tmp_path / "state.db"), "GEMINI_PROXY_CLIENTS_FILE": str(path)}
+    proxy = start_proxy(sim.url, env=env, args=["--workers", "2"])
+    try:
+        assert admitted(proxy.url, 10, 0.35) == 4  # not 4 per worker
+    finally:
+        proxy.stop()
+
+
+def test_two_replicas_share_a_clients_rpm_through_redis(sim: ServerProcess, tmp_path: Path) -> None:
+    path = write_clients(tmp_path, {"name": "alice", "token": ALICE, "rpm": 4})
+    with replicas_on_redis(sim.url, tmp_path, env={"GEMINI_PROXY_CLIENTS_FILE": str(path)}) as (_, first, second):
+        ok = 0
+        for replica in (first, second, first, second, first, second, first, second):
+            ok += admitted(replica.url, 1, 0.35)
+        assert ok == 4
