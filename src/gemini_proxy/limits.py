@@ -175,11 +175,11 @@ class ClientLimiter:
             usage.tokens.roll(now)
             if usage.tokens.estimate(now) > client.tpm - 1:
                 return usage.tokens.wait(now, client.tpm - 1), f"{client.tpm} tokens per minute"
-        if client.rpm is not None:  # admitted while this request keeps the minute within rpm
-            usage.requests.roll(now)
-            if usage.requests.estimate(now) > client.rpm - 1:
-                return usage.requests.wait(now, client.rpm - 1), f"{client.rpm} requests per minute"
-            usage.requests.pending += 1
+        usage.requests.roll(now)  # counted for every limited client: the status API shows it
+        if client.rpm is not None and usage.requests.estimate(now) > client.rpm - 1:
+            # admitted only while this request keeps the minute within rpm
+            return usage.requests.wait(now, client.rpm - 1), f"{client.rpm} requests per minute"
+        usage.requests.pending += 1
         usage.in_flight += 1
         return None
 

@@ -403,3 +403,26 @@ def test_refresh_interval_is_bounded(tabs: Tabs, proxy: ServerProcess) -> None:
     expect(page.locator("#footer")).to_contain_text("Refreshes every 5 s")
     page = tabs.open(proxy, "?refresh=0.01")
     expect(page.locator("#footer")).to_contain_text("Refreshes every 0.2 s")
+
+
+def test_each_clients_usage_is_shown_by_name(
+    tabs: Tabs, proxy_for: Callable[..., ServerProcess], tmp_path: pytest.TempPathFactory
+) -> None:
+    import json
+
+    clients = tmp_path / "clients.json"  # type: ignore[operator]
+    clients.write_text(json.dumps({"clients": [{"name": "alice", "token": CLIENT_TOKEN, "tpm": 100000}]}))
+    proxy = proxy_for(GEMINI_PROXY_CLIENTS_FILE=str(clients), GEMINI_PROXY_ADMIN_TOKEN=ADMIN_TOKEN)
+    answer = httpx.post(proxy.url + "/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {CLIENT_TOKEN}"})
+    assert answer.status_code == 200
+    usage = answer.json()["usage"]
+    tabs.allow(r"status of 401")  # the page's first status request, before it has a token
+    page = tabs.open(proxy)
+    page.fill("#auth-token", ADMIN_TOKEN)
+    page.press("#auth-token", "Enter")
+    alice = page.locator('#clients tr[data-client="alice"]')
+    expect(alice.locator('td[data-count="requests"]')).to_have_text("1")
+    expect(alice.locator('td[data-count="input_tokens"]')).to_have_text(str(usage["prompt_tokens"]))
+    expect(alice).to_contain_text("tpm 100,000")
+    expect(alice).to_contain_text("1 req/min")
+    assert CLIENT_TOKEN not in page.locator("body").inner_text()
