@@ -413,7 +413,9 @@ def test_each_clients_usage_is_shown_by_name(
     clients = tmp_path / "clients.json"  # type: ignore[operator]
     clients.write_text(json.dumps({"clients": [{"name": "alice", "token": CLIENT_TOKEN, "tpm": 100000}]}))
     proxy = proxy_for(GEMINI_PROXY_CLIENTS_FILE=str(clients), GEMINI_PROXY_ADMIN_TOKEN=ADMIN_TOKEN)
-    answer = httpx.post(proxy.url + "/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {CLIENT_TOKEN}"})
+    answer = httpx.post(
+        proxy.url + "/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {CLIENT_TOKEN}"}
+    )
     assert answer.status_code == 200
     usage = answer.json()["usage"]
     tabs.allow(r"status of 401")  # the page's first status request, before it has a token
