@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import importlib.metadata
 import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,11 @@ MODEL = "gemini-2.5-flash"
 PROMPT = ("Write a short paragraph on why a benchmark of a proxy must compare it with a direct call "
           "on the same machine, in the same run, under the same load.")
 RESULTS = Path(__file__).resolve().parent / "results"
+# The proxy runs with named clients, every one with limits (limits that the bench never reaches):
+# the budget holds for a gateway set up as a team would set it up. Requests are the first client's.
+CLIENTS = 12
+CLIENT_TOKEN = "bench-client-01-token"
+CLIENT = {"authorization": f"Bearer {CLIENT_TOKEN}"}
 
 
 @dataclass(frozen=True)
@@ -53,13 +60,13 @@ NATIVE = f"/v1beta/models/{MODEL}:generateContent"
 NATIVE_STREAM = f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
 TARGETS = (
     Target("direct", "simulator", NATIVE, NATIVE_STREAM, GEMINI_BODY, GEMINI_BODY, {"x-goog-api-key": KEYS[0]}),
-    Target("proxy-native", "proxy", NATIVE, NATIVE_STREAM, GEMINI_BODY, GEMINI_BODY, {}),
+    Target("proxy-native", "proxy", NATIVE, NATIVE_STREAM, GEMINI_BODY, GEMINI_BODY, CLIENT),
     Target("proxy-openai", "proxy", "/v1/chat/completions", "/v1/chat/completions", OPENAI_BODY,
-           {**OPENAI_BODY, "stream": True}, {}),
+           {**OPENAI_BODY, "stream": True}, CLIENT),
     Target("proxy-anthropic", "proxy", "/v1/messages", "/v1/messages", ANTHROPIC_BODY,
-           {**ANTHROPIC_BODY, "stream": True}, {"anthropic-version": "2023-06-01"}),
+           {**ANTHROPIC_BODY, "stream": True}, {**CLIENT, "anthropic-version": "2023-06-01"}),
     Target("proxy-responses", "proxy", "/v1/responses", "/v1/responses", RESPONSES_BODY,
-           {**RESPONSES_BODY, "stream": True}, {}),
+           {**RESPONSES_BODY, "stream": True}, CLIENT),
     # Not the proxy: the bare passthrough of bench/reference.py, the floor on this machine in this run.
     Target("reference", "reference", NATIVE, NATIVE_STREAM, GEMINI_BODY, GEMINI_BODY, {}),
 )
@@ -111,11 +118,22 @@ def start_simulator(stream_chunks: int) -> procs.Server:
     return procs.Server("simulator", args, port=port, ready_path="/_sim/stats").start()
 
 
+@functools.cache
+def clients_file() -> Path:
+    """A clients file of ``CLIENTS`` clients, each with every per-request limit set far above the load."""
+    limits = {"rpm": 10**7, "tpm": 10**10, "tokens_per_day": 10**13, "max_concurrency": 10**4}
+    clients = [{"name": f"client-{n:02d}", "token": f"bench-client-{n:02d}-token", **limits}
+               for n in range(1, CLIENTS + 1)]
+    path = Path(tempfile.mkdtemp(prefix="bench-clients-")) / "clients.json"
+    path.write_text(json.dumps({"clients": clients}), encoding="utf-8")
+    return path
+
+
 def proxy_server(upstream: str) -> procs.Server:
     port = procs.free_port()
     env = {"GEMINI_PROXY_UPSTREAM_URL": upstream, "GEMINI_PROXY_KEYS": ",".join(KEYS), "GEMINI_PROXY_KEYS_FILE": "",
            "GEMINI_PROXY_DB": "", "GEMINI_PROXY_LOG_LEVEL": "warning", "GEMINI_PROXY_WORKERS": "1",
-           "GEMINI_PROXY_HOST": procs.HOST}
+           "GEMINI_PROXY_HOST": procs.HOST, "GEMINI_PROXY_CLIENTS_FILE": str(clients_file())}
     return procs.Server("proxy", ["serve", "--port", str(port)], port=port, ready_path="/health", env=env)
 
 
