@@ -20,7 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.e2e.agents_helpers import sim_config
 from tests.inprocess import Local, LocalServer
-from tests.servers import ServerProcess, start_proxy
+from tests.servers import ServerProcess, start_proxy, until
 
 ALICE, BOB, ADMIN = "tok-alice-0001", "tok-bob-00002", "tok-admin-0003"
 CLIENTS = {"clients": [{"name": "alice", "token": ALICE, "rpm": 600}, {"name": "bob", "token": BOB}]}
@@ -343,3 +343,25 @@ def test_a_client_at_its_concurrency_limit_gets_429_while_another_is_served(
         assert proxy.http.post("/v1/chat/completions", json=chat, headers=auth(ALICE)).status_code == 200
     finally:
         local.close()
+
+
+def test_a_clients_file_edited_while_the_proxy_runs_is_taken(simulator: ServerProcess, tmp_path: Path) -> None:
+    path = clients_file(tmp_path)
+    proxy = start_proxy(simulator.url, env={"GEMINI_PROXY_CLIENTS_FILE": str(path)})
+    try:
+        chat = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}
+        carol = "tok-carol-0004"
+        assert post(proxy, "/v1/chat/completions", carol, chat).status_code == 401
+        assert post(proxy, "/v1/chat/completions", BOB, chat).status_code == 200
+        edited = {"clients": [{"name": "alice", "token": ALICE, "rpm": 1}, {"name": "carol", "token": carol}]}
+        path.write_text(json.dumps(edited), encoding="utf-8")
+        assert until(lambda: post(proxy, "/v1/chat/completions", carol, chat).status_code == 200, 10.0)
+        assert post(proxy, "/v1/chat/completions", BOB, chat).status_code == 401  # removed
+        assert post(proxy, "/v1/chat/completions", ALICE, chat).status_code == 200
+        assert post(proxy, "/v1/chat/completions", ALICE, chat).status_code == 429  # her new rpm
+        path.write_text("{broken", encoding="utf-8")  # a bad edit keeps the clients in force
+        assert until(lambda: "keeping the last good one" in proxy.log(), 10.0)
+        assert post(proxy, "/v1/chat/completions", carol, chat).status_code == 200
+        assert carol not in proxy.log() and ALICE not in proxy.log()
+    finally:
+        proxy.stop()
