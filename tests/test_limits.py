@@ -4,6 +4,8 @@ between processes through a state store."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from gemini_proxy.clients import Client
@@ -131,6 +133,47 @@ async def test_two_processes_share_a_clients_limits_through_the_store() -> None:
     await first.sync_once()
     await second.sync_once()
     assert second.admit(alice) is None
+
+
+async def test_a_count_synced_after_its_bucket_ended_reaches_every_process() -> None:
+    # first syncs, its 10 s bucket ends; second's request of that bucket is synced only after:
+    # first still learns of it (it reads every bucket of the minute back, not just the current)
+    clock = Clock(1_800_000_009.0)
+    store = MemoryStore(clock=clock)
+    first, second = ClientLimiter(clock, store=store), ClientLimiter(clock, store=store)
+    alice = Client("alice", rpm=2)
+    assert first.admit(alice) is None
+    await first.sync_once()
+    assert second.admit(alice) is None  # not yet synced
+    clock.now += 2  # the next bucket
+    await first.sync_once()
+    await second.sync_once()
+    await first.sync_once()
+    assert first.view("alice")["requests_last_minute"] == 2
+    refused = first.admit(alice)
+    assert refused is not None and "2 requests per minute" in refused[1]
+
+
+async def test_counts_made_during_a_sync_are_kept() -> None:
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    limiter = ClientLimiter(clock, store=store)
+    alice = Client("alice", rpm=10)
+    assert limiter.admit(alice) is None
+    add_counts = store.add_counts
+
+    async def slow(*args: Any, **kwargs: Any) -> dict[int, dict[str, int]]:
+        assert limiter.admit(alice) is None  # while the exchange is under way
+        return await add_counts(*args, **kwargs)
+
+    store.add_counts = slow  # type: ignore[method-assign]
+    await limiter.sync_once()
+    store.add_counts = add_counts  # type: ignore[method-assign]
+    assert limiter.view("alice")["requests_last_minute"] == 4  # 1 + 1 per namespace exchange (3)
+    await limiter.sync_once()
+    assert limiter.view("alice")["requests_last_minute"] == 4
+    stored = await store.add_counts("climit-req", {}, read=range(179_999_990, 180_000_010), ttl=60)
+    assert stored == {180_000_000: {"alice": 4}}  # each sent once
 
 
 async def test_a_process_that_stopped_reporting_no_longer_holds_requests_in_flight() -> None:

@@ -52,53 +52,53 @@ GAUGE_TTL = 5.0  # a process that has not reported its requests in flight for th
 
 class _Window:
     """One counter (requests or tokens) over the last ``span`` seconds, kept in fixed buckets of
-    ``bucket`` seconds: the totals every process had when last synced, plus this process's counts
-    since (``pending``). The estimate counts the buckets inside the span in full and the one
-    leaving it in proportion to what of it is still inside (accurate to a bucket's share)."""
+    ``bucket`` seconds: every process's totals per bucket as of the last sync (``shared``), plus
+    what this process counted since (``unsent``, per bucket, until a sync has sent it). The
+    estimate counts the buckets inside the span in full and the one leaving it in proportion to
+    what of it is still inside (accurate to a bucket's share). At most ``span / bucket + 2``
+    buckets are held."""
 
-    __slots__ = ("bucket", "index", "past", "pending", "shared", "span", "unsent")
+    __slots__ = ("bucket", "shared", "span", "unsent")
 
     def __init__(self, span: int, bucket: int) -> None:
         self.span, self.bucket = span, bucket
-        self.index = -1
-        self.shared = 0  # every process's total of bucket ``index``, as of the last sync
-        self.pending = 0  # counted here in bucket ``index`` since the last sync
-        self.past: dict[int, int] = {}  # every process's totals of the buckets before ``index``
-        self.unsent: dict[int, int] = {}  # counts of past buckets that no sync has sent yet
+        self.shared: dict[int, int] = {}
+        self.unsent: dict[int, int] = {}
 
-    def roll(self, now: float) -> None:
+    def add(self, now: float, n: int) -> None:
         index = int(now // self.bucket)
-        if index == self.index:
-            return
-        if self.pending:
-            self.unsent[self.index] = self.unsent.get(self.index, 0) + self.pending
-        if self.shared or self.pending:
-            self.past[self.index] = self.shared + self.pending
+        if index not in self.unsent:
+            self.forget(index)
+        self.unsent[index] = self.unsent.get(index, 0) + n
+
+    def forget(self, index: int) -> None:
+        """Drops the buckets that have left the span that ends in bucket ``index``."""
         oldest = index - self.span // self.bucket
-        for old in [i for i in self.past if i < oldest]:
-            del self.past[old]
-        self.index, self.shared, self.pending = index, 0, 0
+        for counts in (self.shared, self.unsent):
+            for old in [i for i in counts if i < oldest]:
+                del counts[old]
 
     def _at(self, t: float) -> float:
         """The estimate at ``t`` (not before now) if nothing more is counted."""
         index = int(t // self.bucket)
         inside = self.span // self.bucket  # buckets fully inside, the current one included
-        counts = self.past
-        if self.shared or self.pending:
-            counts = {**counts, self.index: self.shared + self.pending}
+        leaving = 1.0 - (t % self.bucket) / self.bucket
         total = 0.0
-        for i, n in counts.items():
-            if index - inside < i <= index:
-                total += n
-            elif i == index - inside:
-                total += n * (1.0 - (t % self.bucket) / self.bucket)
+        for counts in (self.shared, self.unsent):
+            for i, n in counts.items():
+                if index - inside < i <= index:
+                    total += n
+                elif i == index - inside:
+                    total += n * leaving
         return total
 
     def estimate(self, now: float) -> float:
         return self._at(now)
 
-    def current(self) -> int:
-        return self.shared + self.pending
+    def current(self, now: float) -> int:
+        """The count of the bucket that holds ``now``."""
+        index = int(now // self.bucket)
+        return self.shared.get(index, 0) + self.unsent.get(index, 0)
 
     def wait(self, now: float, threshold: float) -> float:
         """Seconds until the estimate is at most ``threshold``, if nothing more is counted."""
@@ -168,18 +168,15 @@ class ClientLimiter:
         if client.max_concurrency is not None and usage.in_flight + usage.others_in_flight >= client.max_concurrency:
             return BUSY_RETRY, f"{client.max_concurrency} requests at once"
         if client.tokens_per_day is not None:
-            usage.day_tokens.roll(now)
-            if usage.day_tokens.current() >= client.tokens_per_day:
+            if usage.day_tokens.current(now) >= client.tokens_per_day:
                 return max(DAY - now % DAY, 0.001), f"{client.tokens_per_day} tokens per day"
         if client.tpm is not None:
-            usage.tokens.roll(now)
             if usage.tokens.estimate(now) > client.tpm - 1:
                 return usage.tokens.wait(now, client.tpm - 1), f"{client.tpm} tokens per minute"
-        usage.requests.roll(now)  # counted for every limited client: the status API shows it
         if client.rpm is not None and usage.requests.estimate(now) > client.rpm - 1:
             # admitted only while this request keeps the minute within rpm
             return usage.requests.wait(now, client.rpm - 1), f"{client.rpm} requests per minute"
-        usage.requests.pending += 1
+        usage.requests.add(now, 1)  # counted for every limited client: the status API shows it
         usage.in_flight += 1
         return None
 
@@ -194,9 +191,8 @@ class ClientLimiter:
         if usage is None or tokens <= 0:
             return
         now = self._clock()
-        for window in (usage.tokens, usage.day_tokens):
-            window.roll(now)
-            window.pending += tokens
+        usage.tokens.add(now, tokens)
+        usage.day_tokens.add(now, tokens)
 
     def in_flight(self, name: str) -> int:
         usage = self._usage.get(name)
@@ -208,13 +204,11 @@ class ClientLimiter:
         if usage is None:
             return {}
         now = self._clock()
-        for window in (usage.requests, usage.tokens, usage.day_tokens):
-            window.roll(now)
         return {
             "in_flight": usage.in_flight + usage.others_in_flight,
             "requests_last_minute": round(usage.requests.estimate(now)),
             "tokens_last_minute": round(usage.tokens.estimate(now)),
-            "tokens_today": usage.day_tokens.current(),
+            "tokens_today": usage.day_tokens.current(now),
         }
 
     # -- sharing through the state store ---------------------------------------------------------
@@ -227,9 +221,8 @@ class ClientLimiter:
                 self._of(client.name)
         if not self._usage:
             return
-        now = self._clock()
         try:
-            await self._exchange(store, now)
+            await self._exchange(store)
         except Exception as exc:
             if not self._degraded:
                 self._degraded = True
@@ -239,31 +232,31 @@ class ClientLimiter:
             self._degraded = False
             log.info("client limits: state store reachable again")
 
-    async def _exchange(self, store: StateStore, now: float) -> None:
+    async def _exchange(self, store: StateStore) -> None:
         for namespace, attribute, ttl in (
             ("climit-req", "requests", 3 * MINUTE),
             ("climit-tok", "tokens", 3 * MINUTE),
             ("climit-day", "day_tokens", 2 * DAY),
         ):
-            windows = {name: getattr(usage, attribute) for name, usage in self._usage.items()}
-            past: dict[int, dict[str, int]] = {}
+            windows: dict[str, _Window] = {name: getattr(usage, attribute) for name, usage in self._usage.items()}
+            sent: dict[int, dict[str, int]] = {}
             for name, window in windows.items():
-                window.roll(now)
                 for index, n in window.unsent.items():
-                    past.setdefault(index, {})[name] = n
-            for index, counts in past.items():  # a bucket that ended since the last sync
-                totals = await store.add_counts(namespace, index, counts, ttl=ttl)
-                for name in counts:
-                    windows[name].unsent.pop(index, None)
-                    if index in windows[name].past:
-                        windows[name].past[index] = totals.get(name, 0)
-            index = int(now // windows[next(iter(windows))].bucket)
-            sent = {name: window.pending for name, window in windows.items()}
-            totals = await store.add_counts(namespace, index, sent, ttl=ttl)
+                    sent.setdefault(index, {})[name] = n
+            first = next(iter(windows.values()))
+            index = max([int(self._clock() // first.bucket), *sent])
+            read = range(index - first.span // first.bucket, index + 1)
+            totals = await store.add_counts(namespace, sent, read=read, ttl=ttl)
+            # Counted meanwhile (during the exchange) stays unsent, on top of the totals read.
             for name, window in windows.items():
-                if window.index == index:  # not rolled over meanwhile
-                    window.pending -= sent[name]
-                    window.shared = totals.get(name, 0)
+                for i, counts in sent.items():
+                    left = window.unsent.get(i, 0) - counts.get(name, 0)
+                    if left > 0:
+                        window.unsent[i] = left
+                    else:
+                        window.unsent.pop(i, None)
+                window.shared = {i: n for i, got in totals.items() if (n := got.get(name, 0))}
+                window.forget(index)
         own = {name: usage.in_flight for name, usage in self._usage.items()}
         everyone = await store.share_gauges("climit-flight", self.member, own, ttl=GAUGE_TTL)
         for name, usage in self._usage.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import pytest
@@ -107,11 +107,17 @@ async def test_open_store_factory(tmp_path: Path, redis_server: RedisServer) -> 
 
 
 async def test_counts_add_up_per_namespace_and_window(store: StateStore) -> None:
-    assert await store.add_counts("c", 7, {"alice": 2, "bob": 0}, ttl=60) == {"alice": 2}
-    assert await store.add_counts("c", 7, {"alice": 1, "bob": 5}, ttl=60) == {"alice": 3, "bob": 5}
-    assert await store.add_counts("c", 8, {"alice": 1}, ttl=60) == {"alice": 1}  # a window of its own
-    assert await store.add_counts("d", 7, {}, ttl=60) == {}  # and a namespace of its own
-    assert await store.add_counts("c", 7, {}, ttl=60) == {"alice": 3, "bob": 5}
+    def add(
+        counts: dict[int, dict[str, int]], read: range, namespace: str = "c"
+    ) -> Awaitable[dict[int, dict[str, int]]]:
+        return store.add_counts(namespace, counts, read=read, ttl=60)
+
+    assert await add({7: {"alice": 2, "bob": 0}}, range(7, 8)) == {7: {"alice": 2}}
+    assert await add({7: {"alice": 1, "bob": 5}}, range(7, 8)) == {7: {"alice": 3, "bob": 5}}
+    # several windows in one exchange, each of its own; only those asked for are read back
+    assert await add({8: {"alice": 1}, 9: {"bob": 2}}, range(5, 9)) == {7: {"alice": 3, "bob": 5}, 8: {"alice": 1}}
+    assert await add({}, range(7, 8), "d") == {}  # a namespace of its own
+    assert await add({}, range(0, 12)) == {7: {"alice": 3, "bob": 5}, 8: {"alice": 1}, 9: {"bob": 2}}
 
 
 class Clock:
@@ -152,8 +158,8 @@ async def test_gauges_sum_the_members_that_still_report(clocked: tuple[StateStor
 
 async def test_counts_expire(clocked: tuple[StateStore, Clock]) -> None:
     store, clock = clocked
-    await store.add_counts("c", 1, {"alice": 4}, ttl=120)
+    assert await store.add_counts("c", {1: {"alice": 4}}, read=range(1, 2), ttl=120) == {1: {"alice": 4}}
     if isinstance(store, RedisStore):
         return  # Redis expires the window itself (EXPIRE, on its own clock)
     clock.now += 121
-    assert await store.add_counts("c", 1, {}, ttl=120) == {}
+    assert await store.add_counts("c", {}, read=range(1, 2), ttl=120) == {}

@@ -157,10 +157,13 @@ class StateStore(Protocol):
         """Add request counts per short_id for minute ``window``; return every process's total per id."""
         ...
 
-    async def add_counts(self, namespace: str, window: int, counts: Mapping[str, int], *, ttl: float) -> dict[str, int]:
-        """Add ``counts`` to window ``window`` of ``namespace`` (kept ``ttl`` seconds after its last
-        write); return every process's totals of that window. Per-client limits share their
-        requests and tokens per minute and per day this way."""
+    async def add_counts(
+        self, namespace: str, counts: Mapping[int, Mapping[str, int]], *, read: range, ttl: float
+    ) -> dict[int, dict[str, int]]:
+        """Add ``counts`` (per window, per id) to the windows of ``namespace`` (each kept ``ttl``
+        seconds after its last write), then return every process's totals of the windows in
+        ``read`` (those with any), in one exchange. Per-client limits share their requests and
+        tokens per minute and per day this way."""
         ...
 
     async def share_gauges(

@@ -58,16 +58,20 @@ class MemoryStore:
                 self._usage[(window, sid)] = self._usage.get((window, sid), 0) + n
         return {sid: n for (w, sid), n in self._usage.items() if w == window}
 
-    async def add_counts(self, namespace: str, window: int, counts: Mapping[str, int], *, ttl: float) -> dict[str, int]:
+    async def add_counts(
+        self, namespace: str, counts: Mapping[int, Mapping[str, int]], *, read: range, ttl: float
+    ) -> dict[int, dict[str, int]]:
         now = self._clock()
         for old in [k for k, (_, expires) in self._counts.items() if expires <= now]:
             del self._counts[old]
-        totals = self._counts.get((namespace, window), ({}, 0.0))[0]
-        for name, n in counts.items():
-            if n:
-                totals[name] = totals.get(name, 0) + n
-        self._counts[(namespace, window)] = (totals, now + ttl)
-        return dict(totals)
+        for window, added in counts.items():
+            totals = self._counts.get((namespace, window), ({}, 0.0))[0]
+            for name, n in added.items():
+                if n:
+                    totals[name] = totals.get(name, 0) + n
+            self._counts[(namespace, window)] = (totals, now + ttl)
+        found = {window: self._counts.get((namespace, window), ({}, 0.0))[0] for window in read}
+        return {window: dict(totals) for window, totals in found.items() if totals}
 
     async def share_gauges(
         self, namespace: str, member: str, values: Mapping[str, int], *, ttl: float

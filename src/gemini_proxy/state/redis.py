@@ -158,17 +158,21 @@ class RedisStore:
         totals: dict[str, str] = results[-1]
         return {sid: int(n) for sid, n in totals.items()}
 
-    async def add_counts(self, namespace: str, window: int, counts: Mapping[str, int], *, ttl: float) -> dict[str, int]:
-        key = self._k("count", namespace, str(window))
+    async def add_counts(
+        self, namespace: str, counts: Mapping[int, Mapping[str, int]], *, read: range, ttl: float
+    ) -> dict[int, dict[str, int]]:
         async with self._redis.pipeline(transaction=True) as pipe:
-            for name, n in counts.items():
-                if n:
-                    pipe.hincrby(key, name, n)
-            pipe.expire(key, max(1, int(ttl)))
-            pipe.hgetall(key)
+            for window, added in counts.items():
+                key = self._k("count", namespace, str(window))
+                for name, n in added.items():
+                    if n:
+                        pipe.hincrby(key, name, n)
+                pipe.expire(key, max(1, int(ttl)))
+            for window in read:
+                pipe.hgetall(self._k("count", namespace, str(window)))
             results = await pipe.execute()
-        totals: dict[str, str] = results[-1]
-        return {name: int(n) for name, n in totals.items()}
+        found: list[dict[str, str]] = results[len(results) - len(read) :]
+        return {w: {name: int(n) for name, n in t.items()} for w, t in zip(read, found, strict=True) if t}
 
     async def share_gauges(
         self, namespace: str, member: str, values: Mapping[str, int], *, ttl: float

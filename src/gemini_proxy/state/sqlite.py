@@ -128,18 +128,29 @@ class SqliteStore:
 
         return await self._db.transaction(add)
 
-    async def add_counts(self, namespace: str, window: int, counts: Mapping[str, int], *, ttl: float) -> dict[str, int]:
+    async def add_counts(
+        self, namespace: str, counts: Mapping[int, Mapping[str, int]], *, read: range, ttl: float
+    ) -> dict[int, dict[str, int]]:
         now = self._clock()
+        rows = [(namespace, w, name, n, now + ttl) for w, added in counts.items() for name, n in added.items() if n]
 
-        def add(conn: sqlite3.Connection) -> dict[str, int]:
+        def add(conn: sqlite3.Connection) -> dict[int, dict[str, int]]:
             conn.execute("DELETE FROM counts WHERE ns = ? AND expires <= ?", (namespace, now))
             conn.executemany(
                 "INSERT INTO counts (ns, win, id, n, expires) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (ns, win, id) DO UPDATE SET n = n + excluded.n, expires = excluded.expires",
-                [(namespace, window, name, n, now + ttl) for name, n in counts.items() if n],
+                rows,
             )
-            rows = conn.execute("SELECT id, n FROM counts WHERE ns = ? AND win = ?", (namespace, window)).fetchall()
-            return {str(r[0]): int(r[1]) for r in rows}
+            totals: dict[int, dict[str, int]] = {}
+            if read:
+                found = conn.execute(
+                    "SELECT win, id, n FROM counts WHERE ns = ? AND win >= ? AND win <= ?",
+                    (namespace, min(read), max(read)),
+                )
+                for win, name, n in found.fetchall():
+                    if int(win) in read:
+                        totals.setdefault(int(win), {})[str(name)] = int(n)
+            return totals
 
         return await self._db.transaction(add)
 
