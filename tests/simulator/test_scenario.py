@@ -88,3 +88,12 @@ def test_script_flag_loads_the_file(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "gemini_proxy.cli", "fake-upstream", "--script", str(path)],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode != 0 and "turns[0].text must be a string" in run.stderr
+
+
+def test_a_matching_entry_wins_over_directives_and_none_leaves_them(sim: Sim) -> None:
+    sim.post("/_sim/scenario", {"turns": [{"match": {"contains": "scenario"}, "text": "from the scenario"}]}, key=None)
+    body = {"tools": TOOLS}
+    said = parts(sim.generate(MODEL, user('scenario [[sim:call get_weather {"city": "Rome"}]]') | body))
+    assert said == [{"text": "from the scenario"}]
+    called = parts(sim.generate(MODEL, user('directives [[sim:call get_weather {"city": "Rome"}]]') | body))
+    assert called == [{"functionCall": {"name": "get_weather", "args": {"city": "Rome"}}}]
