@@ -97,3 +97,37 @@ def test_a_matching_entry_wins_over_directives_and_none_leaves_them(sim: Sim) ->
     assert said == [{"text": "from the scenario"}]
     called = parts(sim.generate(MODEL, user('directives [[sim:call get_weather {"city": "Rome"}]]') | body))
     assert called == [{"functionCall": {"name": "get_weather", "args": {"city": "Rome"}}}]
+
+
+def docs_example() -> dict[str, Any]:
+    text = (Path(__file__).parents[2] / "docs" / "simulator.md").read_text()
+    section = text[text.index("### Scenario files"):]
+    block = section[section.index("```json\n") + 8:]
+    loaded: dict[str, Any] = json.loads(block[:block.index("```")])
+    return loaded
+
+
+def test_the_docs_example_answers_as_the_docs_say(sim: Sim) -> None:
+    assert sim.http.put("/_sim/scenario", json=docs_example()).json() == {"ok": True, "entries": 5}
+    first = parts(sim.generate(MODEL, user("What is the weather?") | {"tools": TOOLS}))
+    assert first == [{"text": "The user wants the weather; I will look it up.", "thought": True},
+                     {"functionCall": {"name": "get_weather", "args": {"city": "Oslo", "unit": "c"}}}]
+    history = [{"role": "user", "parts": [{"text": "What is the weather?"}]}, {"role": "model", "parts": first[1:]},
+               {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"t": 3}}}]}]
+    r = sim.generate(MODEL, {"contents": history, "tools": TOOLS})
+    assert parts(r) == [{"text": "Oslo: 3 degrees and clear."}]
+    assert r.json()["usageMetadata"]["promptTokenCount"] == 52 and r.json()["usageMetadata"]["totalTokenCount"] == 58
+    assert sim.generate(MODEL, user("Fail please")).status_code == 429
+    assert parts(sim.generate(MODEL, user("hello"))) == [{"text": "Anything else is answered with this."}]
+    r = sim.generate(MODEL, user("hello again"))
+    assert parts(r) == [{"text": "cut short"}] and r.json()["candidates"][0]["finishReason"] == "MAX_TOKENS"
+    assert parts(sim.generate(MODEL, user("more"))) == [{"text": "Anything else is answered with this."}]
+    assert sim.post("/_sim/reset", key=None).status_code == 200
+    assert sim.get("/_sim/scenario", key=None).json()["scenario"]["requests_seen"] == 0
+
+
+def test_a_refused_scenario_keeps_the_one_set(sim: Sim) -> None:
+    sim.post("/_sim/scenario", {"turns": [{"text": "kept"}]}, key=None)
+    assert sim.post("/_sim/scenario", {"turns": [{"match": {"request": 0}, "text": "x"}]}, key=None).status_code == 400
+    assert parts(sim.generate(MODEL, user("hi"))) == [{"text": "kept"}]
+    sim.http.delete("/_sim/scenario")
