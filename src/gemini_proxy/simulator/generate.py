@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from gemini_proxy.simulator import builtin_tools, schema_instance, signatures, tokens
+from gemini_proxy.simulator import builtin_tools, prompt_schema, schema_instance, signatures, tokens
 from gemini_proxy.simulator.request import GenRequest
 from gemini_proxy.simulator.scenario import Reply
 
@@ -145,8 +145,21 @@ def json_text(req: GenRequest, text: str) -> str:
     elif "responseSchema" in gen:
         value = schema_instance.instance(schema_instance.gemini_to_json_schema(gen["responseSchema"]))
     else:
-        value = {"reply": text}
+        value = prompt_json(req, text)
     return orjson.dumps(value).decode()
+
+
+def prompt_json(req: GenRequest, text: str) -> Any:
+    """JSON asked without a schema: an instance of a JSON Schema the prompt holds (``prompt_schema``),
+    else ``{"reply": text}``. A prompt's schema too big to answer is not the client's error: the
+    usual answer then."""
+    schema = prompt_schema.find(req.system, req.contents)
+    if schema is not None:
+        try:
+            return schema_instance.instance(schema)
+        except schema_instance.SchemaTooComplex:
+            pass
+    return {"reply": text}
 
 
 def cut_at_stop(text: str, stops: list[str]) -> tuple[str, bool]:
