@@ -53,11 +53,13 @@ def _shared() -> Iterator[Sim]:
 
 @pytest.fixture
 def sim(_shared: Sim) -> Iterator[Sim]:
-    """A shared default simulator, reset before each test; settings a test patched are restored after it."""
+    """A shared default simulator, reset before each test; settings a test patched (and a scenario it set)
+    are undone after it."""
     defaults = _shared.config.settings()
     _shared.config.reset()
     yield _shared
     _shared.config.patch(defaults)
+    _shared.config.scenario = None
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 from gemini_proxy.simulator.caches import CacheStore
 from gemini_proxy.simulator.faults import FailSpec, Faults, KeyStateName, parse_duration
 from gemini_proxy.simulator.quota import QuotaBook
+from gemini_proxy.simulator.scenario import Scenario
 
 PATCHABLE = (
     "rpm",
@@ -46,6 +47,7 @@ class SimulatorConfig:
     signature_secret: bytes = b"gemini-simulator"
     cache_min_tokens: int = 0
     clock: Callable[[], float] = time.time
+    scenario: Scenario | None = None  # replies per turn (scenario.load); set with --script or /_sim/scenario
     faults: Faults = field(init=False, repr=False)
     quota: QuotaBook = field(init=False, repr=False)
     caches: CacheStore = field(init=False, repr=False)
@@ -106,6 +108,8 @@ class SimulatorConfig:
         self.faults.reset(self.seed)
         self.quota.reset()
         self.caches.reset()
+        if self.scenario is not None:
+            self.scenario.served = 0
 
     def stats(self) -> dict[str, Any]:
         out = self.faults.stats.to_json()

@@ -6,6 +6,7 @@ from typing import Any, cast
 
 import orjson
 
+from gemini_proxy.simulator import scenario
 from gemini_proxy.simulator.config import SimulatorConfig
 from gemini_proxy.simulator.faults import FailSpec, KeyStateName
 
@@ -45,6 +46,15 @@ def _route(config: SimulatorConfig, verb: str, path: str, body: dict[str, Any]) 
         for key in keys:
             config.set_key_state(str(key), cast(KeyStateName, state), body.get("retry_delay"))
         return 200, {"ok": True, "keys": keys, "state": state}
+    if path == "/_sim/scenario":
+        if verb == "GET":
+            return 200, {"scenario": None if config.scenario is None else config.scenario.to_json()}
+        if verb in ("POST", "PUT"):
+            config.scenario = scenario.load(body)
+            return 200, {"ok": True, "entries": len(config.scenario.entries)}
+        if verb == "DELETE":
+            config.scenario = None
+            return 200, {"ok": True}
     if path == "/_sim/fail-next" and verb == "POST":
         spec = FailSpec.from_json(body)
         config.faults.push(spec)

@@ -10,8 +10,9 @@ from typing import Any
 
 import orjson
 
-from gemini_proxy.simulator import builtin_tools, schema_instance, signatures, tokens
+from gemini_proxy.simulator import builtin_tools, prompt_schema, schema_instance, signatures, tokens
 from gemini_proxy.simulator.request import GenRequest
+from gemini_proxy.simulator.scenario import Reply
 
 TRIGGER_PROMPT_BLOCK = "[[sim:block-prompt]]"
 TRIGGER_SAFETY = "[[sim:safety]]"
@@ -47,6 +48,7 @@ class Plan:
     candidates: list[Candidate]
     prompt_blocked: bool = False
     family: str = "2.5"
+    usage: dict[str, Any] | None = None  # a scenario's usageMetadata fields, over the computed ones
 
     @property
     def output_tokens(self) -> int:
@@ -143,8 +145,21 @@ def json_text(req: GenRequest, text: str) -> str:
     elif "responseSchema" in gen:
         value = schema_instance.instance(schema_instance.gemini_to_json_schema(gen["responseSchema"]))
     else:
-        value = {"reply": text}
+        value = prompt_json(req, text)
     return orjson.dumps(value).decode()
+
+
+def prompt_json(req: GenRequest, text: str) -> Any:
+    """JSON asked without a schema: an instance of a JSON Schema the prompt holds (``prompt_schema``),
+    else ``{"reply": text}``. A prompt's schema too big to answer is not the client's error: the
+    usual answer then."""
+    schema = prompt_schema.find(req.system, req.contents)
+    if schema is not None:
+        try:
+            return schema_instance.instance(schema)
+        except schema_instance.SchemaTooComplex:
+            pass
+    return {"reply": text}
 
 
 def cut_at_stop(text: str, stops: list[str]) -> tuple[str, bool]:
@@ -156,7 +171,11 @@ def cut_at_stop(text: str, stops: list[str]) -> tuple[str, bool]:
     return (text[:best], True) if best != -1 else (text, False)
 
 
-def plan(req: GenRequest, secret: bytes, response_id: str) -> Plan:
+def plan(req: GenRequest, secret: bytes, response_id: str, reply: Reply | None = None) -> Plan:
+    """What the model answers: a scenario's ``reply`` when one matched, else the ``[[sim:...]]`` script
+    of the prompt turn, else the deterministic default."""
+    if reply is not None:
+        return scenario_plan(req, secret, response_id, reply)
     model = req.model
     user_text, responses = last_user(req.contents)
     out = Plan(model.model_version, response_id, req.prompt_tokens, req.cached_tokens, [], family=model.family)
@@ -227,6 +246,34 @@ def use_builtins(req: GenRequest, cand: Candidate, user_text: str) -> None:
         cand.grounding = builtin_tools.grounding(user_text, cand.text or "")
     if builtin_tools.URL_TOOL in on:
         cand.url_context = builtin_tools.url_context(user_text)
+
+
+def scenario_plan(req: GenRequest, secret: bytes, response_id: str, reply: Reply) -> Plan:
+    model = req.model
+    out = Plan(model.model_version, response_id, req.prompt_tokens, req.cached_tokens, [], family=model.family,
+               usage=reply.usage)
+    cand = Candidate(index=0, thoughts=list(reply.thoughts), finish=reply.finish or "STOP")
+    out.candidates.append(cand)
+    cand.thought_tokens = sum(tokens.text_tokens(t) for t in reply.thoughts)
+    if reply.calls:
+        calls: list[dict[str, Any]] = [{"functionCall": dict(c)} for c in reply.calls]
+        if model.is_gemini3 or req.thinking_on:
+            first = reply.calls[0]
+            calls[0]["thoughtSignature"] = signatures.sign_call(secret, first["name"], first["args"])
+        cand.output_tokens = sum(tokens.part_tokens(c) for c in calls)
+        if reply.text:
+            calls.insert(0, {"text": reply.text})
+            cand.output_tokens += tokens.text_tokens(reply.text)
+        cand.calls = calls
+        if model.thinking:
+            cand.finish_message = CALLS_MESSAGE
+        return out
+    if reply.text is not None:
+        cand.text = reply.text
+        cand.output_tokens = tokens.text_tokens(reply.text)
+        if model.is_gemini3:
+            cand.end_signature = signatures.sign_text(secret, f"{response_id}:0")
+    return out
 
 
 def response_id_for(seed: int, serial: int) -> str:

@@ -6,7 +6,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from gemini_proxy.simulator import embed, errors, generate, request, response, tokens, validate
+from gemini_proxy.simulator import embed, errors, generate, request, response, scenario, tokens, validate
 from gemini_proxy.simulator.catalog import Catalog, ModelInfo
 from gemini_proxy.simulator.config import SimulatorConfig
 from gemini_proxy.simulator.faults import FailSpec
@@ -75,7 +75,12 @@ class Handlers:
 
     def plan(self, req: request.GenRequest) -> generate.Plan:
         rid = generate.response_id_for(self.config.seed, next(self._serial))
-        return generate.plan(req, self.config.signature_secret, rid)
+        reply = None
+        if self.config.scenario is not None:
+            reply = self.config.scenario.next_reply(req.contents, generate.last_user(req.contents)[0])
+            if reply is not None and reply.error is not None:
+                raise scenario.ScriptedError(*reply.error)
+        return generate.plan(req, self.config.signature_secret, rid, reply)
 
     def unary(self, plan: generate.Plan) -> dict[str, Any]:
         return response.unary(plan)

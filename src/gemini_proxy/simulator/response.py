@@ -48,6 +48,8 @@ def usage(plan: Plan, out_tokens: int, thought_tokens: int, final: bool, interim
         u["candidatesTokensDetails"] = [{"modality": "TEXT", "tokenCount": out_tokens}]
     if thought_tokens:
         u["thoughtsTokenCount"] = thought_tokens
+    if plan.usage:
+        u.update(plan.usage)
     return u
 
 

@@ -14,6 +14,8 @@ import uvicorn
 
 from gemini_proxy.simulator.app import create_app
 from gemini_proxy.simulator.config import SimulatorConfig
+from gemini_proxy.simulator.scenario import MAX_BYTES, Scenario
+from gemini_proxy.simulator.scenario import load as load_scenario
 from gemini_proxy.simulator.streaming import ConnectionCut
 
 
@@ -111,6 +113,8 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--cache-min-tokens", type=int, default=0)
     g.add_argument("--log-level", default="warning")
+    g.add_argument("--script", default=None, metavar="FILE",
+                   help="scenario file (JSON): replies per turn, see docs/simulator.md")
 
 
 def _parse_keys(items: list[str]) -> dict[str, str | None]:
@@ -140,4 +144,16 @@ def config_from_args(ns: argparse.Namespace) -> SimulatorConfig:
         error_rates=dict(ns.error_rate),
         seed=ns.seed,
         cache_min_tokens=ns.cache_min_tokens,
+        scenario=_load_script(ns.script),
     )
+
+
+def _load_script(path: str | None) -> Scenario | None:
+    if not path:
+        return None
+    try:
+        if Path(path).stat().st_size > MAX_BYTES:
+            raise ValueError(f"a scenario is at most {MAX_BYTES} bytes")
+        return load_scenario(Path(path).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"gemini-proxy fake-upstream: --script {path}: {exc}") from None
