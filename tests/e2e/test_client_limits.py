@@ -23,7 +23,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.e2e.agents_helpers import sim_config
-from tests.servers import RedisServer, ServerProcess, start_proxy
+from tests.servers import ServerProcess, replicas_on_redis, start_proxy
 
 ALICE, BOB = "tok-alice-0001", "tok-bob-00002"
 ALLOWED, OTHER = "gemini-2.5-flash", "gemini-2.5-pro"
@@ -126,14 +126,11 @@ async def test_a_client_at_its_queued_jobs_gets_429_and_another_is_served(
 def test_the_queued_jobs_limit_holds_across_two_replicas_on_redis(
     simulator: ServerProcess, sim: ServerProcess, tmp_path: Path
 ) -> None:
-    redis = RedisServer(tmp_path / "redis")
     clients = {"clients": [{"name": "alice", "token": ALICE, "max_queued_jobs": 1}, {"name": "bob", "token": BOB}]}
-    env = {"GEMINI_PROXY_CLIENTS_FILE": str(clients_file(tmp_path, clients)), "GEMINI_PROXY_REDIS_URL": redis.url}
-    replicas = [start_proxy(simulator.url, env=env), start_proxy(simulator.url, env=env)]
+    env = {"GEMINI_PROXY_CLIENTS_FILE": str(clients_file(tmp_path, clients))}
     sim_config(sim, first_byte_delay=4)
     task = {"agent": "general", "task": "slow work"}
-    try:
-        one, two = replicas
+    with replicas_on_redis(simulator.url, tmp_path, env=env) as (_, one, two):
         assert post(one, "/api/agents/delegate", ALICE, task).status_code == 202
         refused = post(two, "/api/agents/delegate", ALICE, task)
         assert refused.status_code == 429 and "max_queued_jobs 1" in refused.text, refused.text
@@ -142,10 +139,6 @@ def test_the_queued_jobs_limit_holds_across_two_replicas_on_redis(
         assert post(two, "/api/agents/delegate", ALICE, task).status_code == 202
         cancel_all(one, ALICE)
         cancel_all(one, BOB)
-    finally:
-        for replica in replicas:
-            replica.stop()
-        redis.stop()
 
 
 # max_job_context_bytes ----------------------------------------------------------------------------
