@@ -156,7 +156,10 @@ async def _start(settings: Settings, stack: contextlib.AsyncExitStack, transport
     metrics.jobs_running = lambda: scheduler.running
     await scheduler.start()
     stack.push_async_callback(scheduler.close)  # closed first: running jobs are queued again
-    agents_service = Agents(registry, jobs, scheduler, metrics, job_timeout=settings.agents_job_timeout)
+    agents_service = Agents(
+        registry, jobs, scheduler, metrics, job_timeout=settings.agents_job_timeout,
+        max_context_bytes=settings.max_job_context_bytes,
+    )
     if settings.agents_file is not None:
         agents_watcher = FileWatcher(settings.agents_file, load_agents, agents_service.use_registry, what="agents file")
         await agents_watcher.start()

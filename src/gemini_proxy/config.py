@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     agents_concurrency: int = Field(4, ge=1, le=256)
     agents_job_timeout: float = Field(3600.0, gt=0)
     agents_retention: float = Field(7 * 86400.0, gt=0)
+    # Largest task plus context of one agent job (UTF-8 bytes, context as JSON) for a client without
+    # its own max_job_context_bytes; a larger job is a 413 before anything is stored.
+    max_job_context_bytes: int = Field(1024 * 1024, ge=1024)
     responses_retention: float = Field(30 * 86400.0, gt=0)  # stored /v1/responses, as OpenAI keeps them
     responses_max_record_bytes: int = Field(8 * 1024 * 1024, ge=1024)  # larger responses are not stored
     agents_lease: float = Field(30.0, ge=1)

@@ -13,6 +13,7 @@ own errors keep Google's status in ``upstream_status``, and the OpenAI renderer 
     │   ├── InvalidRequest          400 a field is missing or malformed (``param`` names it)
     │   ├── AuthenticationError     401 no or wrong client token
     │   ├── PermissionDenied        403 the token may not do this
+    │   │   └── ModelNotAllowed     403 the client's ``models`` allow-list leaves this model out
     │   ├── NotFound                404 unknown model, route or job
     │   ├── MethodNotAllowed        405 the route exists, the method does not
     │   ├── RequestTimeout          408 the client was too slow sending its request
@@ -81,6 +82,12 @@ class AuthenticationError(ClientError):
 class PermissionDenied(ClientError):
     status = 403
     openai_type = "permission_error"
+
+
+class ModelNotAllowed(PermissionDenied):
+    """The client has an allow-list of models (``models`` in the clients file) without this one."""
+
+    code = "model_not_allowed"
 
 
 class NotFound(ClientError):

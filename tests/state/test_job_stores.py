@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gemini_proxy.state.jobs import Job, JobStore, JobStoreError, open_job_store
+from gemini_proxy.state.jobs import Job, JobStore, JobStoreError, TooManyActiveJobs, open_job_store
 from gemini_proxy.state.jobs_memory import MemoryJobStore
 from gemini_proxy.state.jobs_redis import RedisJobStore
 from gemini_proxy.state.jobs_sqlite import SqliteJobStore
@@ -70,6 +70,75 @@ async def test_list_only_one_clients_jobs(jobs: JobStore) -> None:
     assert [j.id for j in await jobs.recent(client="anon")] == ["job_3"]
     assert [j.id for j in await jobs.recent(client="alice", limit=1)] == ["job_2"]
     assert await jobs.recent(client="carol") == []
+
+
+def owned(job_id: str, client: str, created: float = T0) -> Job:
+    job = new_job(job_id, created)
+    job.spec["client"] = client
+    return job
+
+
+async def test_counts_of_one_client_by_status(jobs: JobStore) -> None:
+    for i in range(3):
+        await jobs.create(owned(f"job_a{i}", "alice", T0 + i))
+    await jobs.create(owned("job_b0", "bob"))
+    await jobs.create(new_job("job_old"))  # from before clients: anon's
+    (claimed,) = await jobs.claim("owner-a", T0 + 10, T0 + 400, 1)
+    assert claimed.id == "job_a0"
+    await jobs.cancel("job_a1", T0 + 11)
+    claimed.status, claimed.finished_at = "succeeded", T0 + 12
+    assert await jobs.update(claimed, "owner-a")
+    zero = {"queued": 0, "running": 0, "succeeded": 0, "failed": 0, "cancelled": 0}
+    assert await jobs.counts("alice") == {**zero, "queued": 1, "succeeded": 1, "cancelled": 1}
+    assert await jobs.counts("bob") == {**zero, "queued": 1}
+    assert await jobs.counts("carol") == zero
+    assert await jobs.counts() == {**zero, "queued": 3, "succeeded": 1, "cancelled": 1}
+    assert await jobs.purge(T0 + 100) == 2
+    assert await jobs.counts("alice") == {**zero, "queued": 1}
+
+
+async def test_create_refuses_a_client_over_its_active_jobs(jobs: JobStore) -> None:
+    assert (await jobs.create(owned("job_1", "alice"), max_active=2))[1]
+    assert (await jobs.create(owned("job_2", "alice"), max_active=2))[1]
+    with pytest.raises(TooManyActiveJobs) as refused:
+        await jobs.create(owned("job_3", "alice"), max_active=2)
+    assert refused.value.active == 2
+    assert await jobs.get("job_3") is None, "nothing is stored for a refused job"
+    again, created = await jobs.create(owned("job_1", "alice"), max_active=2)
+    assert not created and again.id == "job_1", "an existing id (Idempotency-Key) is returned, not refused"
+    assert (await jobs.create(owned("job_b", "bob"), max_active=2))[1], "another client is not affected"
+    (running,) = await jobs.claim("owner-a", T0 + 1, T0 + 400, 1)  # a running job still counts
+    with pytest.raises(TooManyActiveJobs):
+        await jobs.create(owned("job_3", "alice"), max_active=2)
+    running.status, running.finished_at = "failed", T0 + 2
+    assert await jobs.update(running, "owner-a")  # a finished job no longer does
+    assert (await jobs.create(owned("job_3", "alice"), max_active=2))[1]
+    await jobs.cancel("job_2", T0 + 3)
+    assert (await jobs.create(owned("job_4", "alice"), max_active=2))[1]
+
+
+async def test_concurrent_creates_admit_at_most_the_limit(jobs: JobStore) -> None:
+    async def attempt(i: int) -> bool:
+        try:
+            return (await jobs.create(owned(f"job_{i}", "alice", T0 + i), max_active=3))[1]
+        except TooManyActiveJobs:
+            return False
+
+    assert sum(await asyncio.gather(*(attempt(i) for i in range(12)))) == 3
+
+
+async def test_sqlite_counts_a_client_by_its_index(tmp_path: Path) -> None:
+    store = SqliteJobStore(tmp_path / "jobs.db")
+    await store.open()
+    try:
+        from gemini_proxy.state.jobs_sqlite import CLIENT
+
+        plan = await store._db.run(lambda conn: conn.execute(
+            f"EXPLAIN QUERY PLAN SELECT COUNT(*) FROM jobs WHERE {CLIENT} = ? AND status IN ('queued', 'running')",
+            ("alice",)).fetchall())  # fmt: skip
+        assert "jobs_by_client" in str(plan), plan
+    finally:
+        await store.close()
 
 
 async def test_claim_takes_ready_jobs_oldest_first_once(jobs: JobStore) -> None:

@@ -25,11 +25,11 @@ import orjson
 
 from gemini_proxy.agents.gemini import build_request
 from gemini_proxy.agents.registry import AgentRegistry
-from gemini_proxy.errors import InvalidRequest
+from gemini_proxy.errors import InvalidRequest, PayloadTooLarge
 from gemini_proxy.state.jobs import Job
 from gemini_proxy.translate.models import resolve_model
 
-__all__ = ["MAX_WAIT", "Delegation", "job_id_for", "job_view", "new_job", "parse_delegate"]
+__all__ = ["MAX_WAIT", "ContextLimit", "Delegation", "job_id_for", "job_view", "new_job", "parse_delegate"]
 
 MAX_WAIT = 300.0
 MAX_METADATA = 16
@@ -53,8 +53,22 @@ def bad(field: str, message: str, code: str | None = None) -> InvalidRequest:
     return InvalidRequest(message, param=field, code=code or f"invalid_{field.split('.')[0]}")
 
 
+@dataclass(frozen=True, slots=True)
+class ContextLimit:
+    """The most bytes a job's task plus context may have, and where that limit comes from (for the
+    message: the client's ``max_job_context_bytes`` or the proxy's setting)."""
+
+    max_bytes: int
+    source: str
+
+
 def parse_delegate(
-    body: dict[str, Any], registry: AgentRegistry, *, aliases: dict[str, str], default_model: str
+    body: dict[str, Any],
+    registry: AgentRegistry,
+    *,
+    aliases: dict[str, str],
+    default_model: str,
+    limit: ContextLimit | None = None,
 ) -> Delegation:
     unknown = sorted(set(body) - set(FIELDS))
     if unknown:
@@ -81,6 +95,8 @@ def parse_delegate(
         model = resolve_model(model_name or agent.model, aliases=aliases, default=default_model)
     except InvalidRequest as exc:
         raise bad("model", f"'model': {exc.message}.") from None
+    if limit is not None:
+        _check_size(task, context, limit)
     metadata = _metadata(body.get("metadata"))
     wait = _wait(body.get("wait"))
     asked = {"agent": name, "task": task, "context": context, "model": model, "metadata": metadata}
@@ -89,6 +105,28 @@ def parse_delegate(
     except orjson.JSONEncodeError:  # orjson writes up to 254 levels of nesting
         raise bad("context", "'context' is nested too deeply.") from None
     return Delegation(name, model, task, context, metadata, wait, build_request(agent, task, context), fingerprint)
+
+
+def _check_size(task: str, context: Any, limit: ContextLimit) -> None:
+    """A 413 naming the field when the task plus the context (UTF-8, the context as compact JSON
+    unless it is text) is over ``limit``: such a job is refused before anything is stored."""
+    size = len(task.encode())
+    if size <= limit.max_bytes and context is not None:
+        if isinstance(context, str):
+            size += len(context.encode())
+        else:
+            try:
+                size += len(orjson.dumps(context))
+            except orjson.JSONEncodeError:  # orjson writes up to 254 levels of nesting
+                raise bad("context", "'context' is nested too deeply.") from None
+    if size > limit.max_bytes:
+        field = "context" if len(task.encode()) <= limit.max_bytes else "task"
+        raise PayloadTooLarge(
+            f"'{field}': the job's task and context are {size} bytes, over the limit of {limit.max_bytes}"
+            f" bytes ({limit.source}); send a smaller {field}.",
+            param=field,
+            code="job_context_too_large",
+        )
 
 
 def _metadata(value: Any) -> dict[str, str]:

@@ -2,6 +2,12 @@
 
 ``Agents`` holds the registry, the job store and this process's scheduler (``runner``). A store that cannot be
 reached is the client's 503 (``ServiceUnavailable``), never a 500.
+
+A client's limits on jobs (``clients.Client``) are checked here, for REST and MCP alike:
+``max_queued_jobs`` by the store as it creates the job (``JobStore.create(max_active=...)``: one
+atomic count across workers and replicas), a 429 (``ClientLimitExceeded``) over it;
+``max_job_context_bytes`` (else ``GEMINI_PROXY_MAX_JOB_CONTEXT_BYTES``) by ``parse_delegate``
+with ``context_limit(client)``, a 413 before anything is stored.
 """
 
 from __future__ import annotations
@@ -12,20 +18,23 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 
-from gemini_proxy.agents.jobs import Delegation, new_job
+from gemini_proxy.agents.jobs import ContextLimit, Delegation, new_job
 from gemini_proxy.agents.registry import AgentRegistry
 from gemini_proxy.agents.runner import JobMetrics
 from gemini_proxy.agents.scheduler import JobScheduler
 from gemini_proxy.clients import ADMIN, Client
-from gemini_proxy.errors import Conflict, NotFound, ServiceUnavailable
+from gemini_proxy.errors import ClientLimitExceeded, Conflict, NotFound, ServiceUnavailable
 from gemini_proxy.observability import request_id
-from gemini_proxy.state.jobs import Job, JobStore, JobStoreError, job_client
+from gemini_proxy.state.jobs import Job, JobStore, JobStoreError, TooManyActiveJobs, job_client
+from gemini_proxy.upstream.allowed import ModelScope, check_model
 
 __all__ = ["Agents"]
 
 log = logging.getLogger("gemini_proxy")
 
 WAIT_POLL = 0.25  # how often a waiting client re-reads a job that another process runs
+# Retry-After of a client at its max_queued_jobs: when one of its jobs ends is not known ahead.
+QUEUED_RETRY_AFTER = 5.0
 
 
 @contextlib.contextmanager
@@ -47,6 +56,7 @@ class Agents:
         metrics: JobMetrics,
         *,
         job_timeout: float,
+        max_context_bytes: int = 1024 * 1024,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = registry
@@ -54,7 +64,14 @@ class Agents:
         self.runner = runner
         self._metrics = metrics
         self._job_timeout = job_timeout
+        self._max_context_bytes = max_context_bytes
         self._clock = clock
+
+    def context_limit(self, client: Client) -> ContextLimit:
+        """The size limit of ``client``'s jobs: its own ``max_job_context_bytes``, else the proxy's."""
+        if client.max_job_context_bytes is not None:
+            return ContextLimit(client.max_job_context_bytes, f"max_job_context_bytes of client {client.name!r}")
+        return ContextLimit(self._max_context_bytes, "GEMINI_PROXY_MAX_JOB_CONTEXT_BYTES")
 
     def use_registry(self, registry: AgentRegistry) -> None:
         """Agents from now on (the agents file changed): new delegations see them; queued and
@@ -64,12 +81,23 @@ class Agents:
 
     async def delegate(self, job_id: str, delegation: Delegation, client: Client) -> tuple[Job, bool]:
         """Queue a job for ``client``; with a reused ``job_id`` (Idempotency-Key) the existing job and False.
-        A reused id with a different request is a ``Conflict``."""
+        A reused id with a different request is a ``Conflict``; a client with ``max_queued_jobs``
+        jobs queued or running gets ``ClientLimitExceeded`` (and nothing is stored)."""
         now = self._clock()
         job = new_job(job_id, delegation, now=now, timeout=self._job_timeout, request_id=request_id.get() or "",
                       client=client.name)  # fmt: skip
+        if client.models is not None:  # the job's model, before it is queued (the runner has no client)
+            check_model(delegation.model, ModelScope.of(client.name, client.models))
+        limit = client.max_queued_jobs
         with _store_errors():
-            stored, created = await self.store.create(job)
+            try:
+                stored, created = await self.store.create(job, max_active=limit)
+            except TooManyActiveJobs as exc:
+                raise ClientLimitExceeded(
+                    f"Client {client.name!r} has {exc.active} agent jobs queued or running, its limit"
+                    f" (max_queued_jobs {limit}); retry after {QUEUED_RETRY_AFTER:g} s or once one has finished.",
+                    retry_after=QUEUED_RETRY_AFTER,
+                ) from None
         if created:
             self.runner.wake()
         elif stored.spec.get("fingerprint") != delegation.fingerprint:
@@ -98,9 +126,10 @@ class Agents:
                 status=status, agent=agent, limit=limit, client=None if client.admin else client.name
             )
 
-    async def counts(self) -> dict[str, int]:
+    async def counts(self, client: Client | None = None) -> dict[str, int]:
+        """``client``'s jobs per status (the admin's, or without a client: everyone's)."""
         with _store_errors():
-            return await self.store.counts()
+            return await self.store.counts(None if client is None or client.admin else client.name)
 
     async def cancel(self, job_id: str, client: Client) -> Job:
         """Cancel a queued or running job of ``client`` (a running job's upstream call is cancelled:

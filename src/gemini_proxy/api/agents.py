@@ -46,15 +46,17 @@ def _idempotency(request: Request) -> tuple[str | None, str]:
 @surface(render_simple, "agents")
 async def delegate(request: Request) -> Response:
     svc = services(request)
+    client = client_of(request.scope)
     delegation = parse_delegate(
         await read_json_object(request),
         svc.agents.registry,
         aliases=svc.aliases,
         default_model=svc.settings.default_model,
+        limit=svc.agents.context_limit(client),
     )
     request.state.model = delegation.model
-    key, client = _idempotency(request)
-    job, created = await svc.agents.delegate(job_id_for(key, client), delegation, client_of(request.scope))
+    key, owner = _idempotency(request)
+    job, created = await svc.agents.delegate(job_id_for(key, owner), delegation, client)
     if delegation.wait > 0:
         job = await svc.agents.wait(job, delegation.wait)
     view = job_view(job)
@@ -93,7 +95,7 @@ async def status(request: Request) -> Response:
     return json_response(
         {
             "agents": _agents(svc),
-            "counts": await svc.agents.counts(),
+            "counts": await svc.agents.counts(client_of(request.scope)),
             "running_here": svc.agents.runner.running,
             "jobs": [job_view(job, full=False) for job in jobs],
         }

@@ -44,7 +44,9 @@ from gemini_proxy.translate.anthropic.model_list import (
     to_anthropic_model_page,
     to_anthropic_models,
 )
+from gemini_proxy.translate.model_list import model_id
 from gemini_proxy.upstream import urls
+from gemini_proxy.upstream.allowed import allowed_models, is_allowed
 from gemini_proxy.upstream.gateway import UpstreamStream
 from gemini_proxy.upstream.sse import GeminiEventDecoder, check_event
 
@@ -202,7 +204,9 @@ async def count_tokens(request: Request) -> Response:
 
 async def _models(svc: Services) -> list[dict[str, Any]]:
     catalog = await svc.models.catalog()
-    return to_anthropic_models(catalog.models, created=catalog.fetched_at)
+    scope = allowed_models.get()  # a client with an allow-list of models sees those only
+    models = [m for m in catalog.models if is_allowed(model_id(m), scope)]
+    return to_anthropic_models(models, created=catalog.fetched_at)
 
 
 @surface(render_anthropic, "anthropic")

@@ -38,6 +38,7 @@ from gemini_proxy.clients import Client, ClientRegistry
 from gemini_proxy.errors import ClientLimitExceeded, MethodNotAllowed, NotFound, ProxyError
 from gemini_proxy.limits import ClientLimiter
 from gemini_proxy.observability import client_name, request_id
+from gemini_proxy.upstream.allowed import ModelScope, allowed_models
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -114,6 +115,8 @@ class ProxyApp:
             return
         client = scope["state"]["client"]
         named = client_name.set(client.name)  # every log line of the request, the access log's too
+        # The client's model allow-list, checked by the gateway on every upstream call.
+        scoped = allowed_models.set(ModelScope.of(client.name, client.models)) if client.models is not None else None
         try:
             if ClientLimiter.limits(client) and self.auth.guarded(scope):
                 await self._limited(client, scope, receive, send)
@@ -121,6 +124,8 @@ class ProxyApp:
                 await self._route(scope, receive, send)
         finally:
             client_name.reset(named)
+            if scoped is not None:
+                allowed_models.reset(scoped)
 
     async def _limited(self, client: Client, scope: Scope, receive: Receive, send: Send) -> None:
         """A request of a client with limits: admitted (and released when it ends) or a 429."""

@@ -22,7 +22,9 @@ from gemini_proxy.api.common import JSON, check_model_id, render_google, service
 from gemini_proxy.api.owned import check_cache, check_cache_in_raw, remember_cache, visible_caches
 from gemini_proxy.api.streaming import StreamResponse
 from gemini_proxy.errors import InvalidRequest, NotFound, UpstreamUnavailable
+from gemini_proxy.translate.model_list import model_id
 from gemini_proxy.upstream import urls
+from gemini_proxy.upstream.allowed import allowed_models, check_model, is_allowed
 from gemini_proxy.upstream.caches import CachePage
 from gemini_proxy.upstream.gateway import Answer
 
@@ -81,12 +83,21 @@ async def model_call(request: Request) -> Response:
 
 @surface(render_google, "gemini")
 async def list_models(request: Request) -> Response:
-    return _passthrough(await services(request).models.list_page(_query(request), version=_version(request)))
+    answer = await services(request).models.list_page(_query(request), version=_version(request))
+    scope = allowed_models.get()
+    if scope is None or answer.status != 200:
+        return _passthrough(answer)
+    # A client with an allow-list of models sees those only (a page may so come out shorter).
+    page = answer.json()
+    if isinstance(page, dict) and isinstance(page.get("models"), list):
+        page["models"] = [m for m in page["models"] if isinstance(m, dict) and is_allowed(model_id(m), scope)]
+    return Response(orjson.dumps(page, option=orjson.OPT_INDENT_2) + b"\n", media_type=JSON)
 
 
 @surface(render_google, "gemini")
 async def get_model(request: Request) -> Response:
     model = check_model_id(request.path_params["target"], param="name")
+    check_model(model)  # another model than the client's own: 403, as for using it
     return _passthrough(await services(request).models.get(model, _query(request), version=_version(request)))
 
 

@@ -192,15 +192,17 @@ class _Tools:
         ) -> Annotated[CallToolResult, JobInfo]:
             svc = self._svc()
             body: dict[str, Any] = {"agent": agent, "task": task, "context": context, "model": model, "wait": wait}
+            client = _client(ctx)
             with self._call(model) as served:
                 delegation = parse_delegate(
                     {k: v for k, v in body.items() if v is not None},
                     svc.agents.registry,
                     aliases=svc.aliases,
                     default_model=svc.settings.default_model,
+                    limit=svc.agents.context_limit(client),
                 )
                 served[0] = delegation.model
-                job, _ = await svc.agents.delegate(job_id_for(None, ""), delegation, _client(ctx))
+                job, _ = await svc.agents.delegate(job_id_for(None, ""), delegation, client)
                 if delegation.wait > 0:
                     job = await self._wait(svc, job, delegation.wait, ctx)
             return _job_result(job)

@@ -51,8 +51,9 @@ from gemini_proxy.translate.embeddings import (
     to_batch_embed_bodies,
     to_embedding_response,
 )
-from gemini_proxy.translate.model_list import find_model, to_openai_model_list
+from gemini_proxy.translate.model_list import find_model, model_id, to_openai_model_list
 from gemini_proxy.translate.models import resolve_model
+from gemini_proxy.upstream.allowed import allowed_models, is_allowed
 from gemini_proxy.upstream.sse import GeminiEventDecoder, check_event
 
 SSE_MEDIA_TYPE = "text/event-stream; charset=utf-8"  # what api.openai.com sends
@@ -186,9 +187,15 @@ async def embeddings(request: Request) -> Response:
 
 
 async def _model_listing(svc: Services) -> dict[str, Any]:
-    """Google's model list (``upstream.models``, cached there) in OpenAI's shape."""
+    """Google's model list (``upstream.models``, cached there) in OpenAI's shape: for a client with
+    an allow-list of models, those models only (and the aliases that stand for them)."""
     catalog = await svc.models.catalog()
-    return to_openai_model_list(catalog.models, aliases=svc.aliases, created=int(catalog.fetched_at))
+    scope = allowed_models.get()
+    if scope is None:
+        return to_openai_model_list(catalog.models, aliases=svc.aliases, created=int(catalog.fetched_at))
+    models = [m for m in catalog.models if is_allowed(model_id(m), scope)]
+    aliases = {alias: target for alias, target in svc.aliases.items() if is_allowed(target, scope)}
+    return to_openai_model_list(models, aliases=aliases, created=int(catalog.fetched_at))
 
 
 @surface(render_openai, "openai")

@@ -16,6 +16,11 @@ processes (SQLite) or replicas (Redis) can share one queue and a job is run by o
   taken over, and the caller drops its work. A final status is therefore written exactly once.
 * ``cancel`` ends a queued or running job at once; the runner that holds it learns it from its
   next ``update``.
+* ``create(job, max_active=n)`` refuses (``TooManyActiveJobs``) a new job whose client already has
+  ``n`` jobs queued or running, counted in the same atomic step as the insert, so that workers and
+  replicas sharing the store admit at most ``n`` between them. ``counts(client=...)`` is one
+  client's jobs per status (an index per client: SQLite's ``jobs_by_client``, Redis's
+  ``jobs:client:{name}:{status}`` sets).
 
 ``spec`` (``JobSpec``) is what the client asked for (task, context, metadata, the Gemini request,
 deadline) and never changes; ``outcome`` (``JobOutcome``) is what running it produced (result,
@@ -39,6 +44,7 @@ __all__ = [
     "JobStatus",
     "JobStore",
     "JobStoreError",
+    "TooManyActiveJobs",
     "dump_json",
     "open_job_store",
 ]
@@ -80,6 +86,17 @@ class JobStoreError(Exception):
     """The job store could not be reached or failed (Redis down, SQLite locked past its timeout)."""
 
 
+ACTIVE_STATUSES: tuple[JobStatus, ...] = ("queued", "running")
+
+
+class TooManyActiveJobs(Exception):
+    """``create(job, max_active=n)``: the job's client has ``active`` (>= n) jobs queued or running."""
+
+    def __init__(self, active: int) -> None:
+        super().__init__(f"{active} jobs queued or running")
+        self.active = active
+
+
 @dataclass(slots=True)
 class Job:
     id: str
@@ -107,8 +124,10 @@ class JobStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def create(self, job: Job) -> tuple[Job, bool]:
-        """Insert ``job``; if its id exists already, leave it and return the stored one and False."""
+    async def create(self, job: Job, *, max_active: int | None = None) -> tuple[Job, bool]:
+        """Insert ``job``; if its id exists already, leave it and return the stored one and False.
+        With ``max_active``, a new job whose client (``job_client``) already has that many jobs
+        queued or running raises ``TooManyActiveJobs`` instead (an existing id is still returned)."""
         ...
 
     async def get(self, job_id: str) -> Job | None: ...
@@ -119,8 +138,8 @@ class JobStore(Protocol):
         """Newest first; with ``client``, only that client's jobs (``job_client``)."""
         ...
 
-    async def counts(self) -> dict[str, int]:
-        """Jobs per status (every status present, zeros included)."""
+    async def counts(self, client: str | None = None) -> dict[str, int]:
+        """Jobs per status (every status present, zeros included); with ``client``, that client's."""
         ...
 
     async def claim(self, owner: str, now: float, lease_until: float, limit: int) -> list[Job]: ...

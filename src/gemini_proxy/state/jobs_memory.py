@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import copy
 
-from gemini_proxy.state.jobs import STATUSES, Job, check_list_args, job_client, sorted_newest
+from gemini_proxy.state.jobs import (
+    ACTIVE_STATUSES,
+    STATUSES,
+    Job,
+    TooManyActiveJobs,
+    check_list_args,
+    job_client,
+    sorted_newest,
+)
 
 __all__ = ["MemoryJobStore"]
 
@@ -20,10 +28,15 @@ class MemoryJobStore:
     async def close(self) -> None:
         return None
 
-    async def create(self, job: Job) -> tuple[Job, bool]:
+    async def create(self, job: Job, *, max_active: int | None = None) -> tuple[Job, bool]:
         existing = self._jobs.get(job.id)
         if existing is not None:
             return copy.deepcopy(existing), False
+        if max_active is not None:
+            counts = await self.counts(job_client(job))
+            active = sum(counts[s] for s in ACTIVE_STATUSES)
+            if active >= max_active:
+                raise TooManyActiveJobs(active)
         self._jobs[job.id] = copy.deepcopy(job)
         return copy.deepcopy(job), True
 
@@ -43,10 +56,11 @@ class MemoryJobStore:
         ]
         return [copy.deepcopy(j) for j in sorted_newest(found)[:limit]]
 
-    async def counts(self) -> dict[str, int]:
+    async def counts(self, client: str | None = None) -> dict[str, int]:
         counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
         for job in self._jobs.values():
-            counts[job.status] += 1
+            if client is None or job_client(job) == client:
+                counts[job.status] += 1
         return counts
 
     async def claim(self, owner: str, now: float, lease_until: float, limit: int) -> list[Job]:

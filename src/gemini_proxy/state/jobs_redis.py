@@ -8,6 +8,11 @@ Layout (``prefix`` defaults to ``gemini-proxy:``, like the key state)::
     {prefix}jobs:ready           ZSET  id -> ready_at of queued jobs (claim order)
     {prefix}jobs:lease           ZSET  id -> lease_until of running jobs (takeover of dead replicas)
     {prefix}jobs:done            ZSET  id -> finished_at of finished jobs (retention)
+    {prefix}jobs:client:{c}:{s}  ZSET  id -> created_at, per client and status (a client's counts
+                                       and its limit of jobs queued or running)
+
+The hash keeps the job's client in a scalar field ``client`` for the scripts (a job made before
+that field has none and is in no client's set: it is not counted against anyone's limit).
 
 Every change of status is one Lua script (create, claim, update, cancel, purge), so the job and
 its indexes move together and two replicas never claim the same job. The scripts only touch
@@ -26,19 +31,30 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gemini_proxy.state.jobs import STATUSES, Job, JobStatus, JobStoreError, check_list_args, dump_json, job_client
+from gemini_proxy.state.jobs import (
+    STATUSES,
+    Job,
+    JobStatus,
+    JobStoreError,
+    TooManyActiveJobs,
+    check_list_args,
+    dump_json,
+    job_client,
+)
 from gemini_proxy.state.redis_client import fail_fast_client
 
 __all__ = ["RedisJobStore"]
 
 _MOVE = """
-local function move(p, id, created, from, to, ready, lease, finished)
+local function move(p, id, created, from, to, ready, lease, finished, client)
   if from then
     redis.call('ZREM', p .. 'jobs:status:' .. from, id)
     redis.call('ZREM', p .. 'jobs:ready', id)
     redis.call('ZREM', p .. 'jobs:lease', id)
+    if client then redis.call('ZREM', p .. 'jobs:client:' .. client .. ':' .. from, id) end
   end
   redis.call('ZADD', p .. 'jobs:status:' .. to, created, id)
+  if client then redis.call('ZADD', p .. 'jobs:client:' .. client .. ':' .. to, created, id) end
   if to == 'queued' then redis.call('ZADD', p .. 'jobs:ready', ready, id)
   elseif to == 'running' then redis.call('ZADD', p .. 'jobs:lease', lease, id)
   else redis.call('ZADD', p .. 'jobs:done', finished, id) end
@@ -46,12 +62,17 @@ end
 """
 
 CREATE_LUA = _MOVE + """
-local p, id = ARGV[1], ARGV[2]
+local p, id, client, max_active = ARGV[1], ARGV[2], ARGV[8], tonumber(ARGV[9])
 local key = p .. 'job:' .. id
 if redis.call('EXISTS', key) == 1 then return 0 end
-redis.call('HSET', key, unpack(ARGV, 8))
+if max_active > 0 then
+  local active = redis.call('ZCARD', p .. 'jobs:client:' .. client .. ':queued')
+    + redis.call('ZCARD', p .. 'jobs:client:' .. client .. ':running')
+  if active >= max_active then return -1 - active end
+end
+redis.call('HSET', key, unpack(ARGV, 10))
 redis.call('ZADD', p .. 'jobs:all', ARGV[3], id)
-move(p, id, ARGV[3], false, ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+move(p, id, ARGV[3], false, ARGV[4], ARGV[5], ARGV[6], ARGV[7], client)
 return 1
 """
 
@@ -66,9 +87,9 @@ end
 local claimed = {}
 for _, id in ipairs(ids) do
   local key = p .. 'job:' .. id
-  local cur = redis.call('HMGET', key, 'status', 'created_at', 'started_at')
+  local cur = redis.call('HMGET', key, 'status', 'created_at', 'started_at', 'client')
   if cur[1] == 'queued' or cur[1] == 'running' then
-    move(p, id, cur[2], cur[1], 'running', '', lease, '')
+    move(p, id, cur[2], cur[1], 'running', '', lease, '', cur[4])
     redis.call('HSET', key, 'status', 'running', 'owner', owner, 'lease_until', lease, 'updated_at', now)
     if cur[3] == '' then redis.call('HSET', key, 'started_at', now) end
     table.insert(claimed, id)
@@ -83,21 +104,21 @@ return claimed
 UPDATE_LUA = _MOVE + """
 local p, id, owner = ARGV[1], ARGV[2], ARGV[3]
 local key = p .. 'job:' .. id
-local cur = redis.call('HMGET', key, 'status', 'owner', 'created_at')
+local cur = redis.call('HMGET', key, 'status', 'owner', 'created_at', 'client')
 if cur[1] ~= 'running' or cur[2] ~= owner then return 0 end
 redis.call('HSET', key, unpack(ARGV, 8))
-move(p, id, cur[3], 'running', ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+move(p, id, cur[3], 'running', ARGV[4], ARGV[5], ARGV[6], ARGV[7], cur[4])
 return 1
 """
 
 CANCEL_LUA = _MOVE + """
 local p, id, now = ARGV[1], ARGV[2], ARGV[3]
 local key = p .. 'job:' .. id
-local cur = redis.call('HMGET', key, 'status', 'created_at')
+local cur = redis.call('HMGET', key, 'status', 'created_at', 'client')
 if not cur[1] then return -1 end
 if cur[1] ~= 'queued' and cur[1] ~= 'running' then return 0 end
 redis.call('HSET', key, 'status', 'cancelled', 'finished_at', now, 'updated_at', now, 'owner', '', 'lease_until', '0')
-move(p, id, cur[2], cur[1], 'cancelled', '', '', now)
+move(p, id, cur[2], cur[1], 'cancelled', '', '', now, cur[3])
 return 1
 """
 
@@ -106,8 +127,9 @@ local p, before, batch = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local ids = redis.call('ZRANGEBYSCORE', p .. 'jobs:done', '-inf', '(' .. before, 'LIMIT', 0, batch)
 for _, id in ipairs(ids) do
   local key = p .. 'job:' .. id
-  local status = redis.call('HGET', key, 'status')
-  if status then redis.call('ZREM', p .. 'jobs:status:' .. status, id) end
+  local cur = redis.call('HMGET', key, 'status', 'client')
+  if cur[1] then redis.call('ZREM', p .. 'jobs:status:' .. cur[1], id) end
+  if cur[1] and cur[2] then redis.call('ZREM', p .. 'jobs:client:' .. cur[2] .. ':' .. cur[1], id) end
   redis.call('DEL', key)
   redis.call('ZREM', p .. 'jobs:all', id)
   redis.call('ZREM', p .. 'jobs:done', id)
@@ -134,7 +156,7 @@ def _mutable(job: Job) -> list[str]:
 def _fields(job: Job) -> list[str]:
     return [
         "id", job.id, "agent", job.agent, "model", job.model, "created_at", _num(job.created_at),
-        "spec", dump_json(job.spec), *_mutable(job),
+        "client", job_client(job), "spec", dump_json(job.spec), *_mutable(job),
     ]
 
 
@@ -188,14 +210,17 @@ class RedisJobStore:
             found: list[dict[str, str]] = await pipe.execute()
         return [_job(h) for h in found if h]
 
-    async def create(self, job: Job) -> tuple[Job, bool]:
-        args = [
+    async def create(self, job: Job, *, max_active: int | None = None) -> tuple[Job, bool]:
+        args: list[str | int] = [
             self.prefix, job.id, _num(job.created_at), job.status, _num(job.ready_at), _num(job.lease_until),
-            _num(job.finished_at), *_fields(job),
+            _num(job.finished_at), job_client(job), max_active or 0, *_fields(job),
         ]
         with _errors():
-            if await self._create(args=args):
+            result = int(await self._create(args=args))
+            if result == 1:
                 return job, True
+            if result < 0:
+                raise TooManyActiveJobs(-1 - result)
             (existing,) = await self._get_many([job.id])
         return existing, False
 
@@ -225,11 +250,12 @@ class RedisJobStore:
                 start += batch
         return found[:limit]
 
-    async def counts(self) -> dict[str, int]:
+    async def counts(self, client: str | None = None) -> dict[str, int]:
+        index = f"{self.prefix}jobs:status:" if client is None else f"{self.prefix}jobs:client:{client}:"
         with _errors():
             async with self._redis.pipeline(transaction=False) as pipe:
                 for status in STATUSES:
-                    pipe.zcard(f"{self.prefix}jobs:status:{status}")
+                    pipe.zcard(index + status)
                 sizes = await pipe.execute()
         return {status: int(n) for status, n in zip(STATUSES, sizes, strict=True)}
 

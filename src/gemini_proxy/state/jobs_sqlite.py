@@ -15,7 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gemini_proxy.state.jobs import STATUSES, Job, JobStoreError, check_list_args, dump_json
+from gemini_proxy.state.jobs import (
+    STATUSES,
+    Job,
+    JobStoreError,
+    TooManyActiveJobs,
+    check_list_args,
+    dump_json,
+    job_client,
+)
 from gemini_proxy.state.sqlite_db import SqliteDb
 
 __all__ = ["SqliteJobStore"]
@@ -32,7 +40,12 @@ CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
 CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (status, ready_at);
 CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs (finished_at);
+CREATE INDEX IF NOT EXISTS jobs_by_client
+    ON jobs (COALESCE(json_extract(spec, '$.client'), 'anon'), status, created_at);
 """
+# A job's client, exactly as the index ``jobs_by_client`` has it (SQLite uses an index on an
+# expression only for the same expression).
+CLIENT = "COALESCE(json_extract(spec, '$.client'), 'anon')"
 COLUMNS = (
     "id, agent, model, status, created_at, updated_at, ready_at, started_at, finished_at, owner, lease_until,"
     " attempts, spec, outcome"
@@ -72,11 +85,18 @@ class SqliteJobStore:
     async def close(self) -> None:
         await self._db.close()
 
-    async def create(self, job: Job) -> tuple[Job, bool]:
+    async def create(self, job: Job, *, max_active: int | None = None) -> tuple[Job, bool]:
         def create(conn: sqlite3.Connection) -> tuple[Job, bool]:
             row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job.id,)).fetchone()
             if row is not None:
                 return _job(row), False
+            if max_active is not None:  # in the same write transaction as the insert: no one in between
+                (active,) = conn.execute(
+                    f"SELECT COUNT(*) FROM jobs WHERE {CLIENT} = ? AND status IN ('queued', 'running')",
+                    (job_client(job),),
+                ).fetchone()
+                if active >= max_active:
+                    raise TooManyActiveJobs(int(active))
             conn.execute(f"INSERT INTO jobs ({COLUMNS}) VALUES ({','.join('?' * 14)})", _row(job))
             return job, True
 
@@ -95,7 +115,7 @@ class SqliteJobStore:
         check_list_args(status, limit)
         where, args = [], []
         if client is not None:
-            where.append("COALESCE(json_extract(spec, '$.client'), 'anon') = ?")
+            where.append(f"{CLIENT} = ?")
             args.append(client)
         if status is not None:
             where.append("status = ?")
@@ -107,10 +127,14 @@ class SqliteJobStore:
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         return await self._run(lambda conn: [_job(r) for r in conn.execute(sql, (*args, limit)).fetchall()])
 
-    async def counts(self) -> dict[str, int]:
+    async def counts(self, client: str | None = None) -> dict[str, int]:
+        where = f"WHERE {CLIENT} = ?" if client is not None else ""
+        sql = f"SELECT status, COUNT(*) FROM jobs {where} GROUP BY status"
+        args: tuple[str, ...] = (client,) if client is not None else ()
+
         def counts(conn: sqlite3.Connection) -> dict[str, int]:
             found: dict[str, int] = dict.fromkeys(STATUSES, 0)
-            for status, n in conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall():
+            for status, n in conn.execute(sql, args).fetchall():
                 found[str(status)] = int(n)
             return found
 

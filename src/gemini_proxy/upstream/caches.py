@@ -18,6 +18,7 @@ import orjson
 
 from gemini_proxy.errors import InvalidRequest
 from gemini_proxy.upstream import urls
+from gemini_proxy.upstream.allowed import allowed_models, check_model
 from gemini_proxy.upstream.gateway import Answer, Gateway
 from gemini_proxy.upstream.pool import KeyPool
 
@@ -70,7 +71,12 @@ class CachedContents:
     async def create(
         self, body: bytes, query: Mapping[str, str] | None, *, version: urls.Version = "v1beta"
     ) -> Answer:
-        """``POST cachedContents``; the key that created the cache is remembered."""
+        """``POST cachedContents``; the key that created the cache is remembered. The model it is
+        for must be one the client may use (a cache is only of use with its own model)."""
+        scope = allowed_models.get()
+        if scope is not None:
+            model = _json_object(body).get("model")
+            check_model(model if isinstance(model, str) else "", scope)
         answer = await self._gateway.call(CACHES, "POST", urls.cached_contents(version), body=body, query=query)
         name = _json_object(answer.raw).get("name")
         if isinstance(name, str):

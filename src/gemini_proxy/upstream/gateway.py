@@ -7,6 +7,9 @@ once through ``GeminiClient``, read Google's error once (``GoogleError``, carrie
 ``policy.POLICY`` says for that result and kind of request: answer, fail, go again, or rotate to
 another key, within the request's ``Budget`` and its deadline.
 
+Every call's model is first checked against the request's model allow-list
+(``upstream/allowed.py``): a client's ``models`` are enforced here, once for every surface.
+
 When no key is left the pool raises ``NoKeyAvailable`` (429 with Retry-After), unless the
 last failure was a server error (5xx, timeout), which is then the more truthful answer; a key's
 own 429 or 400/401/403 never reaches the client.
@@ -23,6 +26,7 @@ from typing import Any, NamedTuple, Protocol
 import orjson
 
 from gemini_proxy.errors import NoKeyAvailable, UpstreamError, UpstreamStatusError, UpstreamUnavailable
+from gemini_proxy.upstream.allowed import check_model
 from gemini_proxy.upstream.client import GeminiClient, UpstreamResponse
 from gemini_proxy.upstream.policy import Action, Budget, Result, decide, kind_of, result_of
 from gemini_proxy.upstream.pool import KeyPool, Lease
@@ -175,6 +179,7 @@ class Gateway:
         budget: Budget | None = None,
     ) -> tuple[Lease, UpstreamResponse, bytes]:
         """A 2xx answer's lease (not released), response and, with ``read``, its whole body."""
+        check_model(model)  # the client's allow-list, before a key is taken
         kind = kind_of(method, path)
         budget = budget if budget is not None else Budget(self.attempts)
         floor = budget.failures - self.attempts  # one call spends at most ``attempts`` failures
