@@ -14,6 +14,7 @@ from gemini_proxy.agents.registry import load_agents
 from gemini_proxy.agents.scheduler import JobScheduler
 from gemini_proxy.agents.service import Agents
 from gemini_proxy.api import agents, anthropic, dashboard, gemini, keys, openai, responses, simple, system
+from gemini_proxy.api import clients as client_routes
 from gemini_proxy.api.asgi import ProxyApp
 from gemini_proxy.api.common import Services
 from gemini_proxy.api.mcp import McpEndpoint
@@ -25,6 +26,7 @@ from gemini_proxy.limits import ClientLimiter
 from gemini_proxy.media import MediaFetcher
 from gemini_proxy.observability import Metrics, setup_logging
 from gemini_proxy.state import open_store
+from gemini_proxy.state.client_records import ManagedClients
 from gemini_proxy.state.jobs import JobStoreError, open_job_store
 from gemini_proxy.upstream.caches import CachedContents
 from gemini_proxy.upstream.client import GeminiClient, make_connections
@@ -60,6 +62,12 @@ def create_app(settings: Settings, *, transport: Transport | None = None) -> Pro
             app.services.limiter = limiter
             limiter.store = app.services.store  # limits are shared with the other workers and replicas
             limiter.clients = clients.clients
+            # Clients added through the admin API: read before the first request, then every 2 s.
+            managed = app.services.managed_clients = ManagedClients(app.services.store, clients.use_managed)
+            with contextlib.suppress(Exception):  # unreachable now: run() reads them once it is back
+                await managed.load()
+            reading = asyncio.create_task(managed.run())
+            stack.push_async_callback(_cancel, reading)
             app.services.metrics.on_tokens = limiter.spend
             sharing = asyncio.create_task(limiter.run())
             stack.push_async_callback(_cancel, sharing)
@@ -80,7 +88,7 @@ def create_app(settings: Settings, *, transport: Transport | None = None) -> Pro
         # Routes are matched in order: the hot ones first.
         [
             *openai.routes, *anthropic.routes, *responses.routes, *gemini.routes, *system.routes, *keys.routes,
-            *simple.routes,
+            *simple.routes, *client_routes.routes,
             *agents.routes, *dashboard.routes, Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
         ],
         lifespan=lifespan,

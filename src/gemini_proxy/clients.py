@@ -149,21 +149,64 @@ def env_clients(tokens: Iterable[str]) -> list[Client]:
 
 
 class ClientRegistry:
-    """Resolves a presented token to its ``Client`` by the digest (a dict lookup). ``use_file``
-    replaces the clients of the file (the watcher calls it); the environment's stay."""
+    """Resolves a presented token to its ``Client`` by the digest (a dict lookup). Three sources:
+    the environment's tokens, the clients file (``use_file``, which the watcher calls) and the
+    clients added through the admin API (``use_managed``, from the state store). A token or a
+    name in more than one is the file's (then the environment's): the admin API refuses such a
+    client when it is added, and one shadowed later (the file gained it) is left out."""
 
     def __init__(
         self, env_tokens: Iterable[str] = (), file_clients: Iterable[Client] = (), *, admin_token: str | None = None
     ) -> None:
         self._env = env_clients(env_tokens)
         self._admin = digest_of(admin_token) if admin_token else None
+        self._file: list[Client] = []
+        self._managed: list[Client] = []
+        self._held = False  # the admin API holds a client, disabled ones included
         self._by_digest: dict[str, Client] = {}
         self.use_file(list(file_clients))
 
     def use_file(self, clients: list[Client]) -> None:
+        self._file = clients
+        self._merge()
+
+    def use_managed(self, clients: list[Client], *, held: bool | None = None) -> None:
+        """The admin API's enabled clients (``state/client_records.py``), replacing the previous ones.
+        ``held``: whether it holds any client, disabled ones included (default: any enabled); while
+        it does, tokens are required even when every client is disabled."""
+        self._managed = clients
+        self._held = bool(clients) if held is None else held
+        self._merge()
+
+    def _merge(self) -> None:
         by_digest = {c.digest: c for c in self._env}
-        by_digest.update((c.digest, c) for c in clients)  # a token in both is the file's named client
+        by_digest.update((c.digest, c) for c in self._file)  # a token in both is the file's named client
+        taken = {c.name for c in by_digest.values()}
+        for client in self._managed:
+            if client.digest not in by_digest and client.name not in taken:
+                by_digest[client.digest] = client
+                taken.add(client.name)
         self._by_digest = by_digest
+
+    def source(self, name: str) -> str | None:
+        """Where client ``name`` comes from: ``file``, ``env``, ``api``, or None (unknown)."""
+        for where, clients in (("file", self._file), ("env", self._env), ("api", self._managed)):
+            if any(c.name == name for c in clients):
+                return where
+        return None
+
+    def taken(self, name: str, digest: str) -> str | None:
+        """Why a new client ``name`` with token ``digest`` cannot be added (None: it can)."""
+        if name in RESERVED_NAMES:
+            return f"the name {name!r} is reserved"
+        if digest == self._admin:
+            return "its token is the admin token"
+        for where, clients in (("the clients file", self._file), ("GEMINI_PROXY_AUTH_TOKENS", self._env)):
+            if any(c.name == name for c in clients):
+                return f"a client named {name!r} is in {where}"
+            if any(c.digest == digest for c in clients):
+                return f"its token is already a client's, in {where}"
+        return None
 
     def reload(self, clients: list[Client]) -> None:
         """The clients file changed (``FileWatcher``'s apply): its names are logged, never a token."""
@@ -173,7 +216,7 @@ class ClientRegistry:
     @property
     def configured(self) -> bool:
         """Whether any client token is configured (then every guarded route needs one)."""
-        return bool(self._by_digest)
+        return bool(self._by_digest) or self._held
 
     @property
     def has_admin(self) -> bool:

@@ -20,8 +20,8 @@ from gemini_proxy.errors import AuthenticationError
 
 # The dashboard's page holds no data: it asks for a token and sends it with its own requests.
 OPEN_PATHS = frozenset({"/health", "/dashboard", "/"})
-# Guarded by the admin token instead (api/keys.py).
-ADMIN_PREFIX = "/api/keys"
+# Guarded by the admin token instead (api/keys.py, api/clients.py).
+ADMIN_PREFIX = ("/api/keys", "/api/clients")
 
 
 def client_token(scope: Scope) -> str | None:

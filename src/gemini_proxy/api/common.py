@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from gemini_proxy.media import MediaFetcher
     from gemini_proxy.observability import Metrics
     from gemini_proxy.state.base import StateStore
+    from gemini_proxy.state.client_records import ManagedClients
     from gemini_proxy.upstream.caches import CachedContents
     from gemini_proxy.upstream.embeddings import Embeddings
     from gemini_proxy.upstream.gateway import Gateway
@@ -79,6 +80,7 @@ class Services:
     background: set[Any] = field(default_factory=set)
     clients: ClientRegistry | None = None  # the app's (api/auth.py resolves tokens with it)
     limiter: ClientLimiter | None = None  # the app's per-client limits (api/asgi.py admits with it)
+    managed_clients: ManagedClients | None = None  # the admin API's clients (api/clients.py)
     schema_cache: dict[bytes, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # tools' converted schemas
 
 

@@ -21,7 +21,7 @@ from gemini_proxy.upstream.keys import load_keys
 MAX_REASON = 500  # characters of an operator's disable reason: it is kept in the key's state and shown by the dashboard
 
 
-def _require_admin(request: Request) -> None:
+def require_admin(request: Request) -> None:
     token = services(request).settings.admin_token
     if not token:
         raise NotFound("The admin routes are off: set GEMINI_PROXY_ADMIN_TOKEN to use them.")
@@ -39,14 +39,14 @@ def _key_id(request: Request) -> str:
 
 @surface(render_simple, "admin")
 async def list_keys(request: Request) -> Response:
-    _require_admin(request)
+    require_admin(request)
     svc = services(request)
     return json_response({"keys": svc.pool.snapshot(), "counts": svc.pool.counts()})
 
 
 @surface(render_simple, "admin")
 async def check(request: Request) -> Response:
-    _require_admin(request)
+    require_admin(request)
     svc = services(request)
     keys = load_keys(svc.settings.keys or None, _existing(svc.settings.keys_file))
     results = await check_keys(svc.gateway.client, keys, svc.pool)
@@ -55,7 +55,7 @@ async def check(request: Request) -> Response:
 
 @surface(render_simple, "admin")
 async def enable(request: Request) -> Response:
-    _require_admin(request)
+    require_admin(request)
     key_id = _key_id(request)
     services(request).pool.enable(key_id)
     return json_response({"key": key_id, "state": "enabled"})
@@ -63,7 +63,7 @@ async def enable(request: Request) -> Response:
 
 @surface(render_simple, "admin")
 async def disable(request: Request) -> Response:
-    _require_admin(request)
+    require_admin(request)
     key_id = _key_id(request)
     reason = "disabled by operator"
     if await request.body():
