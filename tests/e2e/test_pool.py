@@ -54,8 +54,9 @@ def chat(proxy: Server, body: dict | None = None) -> httpx.Response:
 
 
 def key_states(proxy: Server) -> dict[str, dict]:
-    keys = proxy.http.get("/api/system/status").json()["keys"]
-    return {entry["key"]: entry for entry in keys}
+    answer = proxy.http.get("/api/system/status")
+    assert answer.status_code == 200 and "keys" in answer.json(), answer.text
+    return {entry["key"]: entry for entry in answer.json()["keys"]}
 
 
 def fail_next(sim: Server, **spec: object) -> None:

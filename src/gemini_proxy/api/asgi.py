@@ -29,11 +29,12 @@ from typing import TYPE_CHECKING
 
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import BaseRoute, Router
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gemini_proxy.api.auth import ClientAuth
 from gemini_proxy.api.common import COUNTED, render_for, surface_name
+from gemini_proxy.api.routing import IndexedRouter
 from gemini_proxy.clients import Client, ClientRegistry
 from gemini_proxy.errors import ClientLimitExceeded, MethodNotAllowed, NotFound, ProxyError
 from gemini_proxy.limits import ClientLimiter
@@ -78,7 +79,7 @@ class ProxyApp:
         cors_origins: tuple[str, ...] = (),
         limiter: ClientLimiter | None = None,
     ) -> None:
-        self.router = Router(routes, lifespan=lifespan)
+        self.router = IndexedRouter(routes, lifespan=lifespan)
         self.auth = ClientAuth(clients)
         self.limiter = limiter or ClientLimiter()
         self.services: Services | None = None
