@@ -18,10 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -31,8 +31,10 @@ __all__ = [
     "Client",
     "ClientRegistry",
     "ClientsFileError",
+    "LIMIT_FIELDS",
     "digest_of",
     "load_clients",
+    "make_client",
 ]
 
 log = logging.getLogger("gemini_proxy")
@@ -61,6 +63,15 @@ class Client:
     models: tuple[str, ...] | None = None
     admin: bool = False
 
+    def limits(self) -> dict[str, Any]:
+        """The limits set (``LIMIT_FIELDS``), as the status and admin APIs show them."""
+        found: dict[str, Any] = {}
+        for name in LIMIT_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                found[name] = list(value) if name == "models" else value
+        return found
+
     def __repr__(self) -> str:  # the digest is not secret, but there is no reason to print it
         return f"Client({self.name!r})"
 
@@ -69,6 +80,24 @@ ANON = Client("anon")  # every request when no client token is configured
 ADMIN = Client("admin", admin=True)
 
 Limit = Annotated[int | None, Field(default=None, ge=1)]
+# A client's limits: the fields of ``Client`` that the clients file and the admin API set.
+LIMIT_FIELDS = ("rpm", "tpm", "tokens_per_day", "max_concurrency", "max_queued_jobs", "max_job_context_bytes", "models")
+
+
+def make_client(name: str, digest: str, limits: Mapping[str, Any]) -> Client:
+    """A ``Client`` with the ``LIMIT_FIELDS`` found in ``limits`` (absent or None: no limit)."""
+    models = limits.get("models")
+    return Client(
+        name=name,
+        digest=digest,
+        rpm=limits.get("rpm"),
+        tpm=limits.get("tpm"),
+        tokens_per_day=limits.get("tokens_per_day"),
+        max_concurrency=limits.get("max_concurrency"),
+        max_queued_jobs=limits.get("max_queued_jobs"),
+        max_job_context_bytes=limits.get("max_job_context_bytes"),
+        models=tuple(models) if models is not None else None,
+    )
 
 
 class _Entry(BaseModel):
@@ -123,19 +152,7 @@ def load_clients(path: Path) -> list[Client]:
         digests.add(digest)
         if entry.disabled:
             continue
-        clients.append(
-            Client(
-                name=entry.name,
-                digest=digest,
-                rpm=entry.rpm,
-                tpm=entry.tpm,
-                tokens_per_day=entry.tokens_per_day,
-                max_concurrency=entry.max_concurrency,
-                max_queued_jobs=entry.max_queued_jobs,
-                max_job_context_bytes=entry.max_job_context_bytes,
-                models=tuple(entry.models) if entry.models is not None else None,
-            )
-        )
+        clients.append(make_client(entry.name, digest, entry.model_dump(include=set(LIMIT_FIELDS))))
     return clients
 
 

@@ -23,7 +23,7 @@ from gemini_proxy.api.keys import require_admin
 from gemini_proxy.api.system import client_status
 from gemini_proxy.clients import ADMIN, digest_of
 from gemini_proxy.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
-from gemini_proxy.state.client_records import LIMIT_FIELDS, MAX_CLIENTS, ClientPatch, ClientSpec, ManagedClients
+from gemini_proxy.state.client_records import MAX_CLIENTS, ClientPatch, ClientSpec, ManagedClients, to_client
 
 
 def _managed(request: Request) -> ManagedClients:
@@ -53,8 +53,7 @@ def _entries(request: Request, records: dict[str, dict[str, Any]]) -> list[dict[
     entries = {entry["name"]: entry for entry in client_status(svc, ADMIN) if entry["name"] in known}
     for name, record in records.items():
         if name not in entries:  # disabled (or shadowed by the file): still listed
-            limits = {k: record[k] for k in LIMIT_FIELDS if record.get(k) is not None}
-            entries[name] = {"name": name, "limits": limits, "usage": {}, "usage_by_model": {}}
+            entries[name] = {"name": name, "limits": to_client(record).limits(), "usage": {}, "usage_by_model": {}}
     out = []
     for name in sorted(entries):
         entry = entries[name]

@@ -66,7 +66,6 @@ async def status(request: Request) -> Response:
     )
 
 
-LIMITS = ("rpm", "tpm", "tokens_per_day", "max_concurrency", "max_queued_jobs", "max_job_context_bytes", "models")
 
 
 def client_status(svc: Services, caller: Client) -> list[dict[str, Any]]:
@@ -86,9 +85,7 @@ def client_status(svc: Services, caller: Client) -> list[dict[str, Any]]:
         for counts in by_model.values():
             for what, n in counts.items():
                 totals[what] += n
-        limits = {} if client is None else {k: getattr(client, k) for k in LIMITS if getattr(client, k) is not None}
-        if "models" in limits:
-            limits["models"] = list(limits["models"])
+        limits = {} if client is None else client.limits()
         entry: dict[str, Any] = {"name": name, "limits": limits, "usage": totals, "usage_by_model": by_model}
         if svc.limiter is not None and client is not None and svc.limiter.limits(client):
             entry["now"] = svc.limiter.view(name)

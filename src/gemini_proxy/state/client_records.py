@@ -24,64 +24,48 @@ from typing import Annotated, Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from gemini_proxy.clients import NAME_PATTERN, Client, Limit
+from gemini_proxy.clients import NAME_PATTERN, Client, Limit, make_client
 from gemini_proxy.state.base import StateStore
 
-__all__ = ["LIMIT_FIELDS", "MAX_CLIENTS", "ClientPatch", "ClientSpec", "ManagedClients", "to_client"]
+__all__ = ["MAX_CLIENTS", "ClientPatch", "ClientSpec", "ManagedClients", "to_client"]
 
 log = logging.getLogger("gemini_proxy")
 
 NAMESPACE, KEY = "clients", "managed"
 MAX_CLIENTS = 1000
-LIMIT_FIELDS = ("rpm", "tpm", "tokens_per_day", "max_concurrency", "max_queued_jobs", "max_job_context_bytes", "models")
 Models = list[Annotated[str, Field(min_length=1, max_length=200)]] | None
 
 
-class ClientSpec(BaseModel):
-    """``POST /api/clients``: as an entry of the clients file; without a token one is made."""
+class _Limits(BaseModel):
+    """The limit fields of ``ClientSpec`` and ``ClientPatch``: those of the clients file."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rpm: Limit = None
+    tpm: Limit = None
+    tokens_per_day: Limit = None
+    max_concurrency: Limit = None
+    max_queued_jobs: Limit = None
+    max_job_context_bytes: Limit = None
+    models: Annotated[Models, Field(max_length=100)] = None
+
+
+class ClientSpec(_Limits):
+    """``POST /api/clients``: as an entry of the clients file; without a token one is made."""
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     token: Annotated[str | None, Field(min_length=8, max_length=512)] = None
-    rpm: Limit = None
-    tpm: Limit = None
-    tokens_per_day: Limit = None
-    max_concurrency: Limit = None
-    max_queued_jobs: Limit = None
-    max_job_context_bytes: Limit = None
-    models: Annotated[Models, Field(max_length=100)] = None
     disabled: bool = False
 
 
-class ClientPatch(BaseModel):
+class ClientPatch(_Limits):
     """``PATCH /api/clients/{name}``: the fields given replace the client's (``null`` removes a limit)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    rpm: Limit = None
-    tpm: Limit = None
-    tokens_per_day: Limit = None
-    max_concurrency: Limit = None
-    max_queued_jobs: Limit = None
-    max_job_context_bytes: Limit = None
-    models: Annotated[Models, Field(max_length=100)] = None
     disabled: bool | None = None
 
 
 def to_client(record: dict[str, Any]) -> Client:
-    models = record.get("models")
-    return Client(
-        name=record["name"],
-        digest=record["digest"],
-        rpm=record.get("rpm"),
-        tpm=record.get("tpm"),
-        tokens_per_day=record.get("tokens_per_day"),
-        max_concurrency=record.get("max_concurrency"),
-        max_queued_jobs=record.get("max_queued_jobs"),
-        max_job_context_bytes=record.get("max_job_context_bytes"),
-        models=tuple(models) if models is not None else None,
-    )
+    return make_client(record["name"], record["digest"], record)
 
 
 class ManagedClients:
