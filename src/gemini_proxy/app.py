@@ -35,6 +35,7 @@ from gemini_proxy.upstream.gateway import Gateway
 from gemini_proxy.upstream.generation import Generation
 from gemini_proxy.upstream.http import ConnectionPool, Transport
 from gemini_proxy.upstream.keys import KeysFileWatcher, load_keys
+from gemini_proxy.upstream.model_names import KnownModels
 from gemini_proxy.upstream.models import Models
 from gemini_proxy.upstream.pool import KeyPool
 
@@ -111,7 +112,9 @@ async def _start(settings: Settings, stack: contextlib.AsyncExitStack, transport
     )
     await pool.start()
     stack.push_async_callback(pool.close)
-    metrics = Metrics(pool.snapshot, settings.metrics_dir)
+    # The models that get per-key state and metric labels of their own (``upstream/model_names.py``).
+    names = KnownModels([settings.default_model, *settings.aliases.values(), *settings.claude_models.values()])
+    metrics = Metrics(pool.snapshot, settings.metrics_dir, names=names)
     if settings.metrics_dir is not None:
         sharing = asyncio.create_task(metrics.share_forever())
         stack.push_async_callback(_cancel, sharing)
@@ -135,7 +138,10 @@ async def _start(settings: Settings, stack: contextlib.AsyncExitStack, transport
         deadline=settings.retry_deadline,
         max_wait=settings.max_wait,
         observer=metrics,
+        names=names,
     )
+    models = Models(gateway, ttl=settings.models_cache_ttl, names=names)
+    names.refresh = models.catalog
     media = MediaFetcher(
         max_bytes=settings.media_max_bytes,
         timeout=settings.media_timeout,
@@ -180,7 +186,7 @@ async def _start(settings: Settings, stack: contextlib.AsyncExitStack, transport
         gateway=gateway,
         generation=Generation(gateway, caches),
         embeddings=Embeddings(gateway),
-        models=Models(gateway, ttl=settings.models_cache_ttl),
+        models=models,
         caches=caches,
         metrics=metrics,
         media=media,

@@ -24,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from gemini_proxy.upstream.model_names import KnownModels
     from gemini_proxy.upstream.quota import Success
 
 _WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -47,9 +48,15 @@ class Metrics:
     """
 
     def __init__(
-        self, snapshot: Callable[[], list[dict[str, Any]]] | None = None, share_dir: Path | None = None
+        self,
+        snapshot: Callable[[], list[dict[str, Any]]] | None = None,
+        share_dir: Path | None = None,
+        *,
+        names: KnownModels | None = None,
     ) -> None:
         self.started = time.time()
+        # Model labels are known models or "(other)" (``upstream/model_names.py``); None: as given.
+        self._bucket: Callable[[str], str] = names.bucket if names is not None else str
         self.requests: dict[tuple[str, str, str], int] = {}
         self.latency: dict[tuple[str, str, str], list[float]] = {}  # series -> bucket counts (+Inf last), sum
         self.attempts: dict[str, int] = {}
@@ -84,6 +91,7 @@ class Metrics:
         buckets[-1] += seconds
 
     def observe_request(self, surface: str, model: str, status: int, seconds: float, client: str | None = None) -> None:
+        model = self._bucket(model)
         if client is not None:
             self._count_client(client, model, "errors" if status >= 400 else "requests", 1)
         series = (surface, model, str(status))
@@ -101,6 +109,7 @@ class Metrics:
         self.totals["successful" if status < 400 else "failed"] += 1
 
     def observe_tokens(self, model: str, prompt: int, completion: int) -> None:
+        model = self._bucket(model)
         for direction, amount in (("in", prompt), ("out", completion)):
             if amount and (len(self.tokens) < _MAX_SERIES or (model, direction) in self.tokens):
                 self.tokens[(model, direction)] = self.tokens.get((model, direction), 0) + amount
@@ -118,7 +127,7 @@ class Metrics:
             self.on_tokens(client, usage.prompt_tokens + usage.output_tokens)
 
     def _count_client(self, client: str, model: str, what: str, amount: int) -> None:
-        model = model or "(none)"  # a request refused before its model was read, a listing
+        model = self._bucket(model) or "(none)"  # "": a request refused before its model was read, a listing
         models = self._client_models.get(client)
         if models is None:
             models = self._client_models[client] = set()

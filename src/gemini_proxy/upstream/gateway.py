@@ -8,7 +8,9 @@ once through ``GeminiClient``, read Google's error once (``GoogleError``, carrie
 another key, within the request's ``Budget`` and its deadline.
 
 Every call's model is first checked against the request's model allow-list
-(``upstream/allowed.py``): a client's ``models`` are enforced here, once for every surface.
+(``upstream/allowed.py``): a client's ``models`` are enforced here, once for every surface. The
+pool then keeps its state under the model's bucket (``upstream/model_names.py``): the model itself
+if it exists, one ``(other)`` bucket for every name that does not.
 
 When no key is left the pool raises ``NoKeyAvailable`` (429 with Retry-After), unless the
 last failure was a server error (5xx, timeout), which is then the more truthful answer; a key's
@@ -28,6 +30,7 @@ import orjson
 from gemini_proxy.errors import NoKeyAvailable, UpstreamError, UpstreamStatusError, UpstreamUnavailable
 from gemini_proxy.upstream.allowed import check_model
 from gemini_proxy.upstream.client import GeminiClient, UpstreamResponse
+from gemini_proxy.upstream.model_names import OTHER, KnownModels
 from gemini_proxy.upstream.policy import Action, Budget, Result, decide, kind_of, result_of
 from gemini_proxy.upstream.pool import KeyPool, Lease
 from gemini_proxy.upstream.quota import ClientFault, InvalidKey, Outcome, RateLimited, Success, Transient, outcome_of
@@ -119,10 +122,12 @@ class Gateway:
         deadline: float = 60.0,
         max_wait: float = 3.0,
         observer: AttemptObserver | None = None,
+        names: KnownModels | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.client = client
+        self.names = names  # None: every model name is its own bucket
         self._sleep = sleep
         self._pool = pool
         self.attempts = attempts
@@ -180,6 +185,10 @@ class Gateway:
     ) -> tuple[Lease, UpstreamResponse, bytes]:
         """A 2xx answer's lease (not released), response and, with ``read``, its whole body."""
         check_model(model)  # the client's allow-list, before a key is taken
+        names = self.names
+        bucket = model if names is None else names.bucket(model)  # the pool's state is per known model
+        if bucket == OTHER and names is not None:
+            bucket = await names.resolve(model)
         kind = kind_of(method, path)
         budget = budget if budget is not None else Budget(self.attempts)
         floor = budget.failures - self.attempts  # one call spends at most ``attempts`` failures
@@ -193,7 +202,7 @@ class Gateway:
                 raise last_error
             try:
                 lease = await self._pool.acquire(
-                    model, exclude=frozenset(tried), max_wait=max(0.0, min(self._max_wait, remaining)), prefer=prefer
+                    bucket, exclude=frozenset(tried), max_wait=max(0.0, min(self._max_wait, remaining)), prefer=prefer
                 )
             except NoKeyAvailable:
                 # A server error is the truer answer; a key's own 429/401/403 is not the client's business.
@@ -208,6 +217,9 @@ class Gateway:
                 self._observe(_outcome_name(attempt.outcome))
             action = decide(attempt.result, kind)
             if action is Action.ANSWER and attempt.response is not None:
+                if bucket == OTHER and names is not None:  # Google served it: a model, though not listed
+                    names.learn((model,))
+                    lease.model = names.bucket(model)
                 return lease, attempt.response, attempt.raw
             error = attempt.error
             assert error is not None

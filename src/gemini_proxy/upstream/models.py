@@ -16,6 +16,7 @@ from typing import Any
 
 from gemini_proxy.upstream import urls
 from gemini_proxy.upstream.gateway import Answer, Gateway
+from gemini_proxy.upstream.model_names import KnownModels
 
 # The pool's pseudo-model for listing and describing models (their own quota, not a model's).
 MODELS_LISTING = "models:list"
@@ -40,8 +41,10 @@ class Models:
         page_size: int = 1000,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        names: KnownModels | None = None,
     ) -> None:
         self._gateway = gateway
+        self._names = names
         self._ttl = ttl
         self._page_size = str(page_size)
         self._clock = clock
@@ -61,6 +64,8 @@ class Models:
                 return cached[1]
             catalog = Catalog(tuple(await self._all_pages()), self._wall_clock())
             self._cached = (now, catalog)
+            if self._names is not None:  # the models that get state of their own
+                self._names.learn(m["name"] for m in catalog.models if isinstance(m.get("name"), str))
             return catalog
 
     async def _all_pages(self) -> list[dict[str, Any]]:
