@@ -6,13 +6,15 @@ cd "$(dirname "$0")/.."
 
 # System packages: redis-server for the shared-state tests, wrk for the benchmark's smoke test,
 # curl for the tests that run the README's curl examples, chromium for the dashboard's browser
-# tests (Playwright drives Debian's build; it downloads no browser of its own).
+# tests (Playwright drives Debian's build; it downloads no browser of its own), tinyproxy (a
+# forward proxy) for the outbound proxy tests.
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v curl >/dev/null || missing+=(curl)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v npm >/dev/null || missing+=(nodejs npm)
+command -v tinyproxy >/dev/null || missing+=(tinyproxy-bin)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

@@ -230,3 +230,60 @@ def until(condition: Callable[[], object], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return bool(condition())
+
+
+class ForwardProxy:
+    """Debian's ``tinyproxy``, an HTTP forward proxy, on a free loopback port: what users reach
+    Google through. ``auth`` = (user, password) makes it ask for Basic credentials; ``log()`` is
+    what it logged (one ``Request ...: CONNECT host:port`` line per tunnel)."""
+
+    def __init__(self, workdir: Path, *, auth: tuple[str, str] | None = None) -> None:
+        binary = shutil.which("tinyproxy")
+        if binary is None:
+            pytest.fail(
+                "tinyproxy is not installed (apt-get install -y tinyproxy-bin): the outbound proxy tests need a real "
+                "forward proxy and must not be skipped",
+                pytrace=False,
+            )
+        self.port = free_port()
+        self.auth = auth
+        config = workdir / f"tinyproxy-{self.port}.conf"
+        lines = [f"Port {self.port}", "Listen 127.0.0.1", "Timeout 60", "LogLevel Connect", "MaxClients 100"]
+        if auth is not None:
+            lines.append(f"BasicAuth {auth[0]} {auth[1]}")
+        config.write_text("\n".join(lines) + "\n")
+        self.log_path = workdir / f"tinyproxy-{self.port}.log"
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen([binary, "-d", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.stop()
+        pytest.fail(f"tinyproxy did not start on port {self.port}:\n{self.log()}", pytrace=False)
+
+    @property
+    def url(self) -> str:
+        """The proxy's URL, with its credentials when it asks for them."""
+        userinfo = f"{self.auth[0]}:{self.auth[1]}@" if self.auth is not None else ""
+        return f"http://{userinfo}127.0.0.1:{self.port}"
+
+    def tunnels(self) -> list[str]:
+        """The ``host:port`` of every CONNECT it was asked for, in order."""
+        return [line.rsplit("CONNECT ", 1)[1].split()[0] for line in self.log().splitlines() if ": CONNECT " in line]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

@@ -29,11 +29,11 @@ from gemini_proxy.state import open_store
 from gemini_proxy.state.client_records import ManagedClients
 from gemini_proxy.state.jobs import JobStoreError, open_job_store
 from gemini_proxy.upstream.caches import CachedContents
-from gemini_proxy.upstream.client import GeminiClient, make_connections
+from gemini_proxy.upstream.client import Egress, GeminiClient, make_egress
 from gemini_proxy.upstream.embeddings import Embeddings
 from gemini_proxy.upstream.gateway import Gateway
 from gemini_proxy.upstream.generation import Generation
-from gemini_proxy.upstream.http import ConnectionPool, Transport
+from gemini_proxy.upstream.http import Transport
 from gemini_proxy.upstream.keys import KeysFileWatcher, load_keys
 from gemini_proxy.upstream.model_names import KnownModels
 from gemini_proxy.upstream.models import Models
@@ -118,21 +118,25 @@ async def _start(settings: Settings, stack: contextlib.AsyncExitStack, transport
     if settings.metrics_dir is not None:
         sharing = asyncio.create_task(metrics.share_forever())
         stack.push_async_callback(_cancel, sharing)
-    connections = transport or make_connections(
-        base_url=settings.upstream_url,
-        connect_timeout=settings.connect_timeout,
-        request_timeout=settings.request_timeout,
-        max_connections=settings.upstream_max_connections,
-        on_wait=metrics.observe_connection_wait,
-    )
-    stack.push_async_callback(connections.close)
-    if isinstance(connections, ConnectionPool):
-        pool_of_connections = connections
-        metrics.upstream_connections = lambda: (
-            pool_of_connections.open_count, pool_of_connections.idle_count, pool_of_connections.waiting
+    egress: Egress | None = None
+    connections: Transport
+    if transport is None:
+        egress = make_egress(
+            base_url=settings.upstream_url,
+            connect_timeout=settings.connect_timeout,
+            request_timeout=settings.request_timeout,
+            max_connections=settings.upstream_max_connections,
+            on_wait=metrics.observe_connection_wait,
+            proxy=settings.outbound_proxy(),
         )
+        stack.push_async_callback(egress.close)
+        metrics.upstream_connections = egress.counts
+        connections = egress.default
+    else:  # tests: every key's requests go to the transport given
+        connections = transport
+        stack.push_async_callback(transport.close)
     gateway = Gateway(
-        GeminiClient(connections),
+        GeminiClient(connections, egress),
         pool,
         attempts=settings.retry_attempts,
         deadline=settings.retry_deadline,

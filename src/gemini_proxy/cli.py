@@ -83,7 +83,10 @@ def run_serve(args: argparse.Namespace) -> None:
     with contextlib.ExitStack() as stack:
         if args.demo:
             upstream = stack.enter_context(demo_simulator())
-            overrides.update(upstream_url=upstream, keys=",".join(DEMO_KEYS), keys_file="", db="")
+            # The simulator is on this machine: never through an outbound proxy of the environment.
+            overrides.update(
+                upstream_url=upstream, keys=",".join(DEMO_KEYS), keys_file="", db="", upstream_proxy="direct"
+            )
         for warning in unknown_settings(os.environ):
             print(f"gemini-proxy: warning: {warning}", file=sys.stderr)
         settings = settings_or_exit(overrides)
@@ -122,6 +125,10 @@ def check_startup(settings: Settings, *, insecure_no_auth: bool, demo: bool) -> 
         except OSError as exc:
             fail(f"GEMINI_PROXY_KEYS_FILE: cannot read {keys_file}: {exc.strerror or exc}")
     keys = configured_keys(settings)
+    try:
+        settings.outbound_proxy()
+    except ValueError as exc:  # HTTPS_PROXY and the like: the message names the variable, never a password
+        fail(str(exc))
     if not keys and not demo:
         fail(
             "GEMINI_PROXY_KEYS: no Gemini API keys configured; set GEMINI_PROXY_KEYS=key1,key2 or list them one per"
@@ -306,7 +313,7 @@ def run_keys_check(args: argparse.Namespace) -> None:
     import asyncio
 
     from gemini_proxy.state import open_store
-    from gemini_proxy.upstream.client import GeminiClient, make_connections
+    from gemini_proxy.upstream.client import GeminiClient, make_egress
     from gemini_proxy.upstream.keycheck import check_keys, format_table
     from gemini_proxy.upstream.pool import KeyPool
 
@@ -314,18 +321,22 @@ def run_keys_check(args: argparse.Namespace) -> None:
     keys = configured_keys(settings)
     if not keys:
         fail("GEMINI_PROXY_KEYS: no Gemini API keys configured")
+    try:
+        proxy = settings.outbound_proxy()
+    except ValueError as exc:
+        fail(str(exc))
 
     async def check() -> list[Any]:
         store = await open_store(settings.db or None, settings.redis_url)
         pool = KeyPool(keys, store)
         await pool.start()
-        connections = make_connections(
-            base_url=settings.upstream_url, connect_timeout=settings.connect_timeout, request_timeout=30
+        egress = make_egress(
+            base_url=settings.upstream_url, connect_timeout=settings.connect_timeout, request_timeout=30, proxy=proxy
         )
         try:
-            return await check_keys(GeminiClient(connections), keys, pool)
+            return await check_keys(GeminiClient(egress.default, egress), keys, pool)
         finally:
-            await connections.close()
+            await egress.close()
             await pool.close()
             await store.close()
 

@@ -9,13 +9,17 @@ the README's settings table.
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from gemini_proxy.upstream.http.proxy import ProxyURL
 
 DEFAULT_UPSTREAM = "https://generativelanguage.googleapis.com"
 
@@ -64,6 +68,10 @@ class Settings(BaseSettings):
     # Connections to Gemini open at once (HTTP/1.1: one per request in flight, streams included);
     # past it requests wait for one, and the wait shows in /metrics. Bounds the sockets held upstream.
     upstream_max_connections: int = Field(256, ge=1, le=65536)
+    # The outbound proxy to Gemini: "" = the environment's (HTTPS_PROXY or HTTP_PROXY, by the
+    # upstream URL's scheme, unless NO_PROXY names its host), "direct" = none, or
+    # http://[user:password@]host:port. A key's proxy= in the keys file overrides it.
+    upstream_proxy: str = ""
     # Largest request body accepted from a client: Gemini takes 20 MB of inline data per request,
     # which base64 and JSON make ~27 MB on the wire.
     max_request_bytes: int = Field(64 * 1024 * 1024, ge=1024)
@@ -126,6 +134,32 @@ class Settings(BaseSettings):
     media_max_urls: int = Field(100, ge=1)  # distinct URLs one request may name (refused before fetching)
     media_max_total_bytes: int = Field(64 * 1024 * 1024, ge=1)  # all the media one request fetches
     allow_private_media_urls: bool = False
+
+    @field_validator("upstream_proxy")
+    @classmethod
+    def _check_proxy(cls, value: str) -> str:
+        value = value.strip()
+        if value and value.lower() != "direct":
+            from gemini_proxy.upstream.http.proxy import ProxyURL  # the HTTP client, only when a proxy is set
+
+            ProxyURL.parse(value)  # the message never holds the credentials
+        return value
+
+    def outbound_proxy(self, environ: Mapping[str, str] | None = None) -> ProxyURL | None:
+        """The proxy connections to the upstream go through (keys without their own ``proxy=``).
+        Raises ``ValueError`` naming the environment variable when its value is malformed."""
+        from gemini_proxy.upstream.http.proxy import ProxyURL
+
+        if self.upstream_proxy:
+            return None if self.upstream_proxy.lower() == "direct" else ProxyURL.parse(self.upstream_proxy)
+        found = environment_proxy(self.upstream_url, os.environ if environ is None else environ)
+        if found is None:
+            return None
+        name, value = found
+        try:
+            return ProxyURL.parse(value)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
 
     @field_validator("upstream_url")
     @classmethod
@@ -213,6 +247,44 @@ class Settings(BaseSettings):
     @property
     def binds_loopback_only(self) -> bool:
         return is_loopback_host(self.host)
+
+
+def environment_proxy(url: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """``(variable, value)`` of the proxy the environment names for ``url``, read as curl reads
+    it: ``https_proxy`` or ``HTTPS_PROXY`` for an https URL (``http_proxy``, ``HTTP_PROXY`` for
+    http; lower case first), unless ``no_proxy`` / ``NO_PROXY`` names the host."""
+    parts = urlsplit(url)
+    for name in (f"{parts.scheme}_proxy", f"{parts.scheme.upper()}_PROXY"):
+        value = environ.get(name, "").strip()
+        if value:
+            break
+    else:
+        return None
+    no_proxy = environ.get("no_proxy") or environ.get("NO_PROXY") or ""
+    host = (parts.hostname or "").lower()
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if any(_names_host(entry.strip().lower(), host, port) for entry in no_proxy.split(",")):
+        return None
+    return name, value
+
+
+def _names_host(entry: str, host: str, port: int) -> bool:
+    """One ``NO_PROXY`` entry: ``*``, a host name or domain (``example.com`` also covers its
+    subdomains; a leading ``.`` or ``*.`` is the same), ``name:port``, an IP address or a CIDR block."""
+    if not entry:
+        return False
+    if entry == "*":
+        return True
+    if entry.count(":") == 1 and not entry.startswith("["):
+        entry, _, entry_port = entry.partition(":")
+        if entry_port.isdigit() and int(entry_port) != port:
+            return False
+    try:
+        return ipaddress.ip_address(host.strip("[]")) in ipaddress.ip_network(entry.strip("[]"), strict=False)
+    except ValueError:
+        pass
+    name = entry.removeprefix("*").lstrip(".")
+    return bool(name) and (host == name or host.endswith("." + name))
 
 
 def is_loopback_host(host: str) -> bool:

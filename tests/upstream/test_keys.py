@@ -75,6 +75,23 @@ def test_parse_keys_errors_name_line_not_secret(text: str, message: str) -> None
     assert "test-key-1" not in str(info.value) and "second-secret" not in str(info.value)
 
 
+def test_a_key_s_own_outbound_proxy() -> None:
+    keys = parse_keys(
+        "test-key-1 proxy=http://egress:test-pass@10.0.0.2:3128\ntest-key-2 proxy=DIRECT\ntest-key-3\n"
+    )
+    assert [(key.proxy, key.egress) for key in keys] == [
+        ("http://egress:test-pass@10.0.0.2:3128", "http://10.0.0.2:3128"),
+        ("direct", "direct"),
+        (None, None),
+    ]
+    assert "test-pass" not in repr(keys[0])
+    moved = parse_keys("test-key-1 proxy=http://egress:test-pass@10.0.0.3:3128")[0]
+    assert moved.fingerprint != keys[0].fingerprint, "a key moved to another proxy is a changed line"
+    with pytest.raises(ValueError, match="line 1: proxy=: an outbound proxy must be an http:// URL") as bad:
+        parse_keys("test-key-1 proxy=https://egress:test-pass@10.0.0.2:3128")
+    assert "test-pass" not in str(bad.value)
+
+
 def test_load_keys_merges_env_and_file(tmp_path: Path) -> None:
     path = tmp_path / "keys.txt"
     path.write_text("test-key-1 name=a\ntest-key-2\n")

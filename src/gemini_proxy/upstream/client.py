@@ -1,7 +1,9 @@
 """The HTTP client to Gemini: one request with one key, nothing more.
 
 This is the only place that sends to Gemini, through a ``Transport`` (``upstream/http/``): the
-pooled connections in production, an ASGI app in process in tests.
+pooled connections in production, an ASGI app in process in tests. ``Egress`` picks the
+connections a key's requests go out on: the default ones (direct, or through the outbound proxy
+of the settings or the environment) unless the key names its own ``proxy=``.
 Connection failures and timeouts are mapped to ``UpstreamUnavailable`` here, at one boundary.
 Keys go in the ``x-goog-api-key`` header, never in the URL. Retries and key choice live one layer
 up, in ``gateway.py``.
@@ -15,6 +17,7 @@ from urllib.parse import urlencode
 
 from gemini_proxy.errors import UpstreamUnavailable
 from gemini_proxy.upstream.http import ConnectionPool, HttpError, Response, Transport
+from gemini_proxy.upstream.http.proxy import ProxyURL
 from gemini_proxy.upstream.keys import ApiKey
 
 _JSON = ("content-type", "application/json")
@@ -46,11 +49,42 @@ class UpstreamResponse:
         self._response.body.close()
 
 
+class Egress:
+    """Connection pools by outbound proxy: ``default`` for keys without ``proxy=``, and one per
+    distinct ``proxy=`` of the keys, made by ``make`` on the first request through it (``None``:
+    direct). Bounded by the keys file: a proxy no key names any more keeps its pool, whose idle
+    connections are dropped as they expire."""
+
+    def __init__(self, default: Transport, make: Callable[[ProxyURL | None], Transport]) -> None:
+        self.default = default
+        self._make = make
+        self._by_proxy: dict[str, Transport] = {}
+
+    def for_key(self, key: ApiKey) -> Transport:
+        proxy = key.proxy
+        if proxy is None:
+            return self.default
+        transport = self._by_proxy.get(proxy)
+        if transport is None:
+            transport = self._by_proxy[proxy] = self._make(None if proxy == "direct" else ProxyURL.parse(proxy))
+        return transport
+
+    def counts(self) -> tuple[int, int, int]:
+        """Connections open, idle, and requests waiting for one, over every pool."""
+        pools = [t for t in (self.default, *self._by_proxy.values()) if isinstance(t, ConnectionPool)]
+        return (sum(p.open_count for p in pools), sum(p.idle_count for p in pools), sum(p.waiting for p in pools))
+
+    async def close(self) -> None:
+        for transport in (*self._by_proxy.values(), self.default):
+            await transport.close()
+
+
 class GeminiClient:
     """Sends one request to ``{base_url}{path}`` with one key."""
 
-    def __init__(self, connections: Transport) -> None:
+    def __init__(self, connections: Transport, egress: Egress | None = None) -> None:
         self._connections = connections
+        self._egress = egress
         self._targets: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 
     def _target(self, path: str, query: Mapping[str, str] | None) -> str:
@@ -80,8 +114,9 @@ class GeminiClient:
             request_headers.append(_JSON)
         if headers:
             request_headers.extend(headers.items())
+        connections = self._connections if key.proxy is None or self._egress is None else self._egress.for_key(key)
         try:
-            response = await self._connections.request(method, self._target(path, query), request_headers, body)
+            response = await connections.request(method, self._target(path, query), request_headers, body)
         except HttpError as exc:
             raise UpstreamUnavailable(f"Gemini could not be reached: {exc}") from exc
         return UpstreamResponse(response.status, response.headers, response)
@@ -94,13 +129,40 @@ def make_connections(
     request_timeout: float,
     max_connections: int = 256,
     on_wait: Callable[[float], None] | None = None,
+    proxy: ProxyURL | None = None,
 ) -> ConnectionPool:
-    """Keep-alive connections to Gemini, shared by all keys; ``on_wait`` hears how long a request
-    waited for one when all ``max_connections`` were busy."""
+    """Keep-alive connections to Gemini, shared by the keys that go out the same way (``proxy``);
+    ``on_wait`` hears how long a request waited for one when all ``max_connections`` were busy."""
     return ConnectionPool(
         base_url,
         connect_timeout=connect_timeout,
         read_timeout=request_timeout,
         max_connections=max_connections,
         on_wait=on_wait,
+        proxy=proxy,
     )
+
+
+def make_egress(
+    *,
+    base_url: str,
+    connect_timeout: float,
+    request_timeout: float,
+    max_connections: int = 256,
+    on_wait: Callable[[float], None] | None = None,
+    proxy: ProxyURL | None = None,
+) -> Egress:
+    """Connections to Gemini for every key: through ``proxy`` (the default outbound proxy, or
+    direct), and through each key's own ``proxy=`` when it names one."""
+
+    def through(via: ProxyURL | None) -> Transport:
+        return make_connections(
+            base_url=base_url,
+            connect_timeout=connect_timeout,
+            request_timeout=request_timeout,
+            max_connections=max_connections,
+            on_wait=on_wait,
+            proxy=via,
+        )
+
+    return Egress(through(proxy), through)

@@ -13,6 +13,11 @@ Keys-file format (``GEMINI_PROXY_KEYS_FILE``)::
   the state store instead of the masked hash id. Names must be unique.
 * Optional ``project=`` tags the Google Cloud project the key belongs to. Google applies rate
   limits per project and model, so keys of one project share cooldowns in the pool.
+* Optional ``proxy=`` sends the key's requests through that outbound proxy
+  (``http://[user:password@]host:port``), or ``proxy=direct`` through none, whatever
+  ``GEMINI_PROXY_UPSTREAM_PROXY`` and the environment say: Google throttles per address as well
+  as per key, so keys can be spread over several egress addresses. Its credentials appear
+  nowhere but on the wire to the proxy (``egress`` shows it without them).
 * A duplicate key (same secret) is dropped; the first line wins.
 
 The env value (``GEMINI_PROXY_KEYS``) is comma-separated; each item uses the same syntax as a
@@ -33,6 +38,7 @@ from pathlib import Path
 from typing import Protocol
 
 from gemini_proxy.filewatch import FileWatcher
+from gemini_proxy.upstream.http.proxy import ProxyURL
 
 __all__ = ["ApiKey", "KeysFileWatcher", "load_keys", "parse_keys"]
 
@@ -46,11 +52,14 @@ class ApiKey:
     secret: str = field(repr=False)
     label: str | None = None
     project: str | None = None
+    proxy: str | None = field(default=None, repr=False)  # "direct", or the proxy URL (credentials and all)
     # Computed once: it is read on every request (a hash per read showed in profiles).
     short_id: str = field(init=False, repr=False, compare=False)
     """``label`` if given, else ``sha256(secret)[:6] + "..." + secret[-4:]``."""
     fingerprint: str = field(init=False, repr=False, compare=False)
     """Hash of the whole key line (secret + attributes): tells when a key's line changed."""
+    egress: str | None = field(init=False, repr=False, compare=False)
+    """``proxy`` as shown: ``direct``, or the proxy's URL without its credentials."""
 
     def __post_init__(self) -> None:
         if self.label:
@@ -58,8 +67,12 @@ class ApiKey:
         else:
             short_id = f"{hashlib.sha256(self.secret.encode()).hexdigest()[:6]}...{self.secret[-4:]}"
         object.__setattr__(self, "short_id", short_id)
-        line = "\0".join((self.secret, self.label or "", self.project or ""))
+        line = "\0".join((self.secret, self.label or "", self.project or "", self.proxy or ""))
         object.__setattr__(self, "fingerprint", hashlib.sha256(line.encode()).hexdigest()[:16])
+        egress = None
+        if self.proxy is not None:
+            egress = "direct" if self.proxy == "direct" else ProxyURL.parse(self.proxy).shown
+        object.__setattr__(self, "egress", egress)
 
 
     def __repr__(self) -> str:
@@ -77,6 +90,7 @@ def _parse_item(text: str, where: str) -> ApiKey | None:
     secret, attrs = tokens[0], tokens[1:]
     label: str | None = None
     project: str | None = None
+    proxy: str | None = None
     for attr in attrs:
         name, eq, value = attr.partition("=")
         if not eq or not value:
@@ -86,10 +100,17 @@ def _parse_item(text: str, where: str) -> ApiKey | None:
             label = value
         elif name == "project":
             project = value
+        elif name == "proxy":
+            proxy = "direct" if value.lower() == "direct" else value
+            if proxy != "direct":
+                try:
+                    ProxyURL.parse(proxy)
+                except ValueError as exc:
+                    raise ValueError(f"keys {where}: proxy=: {exc}") from None
         else:
             shown = f" {name!r}" if _ATTRIBUTE_NAME.fullmatch(name) else ""  # a typo is shown, a secret is not
-            raise ValueError(f"keys {where}: unknown attribute{shown} (use name= or project=)")
-    return ApiKey(secret, label, project)
+            raise ValueError(f"keys {where}: unknown attribute{shown} (use name=, project= or proxy=)")
+    return ApiKey(secret, label, project, proxy)
 
 
 def _dedupe(keys: Sequence[ApiKey]) -> list[ApiKey]:

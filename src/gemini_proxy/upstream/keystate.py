@@ -190,6 +190,7 @@ class KeyState:
         return {
             "key": self.short_id,
             "project": self.key.project,
+            "proxy": self.key.egress,  # its own outbound proxy, without credentials; None: the default
             "state": state,
             "until": until_ts,
             "until_utc": iso(until_ts) if until_ts else None,

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 
 from gemini_proxy.upstream.http.connection import CLOSED, Connection
 from gemini_proxy.upstream.http.errors import HttpError, StaleConnection
+from gemini_proxy.upstream.http.proxy import ProxyURL, open_tunnel
 from gemini_proxy.upstream.http.transport import Response
 
 # Characters left as they are in a request target ('%' too: the target may be encoded already).
@@ -39,9 +40,11 @@ class ConnectionPool:
         user_agent: str = "gemini-proxy",
         ssl_context: ssl.SSLContext | None = None,
         on_wait: Callable[[float], None] | None = None,
+        proxy: ProxyURL | None = None,
     ) -> None:
         """``ssl_context``: for an https origin, the trust to verify it by (default: the system's).
-        ``on_wait``: told the seconds a request waited for a connection, when it had to."""
+        ``on_wait``: told the seconds a request waited for a connection, when it had to.
+        ``proxy``: an outbound proxy every connection goes through (a CONNECT tunnel, ``proxy.py``)."""
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
@@ -62,6 +65,7 @@ class ConnectionPool:
         self.keepalive_expiry = keepalive_expiry
         self.max_idle = min(max_idle, max_connections)
         self._on_wait = on_wait
+        self.proxy = proxy
         self._open: set[Connection] = set()  # connected, until their socket is closed
         self._idle: list[Connection] = []  # of those, the free ones, most recently used last
         self._connecting = 0  # room taken by connections being opened (or promised to a waiter)
@@ -165,19 +169,14 @@ class ConnectionPool:
         try:
             if self._closed:
                 raise HttpError("the client is closed")
+            via = f" through the outbound proxy {self.proxy.shown}" if self.proxy is not None else ""
             try:
                 async with asyncio.timeout(self.connect_timeout):
-                    _, conn = await asyncio.get_running_loop().create_connection(
-                        lambda: Connection(read_timeout=self.read_timeout, on_idle=self._idled, on_lost=self._lost),
-                        self.host,
-                        self.port,
-                        ssl=self._ssl,
-                        server_hostname=self.host if self._ssl is not None else None,
-                    )
+                    conn = await self._open_connection()
             except TimeoutError:
-                raise HttpError(f"timed out connecting to {self.host}:{self.port}") from None
+                raise HttpError(f"timed out connecting to {self.host}:{self.port}{via}") from None
             except (OSError, ssl.SSLError) as exc:
-                raise HttpError(f"cannot connect to {self.host}:{self.port} ({type(exc).__name__})") from None
+                raise HttpError(f"cannot connect to {self.host}:{self.port}{via} ({type(exc).__name__})") from None
         except BaseException:
             self._connecting -= 1
             self._hand_on(None)  # the room is free again
@@ -188,6 +187,25 @@ class ConnectionPool:
         if self._closed:  # close() ran while connecting
             conn.abort()
             raise HttpError("the client is closed")
+        return conn
+
+    async def _open_connection(self) -> Connection:
+        def protocol() -> Connection:
+            return Connection(read_timeout=self.read_timeout, on_idle=self._idled, on_lost=self._lost)
+
+        loop = asyncio.get_running_loop()
+        server_hostname = self.host if self._ssl is not None else None
+        if self.proxy is None:
+            _, conn = await loop.create_connection(
+                protocol, self.host, self.port, ssl=self._ssl, server_hostname=server_hostname
+            )
+            return conn
+        sock = await open_tunnel(self.proxy, self.host, self.port)
+        try:
+            _, conn = await loop.create_connection(protocol, sock=sock, ssl=self._ssl, server_hostname=server_hostname)
+        except BaseException:
+            sock.close()
+            raise
         return conn
 
     def _hand_on(self, given: Connection | None) -> None:
