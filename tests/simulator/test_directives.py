@@ -67,6 +67,31 @@ def test_several_calls_are_parallel_in_order_and_without_say_the_results_are_sum
     assert text["text"].count("function read_file returned") == 2 and "A-text" in text["text"]
 
 
+FINAL = {"name": "final_result", "description": "The final response which ends this conversation",
+         "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}, "celsius": {"type": "INTEGER"}},
+                        "required": ["city", "celsius"]}}  # fmt: skip
+ANY_MODE = {"toolConfig": {"functionCallingConfig": {"mode": "ANY"}},
+            "tools": [{"functionDeclarations": [*TOOLS[0]["functionDeclarations"], FINAL]}]}  # fmt: skip
+
+
+@pytest.mark.parametrize(("say", "args"), [
+    (' [[sim:say {"city": "Oslo", "celsius": 21}]]', {"city": "Oslo", "celsius": 21}),
+    ("", None),  # no say: an instance of final_result's schema
+    (" [[sim:say Done.]]", None),  # say that is not a JSON object: the same
+])  # fmt: skip
+def test_in_any_mode_a_scripted_loop_ends_with_the_final_answer_tool(sim: Sim, say: str, args: Any) -> None:
+    prompt = [user(call("read_file", {"file_path": "a"}) + say)]
+    first = ask(sim, prompt, **ANY_MODE)
+    assert [p["functionCall"]["name"] for p in parts(first)] == ["read_file"]
+    second = ask(sim, prompt + answered(first), **ANY_MODE)
+    (final,) = [p["functionCall"] for p in parts(second)]
+    assert final["name"] == "final_result"
+    assert final["args"] == args if args else set(final["args"]) == {"city", "celsius"}
+    # ANY mode without a final-answer tool: the loop still ends, with text
+    plain = {"toolConfig": ANY_MODE["toolConfig"]}
+    assert "text" in parts(ask(sim, [*prompt, *answered(ask(sim, prompt, **plain))], **plain))[0]
+
+
 def test_steps_follow_one_another(sim: Sim) -> None:
     write = {"file_path": "out.txt", "content": "done"}
     script = call("read_file", {"file_path": "in.txt"}) + "[[sim:then]]" + call("write_file", write)

@@ -117,12 +117,36 @@ def is_final_answer(decl: dict[str, Any]) -> bool:
     )
 
 
-def choose_calls(req: GenRequest, user_text: str, responses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def callable_declarations(req: GenRequest) -> list[dict[str, Any]]:
     if not req.declarations or req.mode == "NONE":
         return []
-    decls = req.declarations
     if req.mode == "ANY" and req.allowed:
-        decls = [d for d in decls if d.get("name") in req.allowed]
+        return [d for d in req.declarations if d.get("name") in req.allowed]
+    return req.declarations
+
+
+def final_answer_call(req: GenRequest, say: str | None) -> list[dict[str, Any]]:
+    """The end of a scripted loop in ANY mode, where Gemini always calls a function: the declared
+    final-answer tool, with the ``say`` text as its arguments when that is a JSON object, else an
+    instance of its schema. No final-answer tool: none (the loop ends with text)."""
+    if req.mode != "ANY":
+        return []
+    for decl in callable_declarations(req):
+        if is_final_answer(decl):
+            try:
+                args = orjson.loads(say) if say else None
+            except orjson.JSONDecodeError:
+                args = None
+            if not isinstance(args, dict):
+                args = schema_instance.instance(declaration_schema(decl))
+            return [{"name": decl["name"], "args": args}]
+    return []
+
+
+def choose_calls(req: GenRequest, user_text: str, responses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    decls = callable_declarations(req)
+    if not decls:
+        return []
     named = [d for d in decls if names_in(d.get("name", ""), user_text)]
     if responses:
         # Tool results are back: the loop ends. In ANY mode with a final-answer tool, that tool is
@@ -186,7 +210,7 @@ def plan(req: GenRequest, secret: bytes, response_id: str, reply: Reply | None =
     max_out = gen.get("maxOutputTokens")
     base = reply_text(req, user_text, responses)
     if req.script is not None:  # scripted: exactly these calls, or the loop ends with the say text
-        calls = req.script.calls()
+        calls = req.script.calls() or final_answer_call(req, req.script.say)
         if not calls and req.script.say is not None:
             base = req.script.say
     else:
