@@ -25,6 +25,13 @@ PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -c requirements.lock -e '.[test]'
+# instructor in its own virtualenv: its releases pin a jiter the openai SDK above cannot use
+# (tests/instructor_env/requirements.lock); reinstalled only when that lock changes.
+[ -x .venv-instructor/bin/python ] || "$PYTHON" -m venv .venv-instructor
+if ! cmp -s tests/instructor_env/requirements.lock .venv-instructor/.installed-lock 2>/dev/null; then
+  .venv-instructor/bin/python -m pip install -q -r tests/instructor_env/requirements.lock
+  cp tests/instructor_env/requirements.lock .venv-instructor/.installed-lock
+fi
 # The JavaScript SDKs and agent CLIs (Claude Code, Codex, Gemini CLI) the e2e tests drive, at the
 # versions tests/npm/package-lock.json pins; reinstalled only when the lock changes.
 if ! cmp -s tests/npm/package-lock.json tests/npm/node_modules/.installed-lock 2>/dev/null; then
