@@ -10,7 +10,8 @@ a client adds to them), the first user turn with none. Every text part of it is 
 directive still works inside the context blocks a CLI wraps around its user's prompt. Step ``k``
 (0-based) answers the ``k``-th model turn after the prompt turn; once the steps with calls are
 used up, the answer is the ``say`` text (or, without one, the usual summary of the results) with
-``STOP``: a scripted loop always ends, and a call is never repeated.
+``STOP`` (in ``ANY`` mode, a call of a declared final-answer tool instead, see ``generate``): a
+scripted loop always ends, and a call is never repeated.
 
 A malformed directive, arguments that are not a JSON object, or a NAME that is not a declared
 function is a 400 ``INVALID_ARGUMENT`` naming the directive, so a typo in a test fails loudly.
