@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -29,7 +30,7 @@ from gemini_proxy.state import open_store
 from gemini_proxy.state.client_records import ManagedClients
 from gemini_proxy.state.jobs import JobStoreError, open_job_store
 from gemini_proxy.upstream.caches import CachedContents
-from gemini_proxy.upstream.client import Egress, GeminiClient, make_egress
+from gemini_proxy.upstream.client import Egress, GeminiClient, make_connections
 from gemini_proxy.upstream.embeddings import Embeddings
 from gemini_proxy.upstream.gateway import Gateway
 from gemini_proxy.upstream.generation import Generation
@@ -118,25 +119,23 @@ async def _start(settings: Settings, stack: contextlib.AsyncExitStack, transport
     if settings.metrics_dir is not None:
         sharing = asyncio.create_task(metrics.share_forever())
         stack.push_async_callback(_cancel, sharing)
-    egress: Egress | None = None
-    connections: Transport
+    connections: Transport | Egress
     if transport is None:
-        egress = make_egress(
+        make = functools.partial(
+            make_connections,
             base_url=settings.upstream_url,
             connect_timeout=settings.connect_timeout,
             request_timeout=settings.request_timeout,
             max_connections=settings.upstream_max_connections,
             on_wait=metrics.observe_connection_wait,
-            proxy=settings.outbound_proxy(),
         )
-        stack.push_async_callback(egress.close)
-        metrics.upstream_connections = egress.counts
-        connections = egress.default
+        connections = Egress(make, settings.outbound_proxy())
+        metrics.upstream_connections = connections.counts
     else:  # tests: every key's requests go to the transport given
         connections = transport
-        stack.push_async_callback(transport.close)
+    stack.push_async_callback(connections.close)
     gateway = Gateway(
-        GeminiClient(connections, egress),
+        GeminiClient(connections),
         pool,
         attempts=settings.retry_attempts,
         deadline=settings.retry_deadline,

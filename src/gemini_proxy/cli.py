@@ -311,9 +311,10 @@ def run_fake_upstream(args: argparse.Namespace) -> None:
 def run_keys_check(args: argparse.Namespace) -> None:
     """Validates every configured key (a models-list call each: no tokens spent) and updates key state."""
     import asyncio
+    import functools
 
     from gemini_proxy.state import open_store
-    from gemini_proxy.upstream.client import GeminiClient, make_egress
+    from gemini_proxy.upstream.client import Egress, GeminiClient, make_connections
     from gemini_proxy.upstream.keycheck import check_keys, format_table
     from gemini_proxy.upstream.pool import KeyPool
 
@@ -330,11 +331,15 @@ def run_keys_check(args: argparse.Namespace) -> None:
         store = await open_store(settings.db or None, settings.redis_url)
         pool = KeyPool(keys, store)
         await pool.start()
-        egress = make_egress(
-            base_url=settings.upstream_url, connect_timeout=settings.connect_timeout, request_timeout=30, proxy=proxy
+        make = functools.partial(
+            make_connections,
+            base_url=settings.upstream_url,
+            connect_timeout=settings.connect_timeout,
+            request_timeout=30,
         )
+        egress = Egress(make, proxy)
         try:
-            return await check_keys(GeminiClient(egress.default, egress), keys, pool)
+            return await check_keys(GeminiClient(egress), keys, pool)
         finally:
             await egress.close()
             await pool.close()

@@ -139,19 +139,19 @@ class Settings(BaseSettings):
     @classmethod
     def _check_proxy(cls, value: str) -> str:
         value = value.strip()
-        if value and value.lower() != "direct":
-            from gemini_proxy.upstream.http.proxy import ProxyURL  # the HTTP client, only when a proxy is set
+        if value:
+            from gemini_proxy.upstream.http.proxy import parse_proxy  # the HTTP client, only when a proxy is set
 
-            ProxyURL.parse(value)  # the message never holds the credentials
+            parse_proxy(value)  # the message never holds the credentials
         return value
 
     def outbound_proxy(self, environ: Mapping[str, str] | None = None) -> ProxyURL | None:
         """The proxy connections to the upstream go through (keys without their own ``proxy=``).
         Raises ``ValueError`` naming the environment variable when its value is malformed."""
-        from gemini_proxy.upstream.http.proxy import ProxyURL
+        from gemini_proxy.upstream.http.proxy import ProxyURL, parse_proxy
 
         if self.upstream_proxy:
-            return None if self.upstream_proxy.lower() == "direct" else ProxyURL.parse(self.upstream_proxy)
+            return parse_proxy(self.upstream_proxy)
         found = environment_proxy(self.upstream_url, os.environ if environ is None else environ)
         if found is None:
             return None

@@ -50,13 +50,14 @@ class UpstreamResponse:
 
 
 class Egress:
-    """Connection pools by outbound proxy: ``default`` for keys without ``proxy=``, and one per
-    distinct ``proxy=`` of the keys, made by ``make`` on the first request through it (``None``:
-    direct). Bounded by the keys file: a proxy no key names any more keeps its pool, whose idle
-    connections are dropped as they expire."""
+    """Connection pools by outbound proxy, each made by ``make`` (``make_connections`` with the
+    pools' options bound; ``None``: direct): ``default``, through ``proxy``, for keys without ``proxy=``,
+    and one per distinct ``proxy=`` of the keys, made on the first request through it. Bounded by
+    the keys file: a proxy no key names any more keeps its pool, whose idle connections are
+    dropped as they expire."""
 
-    def __init__(self, default: Transport, make: Callable[[ProxyURL | None], Transport]) -> None:
-        self.default = default
+    def __init__(self, make: Callable[[ProxyURL | None], Transport], proxy: ProxyURL | None = None) -> None:
+        self.default = make(proxy)
         self._make = make
         self._by_proxy: dict[str, Transport] = {}
 
@@ -66,7 +67,7 @@ class Egress:
             return self.default
         transport = self._by_proxy.get(proxy)
         if transport is None:
-            transport = self._by_proxy[proxy] = self._make(None if proxy == "direct" else ProxyURL.parse(proxy))
+            transport = self._by_proxy[proxy] = self._make(key.route)
         return transport
 
     def counts(self) -> tuple[int, int, int]:
@@ -80,11 +81,12 @@ class Egress:
 
 
 class GeminiClient:
-    """Sends one request to ``{base_url}{path}`` with one key."""
+    """Sends one request to ``{base_url}{path}`` with one key: through ``connections`` (a transport
+    for every key), or the key's own pool when given an ``Egress``."""
 
-    def __init__(self, connections: Transport, egress: Egress | None = None) -> None:
-        self._connections = connections
-        self._egress = egress
+    def __init__(self, connections: Transport | Egress) -> None:
+        self._egress = connections if isinstance(connections, Egress) else None
+        self._connections = connections.default if isinstance(connections, Egress) else connections
         self._targets: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 
     def _target(self, path: str, query: Mapping[str, str] | None) -> str:
@@ -123,16 +125,17 @@ class GeminiClient:
 
 
 def make_connections(
+    proxy: ProxyURL | None = None,
     *,
     base_url: str,
     connect_timeout: float,
     request_timeout: float,
     max_connections: int = 256,
     on_wait: Callable[[float], None] | None = None,
-    proxy: ProxyURL | None = None,
 ) -> ConnectionPool:
     """Keep-alive connections to Gemini, shared by the keys that go out the same way (``proxy``);
-    ``on_wait`` hears how long a request waited for one when all ``max_connections`` were busy."""
+    ``on_wait`` hears how long a request waited for one when all ``max_connections`` were busy.
+    With the options bound (``functools.partial``), it is what an ``Egress`` makes its pools with."""
     return ConnectionPool(
         base_url,
         connect_timeout=connect_timeout,
@@ -141,28 +144,3 @@ def make_connections(
         on_wait=on_wait,
         proxy=proxy,
     )
-
-
-def make_egress(
-    *,
-    base_url: str,
-    connect_timeout: float,
-    request_timeout: float,
-    max_connections: int = 256,
-    on_wait: Callable[[float], None] | None = None,
-    proxy: ProxyURL | None = None,
-) -> Egress:
-    """Connections to Gemini for every key: through ``proxy`` (the default outbound proxy, or
-    direct), and through each key's own ``proxy=`` when it names one."""
-
-    def through(via: ProxyURL | None) -> Transport:
-        return make_connections(
-            base_url=base_url,
-            connect_timeout=connect_timeout,
-            request_timeout=request_timeout,
-            max_connections=max_connections,
-            on_wait=on_wait,
-            proxy=via,
-        )
-
-    return Egress(through(proxy), through)

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Protocol
 
 from gemini_proxy.filewatch import FileWatcher
-from gemini_proxy.upstream.http.proxy import ProxyURL
+from gemini_proxy.upstream.http.proxy import ProxyURL, parse_proxy
 
 __all__ = ["ApiKey", "KeysFileWatcher", "load_keys", "parse_keys"]
 
@@ -58,6 +58,8 @@ class ApiKey:
     """``label`` if given, else ``sha256(secret)[:6] + "..." + secret[-4:]``."""
     fingerprint: str = field(init=False, repr=False, compare=False)
     """Hash of the whole key line (secret + attributes): tells when a key's line changed."""
+    route: ProxyURL | None = field(init=False, repr=False, compare=False)
+    """``proxy`` read (``None``: direct, or no ``proxy=``); a malformed one is a ``ValueError``."""
     egress: str | None = field(init=False, repr=False, compare=False)
     """``proxy`` as shown: ``direct``, or the proxy's URL without its credentials."""
 
@@ -69,10 +71,9 @@ class ApiKey:
         object.__setattr__(self, "short_id", short_id)
         line = "\0".join((self.secret, self.label or "", self.project or "", self.proxy or ""))
         object.__setattr__(self, "fingerprint", hashlib.sha256(line.encode()).hexdigest()[:16])
-        egress = None
-        if self.proxy is not None:
-            egress = "direct" if self.proxy == "direct" else ProxyURL.parse(self.proxy).shown
-        object.__setattr__(self, "egress", egress)
+        route = parse_proxy(self.proxy) if self.proxy is not None else None
+        object.__setattr__(self, "route", route)
+        object.__setattr__(self, "egress", None if self.proxy is None else route.shown if route else "direct")
 
 
     def __repr__(self) -> str:
@@ -102,15 +103,13 @@ def _parse_item(text: str, where: str) -> ApiKey | None:
             project = value
         elif name == "proxy":
             proxy = "direct" if value.lower() == "direct" else value
-            if proxy != "direct":
-                try:
-                    ProxyURL.parse(proxy)
-                except ValueError as exc:
-                    raise ValueError(f"keys {where}: proxy=: {exc}") from None
         else:
             shown = f" {name!r}" if _ATTRIBUTE_NAME.fullmatch(name) else ""  # a typo is shown, a secret is not
             raise ValueError(f"keys {where}: unknown attribute{shown} (use name=, project= or proxy=)")
-    return ApiKey(secret, label, project, proxy)
+    try:
+        return ApiKey(secret, label, project, proxy)
+    except ValueError as exc:  # the proxy= URL, the only part the key reads
+        raise ValueError(f"keys {where}: proxy=: {exc}") from None
 
 
 def _dedupe(keys: Sequence[ApiKey]) -> list[ApiKey]:

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 from gemini_proxy.upstream.http.errors import HttpError
 
-__all__ = ["ProxyURL", "open_tunnel"]
+__all__ = ["ProxyURL", "open_tunnel", "parse_proxy"]
 
 _MAX_REPLY = 16 * 1024  # a CONNECT reply's headers, at most
 
@@ -64,6 +64,12 @@ class ProxyURL:
             pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
             authorization = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
         return cls(parts.hostname, port or 80, authorization)
+
+
+def parse_proxy(value: str) -> ProxyURL | None:
+    """A proxy setting (``GEMINI_PROXY_UPSTREAM_PROXY``, a key's ``proxy=``): ``direct`` (any case)
+    for none, else a proxy URL, read by ``ProxyURL.parse``."""
+    return None if value.strip().lower() == "direct" else ProxyURL.parse(value)
 
 
 async def open_tunnel(proxy: ProxyURL, host: str, port: int) -> socket.socket:
