@@ -7,11 +7,22 @@ state (cooldowns, disabled keys) start their own with ``start_proxy``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.servers import SIM_KEYS, ServerProcess, free_port, start_demo, start_proxy, start_simulator
+from tests.servers import (
+    PROXY_PASSWORD,
+    PROXY_USER,
+    SIM_KEYS,
+    ForwardProxy,
+    ServerProcess,
+    free_port,
+    start_demo,
+    start_proxy,
+    start_simulator,
+)
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +65,22 @@ def demo_port() -> Iterator[int]:
     finally:
         process.terminate()
         process.wait(15)
+
+
+@pytest.fixture
+def forward(tmp_path: Path) -> Iterator[ForwardProxy]:
+    """A forward proxy (tinyproxy) that lets anyone through."""
+    proxy = ForwardProxy(tmp_path)
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def guarded(tmp_path: Path) -> Iterator[ForwardProxy]:
+    """A forward proxy that asks for ``PROXY_USER`` / ``PROXY_PASSWORD``."""
+    proxy = ForwardProxy(tmp_path, auth=(PROXY_USER, PROXY_PASSWORD))
+    yield proxy
+    proxy.stop()
 
 
 pytest_plugins = ["tests.inprocess"]

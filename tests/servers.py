@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -73,13 +74,31 @@ class ServerProcess:
         if self._http is not None:
             self._http.close()
             self._http = None
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        if self.process is not None:
+            terminate(self.process, grace=10)
+
+
+def terminate(process: subprocess.Popen[Any], *, grace: float = 5) -> None:
+    """Stops ``process`` if it still runs: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def required_binary(name: str, package: str, needed_by: str) -> str:
+    """The path of ``name``; a test that needs it fails (never skips) when it is not installed."""
+    binary = shutil.which(name)
+    if binary is None:
+        pytest.fail(
+            f"{name} is not installed (apt-get install -y {package}): {needed_by} need a real one and must not be "
+            "skipped",
+            pytrace=False,
+        )
+    return binary
 
 
 def _die_with_parent() -> None:
@@ -144,14 +163,7 @@ class RedisServer:
     """``redis-server`` as a subprocess (no persistence) that tests can stop and restart."""
 
     def __init__(self, workdir: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail(
-                "redis-server is not installed (apt-get install -y redis-server): the Redis store tests need a real "
-                "server and must not be skipped",
-                pytrace=False,
-            )
-        self.binary = binary
+        self.binary = required_binary("redis-server", "redis-server", "the Redis store tests")
         self.workdir = workdir
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -195,13 +207,8 @@ class RedisServer:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if proc is not None:
+            terminate(proc)
 
 
 @contextlib.contextmanager
@@ -232,19 +239,16 @@ def until(condition: Callable[[], object], timeout: float = 10.0) -> bool:
     return bool(condition())
 
 
+PROXY_USER, PROXY_PASSWORD = "egress", "egress-pass-w0rd"  # the ``guarded`` fixture's credentials
+
+
 class ForwardProxy:
     """Debian's ``tinyproxy``, an HTTP forward proxy, on a free loopback port: what users reach
     Google through. ``auth`` = (user, password) makes it ask for Basic credentials; ``log()`` is
     what it logged (one ``Request ...: CONNECT host:port`` line per tunnel)."""
 
     def __init__(self, workdir: Path, *, auth: tuple[str, str] | None = None) -> None:
-        binary = shutil.which("tinyproxy")
-        if binary is None:
-            pytest.fail(
-                "tinyproxy is not installed (apt-get install -y tinyproxy-bin): the outbound proxy tests need a real "
-                "forward proxy and must not be skipped",
-                pytrace=False,
-            )
+        binary = required_binary("tinyproxy", "tinyproxy-bin", "the outbound proxy tests")
         self.port = free_port()
         self.auth = auth
         config = workdir / f"tinyproxy-{self.port}.conf"
@@ -280,10 +284,4 @@ class ForwardProxy:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)

@@ -13,9 +13,19 @@ import httpx
 import pytest
 
 from tests.e2e.agents_helpers import sim_stats
-from tests.servers import SIM_KEYS, ForwardProxy, ServerProcess, _base_env, cli, start_proxy, start_simulator
+from tests.servers import (
+    PROXY_PASSWORD as PASSWORD,
+)
+from tests.servers import (
+    SIM_KEYS,
+    ForwardProxy,
+    ServerProcess,
+    _base_env,
+    cli,
+    start_proxy,
+    start_simulator,
+)
 
-PASSWORD = "egress-pass-w0rd"
 CHAT = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}
 
 
@@ -24,20 +34,6 @@ def sim() -> Iterator[ServerProcess]:
     server = start_simulator()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def forward(tmp_path: Path) -> Iterator[ForwardProxy]:
-    proxy = ForwardProxy(tmp_path)
-    yield proxy
-    proxy.stop()
-
-
-@pytest.fixture
-def guarded(tmp_path: Path) -> Iterator[ForwardProxy]:
-    proxy = ForwardProxy(tmp_path, auth=("egress", PASSWORD))
-    yield proxy
-    proxy.stop()
 
 
 def _chat(proxy: ServerProcess, n: int = 1) -> None:

@@ -4,32 +4,15 @@ CONNECT tunnel with plain HTTP or TLS inside it; credentials that never reach a 
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import trustme
 
 from gemini_proxy.upstream.http import HttpError
 from gemini_proxy.upstream.http.proxy import ProxyURL
-from tests.servers import ForwardProxy, free_port
+from tests.servers import PROXY_PASSWORD as PASSWORD
+from tests.servers import PROXY_USER, ForwardProxy, free_port
 from tests.upstream.httpclient.rawserver import OK, answering, get, serve
-
-PASSWORD = "pr0xy-pass-word"
-
-
-@pytest.fixture
-def forward(tmp_path: Path) -> Iterator[ForwardProxy]:
-    proxy = ForwardProxy(tmp_path)
-    yield proxy
-    proxy.stop()
-
-
-@pytest.fixture
-def guarded(tmp_path: Path) -> Iterator[ForwardProxy]:
-    proxy = ForwardProxy(tmp_path, auth=("alice", PASSWORD))
-    yield proxy
-    proxy.stop()
 
 
 async def test_requests_go_through_one_tunnel_and_reuse_it(forward: ForwardProxy) -> None:
@@ -74,7 +57,7 @@ async def test_credentials_are_sent_to_the_proxy_and_shown_nowhere(guarded: Forw
         with pytest.raises(HttpError) as refused:
             await get(pool)
         assert "refused the credentials (40" in str(refused.value)
-        assert "not-the-password" not in str(refused.value) and "alice" not in str(refused.value)
+        assert "not-the-password" not in str(refused.value) and PROXY_USER not in str(refused.value)
         assert server.connections == 0
     assert PASSWORD not in guarded.log()
     async with serve(answering(OK), proxy=ProxyURL(proxy.host, proxy.port)) as (_, pool):
