@@ -227,10 +227,11 @@ def run_uvicorn(settings: Settings) -> None:
 
     import uvicorn
 
-    from gemini_proxy.api.server import BoundedHttpToolsProtocol, ConnectionLimits
+    from gemini_proxy.api.server import BoundedHttpToolsProtocol, ConnectionLimits, open_files_for
     from gemini_proxy.observability import setup_logging
 
     setup_logging(settings.log_level)
+    open_files_for(settings.max_connections, settings.upstream_max_connections)  # inherited by the workers
     limits = ConnectionLimits(
         max_header_bytes=settings.max_header_bytes,
         max_headers=settings.max_headers,

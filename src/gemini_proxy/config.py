@@ -67,7 +67,9 @@ class Settings(BaseSettings):
     request_timeout: float = Field(300.0, gt=0)
     # Connections to Gemini open at once (HTTP/1.1: one per request in flight, streams included);
     # past it requests wait for one, and the wait shows in /metrics. Bounds the sockets held upstream.
-    upstream_max_connections: int = Field(256, ge=1, le=65536)
+    # As many as client connections by default: a stream holds its connection for its whole life, so
+    # a smaller pool would make the stream past it wait for another to end before its first byte.
+    upstream_max_connections: int = Field(2048, ge=1, le=65536)
     # The outbound proxy to Gemini: "" = the environment's (HTTPS_PROXY or HTTP_PROXY, by the
     # upstream URL's scheme, unless NO_PROXY names its host), "direct" = none, or
     # http://[user:password@]host:port. A key's proxy= in the keys file overrides it.

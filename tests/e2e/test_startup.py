@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import cli, free_port, start_proxy
+from tests.servers import ServerProcess, cli, free_port, start_proxy
 
 
 def run_serve(env: dict[str, str], *args: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -222,3 +223,35 @@ def test_clients_from_the_file_allow_a_public_bind(tmp_path: Path) -> None:
             cwd=tempfile.mkdtemp(),
         )  # fmt: skip
     assert_one_line_error(result, "GEMINI_PROXY_PORT")
+
+
+# Runs the command after it with the open-file limit set to (soft, hard), as a service manager would.
+LIMITED = (
+    "import os, resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {hard})); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
+def open_files_soft_limit(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            return int(line.split()[3])
+    raise AssertionError("no open-file limit in /proc")
+
+
+@pytest.mark.parametrize(("hard", "soft_after", "warned"), [(8192, 2048 + 2048 + 128, False), (1024, 1024, True)])
+def test_serve_raises_its_open_file_limit_to_what_its_connections_need(
+    hard: int, soft_after: int, warned: bool
+) -> None:
+    """Started with systemd's soft limit of 1,024 (or less), `serve` raises it to the default 2,048 client and
+    2,048 upstream connections plus spare, as far as the hard limit allows, and warns when that is too low."""
+    port = free_port()
+    command = [sys.executable, "-c", LIMITED.format(soft=256, hard=hard), *cli("serve", "--port", str(port))]
+    env = {"GEMINI_PROXY_KEYS": "test-key-1", "GEMINI_PROXY_DB": "", "GEMINI_PROXY_LOG_LEVEL": "info"}
+    proxy = ServerProcess(command, port=port, env=env, cwd=tempfile.mkdtemp()).start()
+    try:
+        assert proxy.process is not None
+        assert open_files_soft_limit(proxy.process.pid) == soft_after
+        assert ("the open-file limit is 1024" in proxy.log()) is warned
+    finally:
+        proxy.stop()

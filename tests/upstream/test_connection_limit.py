@@ -49,4 +49,4 @@ def test_the_setting_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("GEMINI_PROXY_UPSTREAM_MAX_CONNECTIONS", "7")
     assert Settings(_env_file=None).upstream_max_connections == 7  # type: ignore[call-arg]
     monkeypatch.delenv("GEMINI_PROXY_UPSTREAM_MAX_CONNECTIONS")
-    assert Settings(_env_file=None).upstream_max_connections == 256  # type: ignore[call-arg]
+    assert Settings(_env_file=None).upstream_max_connections == 2048  # type: ignore[call-arg]

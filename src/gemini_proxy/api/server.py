@@ -16,6 +16,10 @@ accepted. ``BoundedHttpToolsProtocol`` adds, per connection:
 * at most ``max_connections`` open connections in the process: past it, a new connection gets
   503 and is closed at once (its socket is not held).
 
+``open_files_for`` raises the process's open-file limit to what those connections and the ones
+to Gemini need, as far as the hard limit allows (systemd's soft limit of 1,024 would otherwise
+make the 1,000th socket fail ``accept`` before ``max_connections`` is reached).
+
 Each answer is in the format of the surface the path names (as far as the head was read), with
 ``connection: close`` and an ``x-request-id``; the connection is closed after it.
 """
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
+import resource
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +51,28 @@ class ConnectionLimits:
     header_timeout: float = 30.0
     max_connections: int = 2048
     max_body_bytes: int = 64 * 1024 * 1024
+
+
+# Descriptors beside the sockets: the listening socket, the state store, logs, the files the proxy watches.
+SPARE_FILES = 128
+
+
+def open_files_for(client_connections: int, upstream_connections: int) -> int:
+    """Raises the soft open-file limit to what ``client_connections`` and ``upstream_connections``
+    sockets need, up to the hard limit; a hard limit below the need is one warning. The soft limit
+    it leaves."""
+    needed = client_connections + upstream_connections + SPARE_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        soft = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning(
+            f"the open-file limit is {soft} (ulimit -n), under the {needed} that GEMINI_PROXY_MAX_CONNECTIONS "
+            f"({client_connections}) and GEMINI_PROXY_UPSTREAM_MAX_CONNECTIONS ({upstream_connections}) need: "
+            "sockets past it fail; raise the limit or lower the settings"
+        )
+    return soft
 
 
 class _Refused(Exception):
