@@ -240,7 +240,10 @@ def run_uvicorn(settings: Settings) -> None:
         max_body_bytes=settings.max_request_bytes,
     )
     options: dict[str, Any] = {
-        "host": settings.host, "port": settings.port, "loop": "uvloop",
+        "host": settings.host, "port": settings.port,
+        # uvloop; one worker accepts every waiting connection a turn instead of libuv's one
+        # (api/accept.py). Workers sharing a socket keep libuv's way, which spreads a burst over them.
+        "loop": "gemini_proxy.api.accept:GreedyLoop" if settings.workers == 1 else "uvloop",
         # uvicorn's httptools protocol with bounds on the request head and the connections (api/server.py).
         "http": functools.partial(BoundedHttpToolsProtocol, limits=limits),
         "access_log": settings.access_log, "log_config": None, "log_level": settings.log_level,
