@@ -8,6 +8,7 @@ stream again, one frame per tick of ``--pace`` seconds, and ``GET /v1beta/models
 list; anything else is a 404. One ticker writes the next frame of every open stream, so a
 thousand streams cost a thousand writes a tick and no timers: the simulator renders each chunk
 anew (faithful, and too dear to pace a thousand streams beside the load generator on one core).
+Connections are kept alive after a stream, as Google's are: a gateway's pool reuses them.
 """
 
 from __future__ import annotations
@@ -45,21 +46,22 @@ class Replay:
         self.frames = [b"%x\r\n%s\r\n" % (len(f), f) for f in frames]  # chunked transfer encoding
         self.models = models
         self.pace = pace
-        self.open: dict[asyncio.StreamWriter, int] = {}  # stream -> index of its next frame
+        # stream -> index of its next frame, and what its connection's reader waits on until the stream ends
+        self.open: dict[asyncio.StreamWriter, tuple[int, asyncio.Future[None]]] = {}
 
     async def tick(self) -> None:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while True:
             next_at += self.pace
-            for writer, index in list(self.open.items()):
+            for writer, (index, ended) in list(self.open.items()):
                 if index < len(self.frames):
                     writer.write(self.frames[index])
-                    self.open[writer] = index + 1
+                    self.open[writer] = (index + 1, ended)
                 else:
                     del self.open[writer]
                     writer.write(b"0\r\n\r\n")
-                    writer.close()
+                    ended.set_result(None)
             await asyncio.sleep(max(0.0, next_at - loop.time()))
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -68,15 +70,21 @@ class Replay:
                 head = await reader.readuntil(b"\r\n\r\n")
                 lines = head.decode("latin-1").split("\r\n")
                 method, target = lines[0].split(" ")[:2]
-                length = next((int(v) for k, _, v in (ln.partition(":") for ln in lines[1:])
-                               if k.strip().lower() == "content-length"), 0)  # fmt: skip
+                fields = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+                length = int(fields.get("content-length", 0))
                 if length:
                     await reader.readexactly(length)
                 if method == "POST" and ":streamGenerateContent" in target:
-                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                                 b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n" + self.frames[0])
-                    self.open[writer] = 1
-                    return  # the ticker writes the rest and closes
+                    close = fields.get("connection", "").lower() == "close"  # bench/paced.py's direct streams
+                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n"
+                                 + (b"connection: close\r\n" if close else b"") + b"\r\n" + self.frames[0])  # fmt: skip
+                    ended = asyncio.get_running_loop().create_future()
+                    self.open[writer] = (1, ended)
+                    await ended  # the ticker writes the rest
+                    if close:
+                        writer.close()
+                        return
+                    continue  # kept alive, as Google's connections are: the next request
                 if method == "GET" and target.startswith("/v1beta/models"):
                     writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
                                  % (len(self.models), self.models))  # fmt: skip
