@@ -112,7 +112,7 @@ async def serve(
     """A raw server on 127.0.0.1 (over TLS with ``server_ssl``) and a pool to it; also fails the test
     on any error the loop reports."""
     server = RawServer(handler)
-    tcp = await asyncio.start_server(server.serve, "127.0.0.1", 0, ssl=server_ssl)
+    tcp = await asyncio.start_server(server.serve, "127.0.0.1", 0, ssl=server_ssl, backlog=1024)
     server.port = tcp.sockets[0].getsockname()[1]
     options = {"connect_timeout": 1.0, "read_timeout": 2.0} | options
     scheme = "https" if server_ssl is not None else "http"

@@ -128,6 +128,24 @@ async def test_idle_connections_expire_and_max_idle_is_kept() -> None:
         await eventually(lambda: sum(peer.closed_by_client.is_set() for peer in server.peers) == 1)
 
 
+async def test_a_bursts_connections_are_all_kept_for_the_next_burst() -> None:
+    burst = 300  # more than the 256 idle connections the pool used to keep
+    arrived = asyncio.Event()
+
+    async def handler(peer: Peer) -> None:
+        while await peer.request() is not None:
+            if len(server.peers) == burst:
+                arrived.set()
+            await arrived.wait()  # every request of the burst is in flight at once
+            await peer.send(OK)
+
+    async with serve(handler, max_connections=1000) as (server, pool):
+        await asyncio.gather(*(get(pool) for _ in range(burst)))
+        assert pool.idle_count == burst
+        await asyncio.gather(*(get(pool) for _ in range(burst)))  # the next burst: no new connection
+        assert server.connections == burst
+
+
 async def test_idle_connection_closed_by_the_server_is_replaced() -> None:
     async def handler(peer: Peer) -> None:
         await peer.request()

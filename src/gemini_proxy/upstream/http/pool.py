@@ -36,7 +36,7 @@ class ConnectionPool:
         read_timeout: float,
         max_connections: int = 256,
         keepalive_expiry: float = 15.0,
-        max_idle: int = 256,
+        max_idle: int | None = None,
         user_agent: str = "gemini-proxy",
         ssl_context: ssl.SSLContext | None = None,
         on_wait: Callable[[float], None] | None = None,
@@ -63,7 +63,9 @@ class ConnectionPool:
         self.read_timeout = read_timeout
         self.max_connections = max_connections
         self.keepalive_expiry = keepalive_expiry
-        self.max_idle = min(max_idle, max_connections)
+        # Idle connections kept (default: all, until they expire): the connections of a burst serve the
+        # next one, instead of as many new connections, each a TLS handshake with Google.
+        self.max_idle = max_connections if max_idle is None else min(max_idle, max_connections)
         self._on_wait = on_wait
         self.proxy = proxy
         self._open: set[Connection] = set()  # connected, until their socket is closed
