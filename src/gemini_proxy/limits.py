@@ -95,6 +95,13 @@ class _Window:
     def estimate(self, now: float) -> float:
         return self._at(now)
 
+    def over(self, now: float, threshold: float) -> bool:
+        """Whether the estimate is over ``threshold``. Most checks end at the first test: every
+        count held (none negative) is at most ``threshold``, so the estimate is too."""
+        if sum(self.shared.values()) + sum(self.unsent.values()) <= threshold:
+            return False
+        return self._at(now) > threshold
+
     def current(self, now: float) -> int:
         """The count of the bucket that holds ``now``."""
         index = int(now // self.bucket)
@@ -171,9 +178,9 @@ class ClientLimiter:
             if usage.day_tokens.current(now) >= client.tokens_per_day:
                 return max(DAY - now % DAY, 0.001), f"{client.tokens_per_day} tokens per day"
         if client.tpm is not None:
-            if usage.tokens.estimate(now) > client.tpm - 1:
+            if usage.tokens.over(now, client.tpm - 1):
                 return usage.tokens.wait(now, client.tpm - 1), f"{client.tpm} tokens per minute"
-        if client.rpm is not None and usage.requests.estimate(now) > client.rpm - 1:
+        if client.rpm is not None and usage.requests.over(now, client.rpm - 1):
             # admitted only while this request keeps the minute within rpm
             return usage.requests.wait(now, client.rpm - 1), f"{client.rpm} requests per minute"
         usage.requests.add(now, 1)  # counted for every limited client: the status API shows it

@@ -117,26 +117,36 @@ class Metrics:
     # Called by the gateway for every answered call, in the context of the client it was for.
     def served(self, model: str, usage: Success) -> None:
         client = client_name.get() or "anon"
-        if usage.prompt_tokens:
-            self._count_client(client, model, "input_tokens", usage.prompt_tokens)
-        if usage.output_tokens:
-            self._count_client(client, model, "output_tokens", usage.output_tokens - usage.thought_tokens)
-        if usage.thought_tokens:
-            self._count_client(client, model, "thinking_tokens", usage.thought_tokens)
+        if usage.prompt_tokens or usage.output_tokens or usage.thought_tokens:
+            model = self._client_model(client, model)
+            counts = self.clients
+            if usage.prompt_tokens:
+                series = (client, model, "input_tokens")
+                counts[series] = counts.get(series, 0) + usage.prompt_tokens
+            if usage.output_tokens:
+                series = (client, model, "output_tokens")
+                counts[series] = counts.get(series, 0) + usage.output_tokens - usage.thought_tokens
+            if usage.thought_tokens:
+                series = (client, model, "thinking_tokens")
+                counts[series] = counts.get(series, 0) + usage.thought_tokens
         if self.on_tokens is not None:
             self.on_tokens(client, usage.prompt_tokens + usage.output_tokens)
 
     def _count_client(self, client: str, model: str, what: str, amount: int) -> None:
+        series = (client, self._client_model(client, model), what)
+        self.clients[series] = self.clients.get(series, 0) + amount
+
+    def _client_model(self, client: str, model: str) -> str:
+        """The model label of ``client``'s series: at most ``_MAX_CLIENT_MODELS`` per client."""
         model = self._bucket(model) or "(none)"  # "": a request refused before its model was read, a listing
         models = self._client_models.get(client)
         if models is None:
             models = self._client_models[client] = set()
         if model not in models:
             if len(models) >= _MAX_CLIENT_MODELS:
-                model = "(other)"
+                return "(other)"
             models.add(model)
-        series = (client, model, what)
-        self.clients[series] = self.clients.get(series, 0) + amount
+        return model
 
     def client_usage(self) -> dict[str, dict[str, dict[str, int]]]:
         """Usage by client and model (every worker's): ``{"alice": {"gemini-2.5-flash": {"requests": 3, ...}}}``."""
