@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
+import trustme
 import uvloop
 
-from gemini_proxy.api.accept import GreedyLoop
+from gemini_proxy.api.accept import GreedyLoop, GreedyServer
 
 CLIENTS = 40
 TURN = 0.02  # seconds of work in every turn of the loop
@@ -91,5 +93,28 @@ def test_closing_the_server_stops_accepting() -> None:
         await server.wait_closed()
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=2)
+
+    run(scenario(), GreedyLoop)
+
+
+def test_a_tls_server_is_left_to_libuv() -> None:
+    """A TLS server's handshake is libuv's: GreedyLoop hands it back as it is, and it still serves."""
+    ca = trustme.CA()
+    server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ssl)
+    client_ssl = ssl.create_default_context()
+    ca.configure_trust(client_ssl)
+
+    async def scenario() -> None:
+        made: list[float] = []
+        protocol = type("P", (Counting,), {"made": made})
+        server = await asyncio.get_running_loop().create_server(protocol, "127.0.0.1", 0, ssl=server_ssl)
+        assert not isinstance(server, GreedyServer)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_ssl, server_hostname="127.0.0.1")
+        assert await reader.readexactly(5) == b"hello"
+        writer.close()
+        server.close()
+        await server.wait_closed()
 
     run(scenario(), GreedyLoop)

@@ -36,8 +36,10 @@ BATCH = 1024  # connections accepted in one turn at most: the rest wait for the 
 class GreedyLoop(uvloop.Loop):
     """uvloop's loop; servers made by ``create_server`` accept every waiting connection a turn."""
 
-    async def create_server(self, protocol_factory: Any, *args: Any, **kwargs: Any) -> GreedyServer:  # type: ignore[override]
+    async def create_server(self, protocol_factory: Any, *args: Any, **kwargs: Any) -> asyncio.AbstractServer:  # type: ignore[override]
         server = await super().create_server(protocol_factory, *args, **kwargs)
+        if kwargs.get("ssl") is not None:  # a TLS server's handshake is libuv's to do: left as it is
+            return server
         return GreedyServer(self, server, protocol_factory)
 
 
