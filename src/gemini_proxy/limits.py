@@ -96,8 +96,8 @@ class _Window:
         return self._at(now)
 
     def over(self, now: float, threshold: float) -> bool:
-        """Whether the estimate is over ``threshold``. Most checks end at the first test: every
-        count held (none negative) is at most ``threshold``, so the estimate is too."""
+        """Whether the estimate is over ``threshold``. Most checks end at the first test: the
+        counts held (none negative) add up to at most ``threshold``, so the estimate does too."""
         if sum(self.shared.values()) + sum(self.unsent.values()) <= threshold:
             return False
         return self._at(now) > threshold
