@@ -18,7 +18,9 @@ is the gateway's own core. Figures, each against ``direct`` in the same run:
   apart (the same bytes for every request); ``bench/paced.py`` opens N streams at once (N over
   ``--streams``) and times every frame. A level is sustained when
   every stream ended with status 200 and every gap was under 10x the pace, with TTFT p99 <= 200
-  ms. Added TTFT and added inter-frame p50/p99 are at the lowest level.
+  ms. Added TTFT and added inter-frame p50/p99 are at the lowest level. Before the first level,
+  one burst of the top level through each gateway warms its pool of connections to the replayer,
+  so that every target meets the same warm pool (else the first one alone would open them).
 * **RSS** of the proxy: idle after start-up, steady after the load, and recovered after 10 s idle.
 
 Writes bench/results/field.md and field.json.
@@ -132,27 +134,48 @@ def at_bound(steps: list[dict[str, Any]], bound_ms: float) -> float:
     return max(within, default=0.0)
 
 
+def paced_run(url: str, body: bytes, headers: dict[str, str], streams: int) -> dict[str, Any]:
+    """``bench/paced.py`` with ``streams`` streams at once, pinned to the load core: its summary."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as file:
+        file.write(body)
+        file.flush()
+        command = [sys.executable, str(HERE / "paced.py"), url, file.name, json.dumps(headers), str(streams),
+                   "--late-ms", str(PACE_S * 10 * 1000)]  # fmt: skip
+        with pinned(LOAD_CORE):
+            done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=180)
+    if done.returncode != 0:
+        raise RuntimeError(f"paced.py failed: {done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def warm_pools(args: argparse.Namespace, servers: dict[str, procs.Server]) -> None:
+    """One burst of the top level through each gateway first, so that every target meets a pool of
+    connections to the replayer as warm as the others' (without it the first target alone would pay
+    for opening them at each level past the last)."""
+    warmed = set()
+    for target in args.target_list:
+        if target.server != "simulator" and target.server not in warmed:
+            warmed.add(target.server)
+            server = servers[f"paced-{target.server}"]
+            paced_run(server.url + target.stream_path, orjson.dumps(target.stream_body), target.headers,
+                      max(args.streams))  # fmt: skip
+
+
 def paced(args: argparse.Namespace, servers: dict[str, procs.Server]) -> dict[str, list[dict[str, Any]]]:
     levels: dict[str, list[dict[str, Any]]] = {t.name: [] for t in args.target_list}
+    warm_pools(args, servers)
     for target in args.target_list:
         server = servers["paced-simulator" if target.server == "simulator" else f"paced-{target.server}"]
-        with tempfile.NamedTemporaryFile(suffix=".json") as body:
-            body.write(orjson.dumps(target.stream_body))
-            body.flush()
-            for streams in args.streams:
-                command = [sys.executable, str(HERE / "paced.py"), server.url + target.stream_path, body.name,
-                           json.dumps(target.headers), str(streams), "--late-ms", str(PACE_S * 10 * 1000)]
-                with pinned(LOAD_CORE):
-                    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=180)
-                if done.returncode != 0:
-                    raise RuntimeError(f"paced.py failed: {done.stderr}")
-                row = json.loads(done.stdout)
-                row["sustained"] = row["on_time"] == streams and row["errors"] == 0 and row["ttft_p99_ms"] <= 200
-                levels[target.name].append(row)
-                log(f"paced {streams:<5} {target.name:<16} on time {row['on_time']}/{streams} TTFT p99 "
-                    f"{row['ttft_p99_ms']:.1f} ms gap p99 {row['gap_p99_ms']:.1f} ms")
-                if not row["sustained"]:
-                    break  # a level that fails: the higher ones would too
+        for streams in args.streams:
+            row = paced_run(server.url + target.stream_path, orjson.dumps(target.stream_body), target.headers,
+                            streams)  # fmt: skip
+            row["sustained"] = row["on_time"] == streams and row["errors"] == 0 and row["ttft_p99_ms"] <= 200
+            levels[target.name].append(row)
+            log(f"paced {streams:<5} {target.name:<16} on time {row['on_time']}/{streams} TTFT p99 "
+                f"{row['ttft_p99_ms']:.1f} ms gap p99 {row['gap_p99_ms']:.1f} ms")
+            if not row["sustained"]:
+                break  # a level that fails: the higher ones would too
     return levels
 
 
