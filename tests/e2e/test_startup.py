@@ -247,7 +247,13 @@ def test_serve_raises_its_open_file_limit_to_what_its_connections_need(
     2,048 upstream connections plus spare, as far as the hard limit allows, and warns when that is too low."""
     port = free_port()
     command = [sys.executable, "-c", LIMITED.format(soft=256, hard=hard), *cli("serve", "--port", str(port))]
-    env = {"GEMINI_PROXY_KEYS": "test-key-1", "GEMINI_PROXY_DB": "", "GEMINI_PROXY_LOG_LEVEL": "info"}
+    upstream = f"http://127.0.0.1:{free_port()}"  # nothing listens there: never Google
+    env = {
+        "GEMINI_PROXY_KEYS": "k",
+        "GEMINI_PROXY_DB": "",
+        "GEMINI_PROXY_LOG_LEVEL": "info",
+        "GEMINI_PROXY_UPSTREAM_URL": upstream,
+    }
     proxy = ServerProcess(command, port=port, env=env, cwd=tempfile.mkdtemp()).start()
     try:
         assert proxy.process is not None
