@@ -101,6 +101,20 @@ def required_binary(name: str, package: str, needed_by: str) -> str:
     return binary
 
 
+def wait_until(process: subprocess.Popen[Any], ready: Callable[[], bool], timeout: float = 10) -> bool:
+    """Polls ``ready`` (an ``OSError`` counts as not yet) until it is true: False when ``process``
+    exits first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if ready():
+                return True
+        if process.poll() is not None:
+            return False
+        time.sleep(0.02)
+    return False
+
+
 def _die_with_parent() -> None:
     """A server outlives no test run, even one that is killed."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -190,20 +204,15 @@ class RedisServer:
             str(self.workdir),
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
+        if wait_until(self.proc, self._pong):
+            return
         self.stop()
         pytest.fail(f"redis-server did not start on port {self.port}", pytrace=False)
+
+    def _pong(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
@@ -260,15 +269,14 @@ class ForwardProxy:
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen([binary, "-d", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
+        if wait_until(self.proc, self._accepts):
+            return
         self.stop()
         pytest.fail(f"tinyproxy did not start on port {self.port}:\n{self.log()}", pytrace=False)
+
+    def _accepts(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+            return True
 
     @property
     def url(self) -> str:
