@@ -167,3 +167,20 @@ async def test_a_head_held_when_the_app_closes_the_connection_is_still_sent() ->
     await settle()
     assert transport.closed
     assert len(transport.writes) == 1 and transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+async def test_a_refusal_written_past_the_cycle_comes_after_the_held_head() -> None:
+    protocol: BoundedHttpToolsProtocol
+
+    async def head_then_more_bytes(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        # In the same turn, before the held head's flush: a pipelined request the bounds refuse.
+        protocol.data_received(REQUEST + b"content-length: 99999999999\r\n\r\n")
+
+    protocol, transport = connect(head_then_more_bytes)
+    protocol.data_received(request())
+    await settle()
+    assert transport.closed
+    assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert transport.writes[-1].startswith(b"HTTP/1.1 413 ")

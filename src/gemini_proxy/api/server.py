@@ -179,6 +179,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         except httptools.HttpParserError:
             if not self._refused:
                 self.logger.warning("Invalid HTTP request received.")
+                self._flush()
                 self.send_400_response("Invalid HTTP request received.")
             return
         except httptools.HttpParserUpgrade:
@@ -232,6 +233,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             writer.expect_head()
             cycle.transport = writer  # type: ignore[assignment]
 
+    def _flush(self) -> None:
+        """Sends a held response head before a write that goes to the socket past the cycle."""
+        if self._writer is not None:
+            self._writer.flush()
+
     # Refusals --------------------------------------------------------------------------------
 
     def _start_head_timer(self) -> None:
@@ -253,6 +259,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _refuse(self, error: ProxyError, *, log_it: bool = True) -> None:
         """Answers ``error`` in the surface's format and closes the connection."""
         self._refused = True
+        self._flush()
         self._stop_head_timer()
         if log_it:
             _warn(type(error).__name__, f"refused a request: {error.message}")
