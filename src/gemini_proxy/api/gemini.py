@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gemini_proxy.api.auth import client_of
-from gemini_proxy.api.common import JSON, check_model_id, render_google, services, surface
+from gemini_proxy.api.common import JSON, check_model_id, read_body, render_google, services, surface
 from gemini_proxy.api.owned import check_cache, check_cache_in_raw, remember_cache, visible_caches
 from gemini_proxy.api.streaming import StreamResponse
 from gemini_proxy.errors import InvalidRequest, NotFound, UpstreamUnavailable
@@ -62,7 +62,7 @@ async def model_call(request: Request) -> Response:
         )
     check_model_id(model, param="model")
     request.state.model = model
-    body = await request.body()
+    body = await read_body(request)
     await check_cache_in_raw(svc, body, client_of(request.scope))
     if method == urls.STREAM:
         upstream = await svc.generation.stream_raw(model, body, _query(request), version=version)
@@ -113,7 +113,7 @@ async def caches(request: Request) -> Response:
         if not isinstance(page, CachePage):
             return _passthrough(page)
         return _cache_page(CachePage(tuple(await visible_caches(svc, page.items, client)), page.next_page_token))
-    answer = await svc.caches.create(await request.body(), _query(request), version=version)
+    answer = await svc.caches.create(await read_body(request), _query(request), version=version)
     if answer.status == 200:
         await remember_cache(svc, answer.raw, client)
     return _passthrough(answer)
@@ -127,7 +127,7 @@ async def cache_item(request: Request) -> Response:
     if not _CACHE_ID.match(cache_id):
         raise InvalidRequest(f"Invalid cache name cachedContents/{cache_id}.", param="name")
     await check_cache(svc, f"cachedContents/{cache_id}", client_of(request.scope))
-    body = await request.body() if request.method == "PATCH" else None
+    body = await read_body(request) if request.method == "PATCH" else None
     answer = await svc.caches.item(
         request.method, f"cachedContents/{cache_id}", body=body, query=_query(request), version=_version(request)
     )
