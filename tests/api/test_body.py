@@ -1,6 +1,7 @@
-"""api/common.py's ``read_body``: the whole body whatever pieces the server hands it in, the same
-bytes on a second read, and ``ClientDisconnect`` (which the endpoint answers by not answering)
-when the client leaves first. Over a real socket, a large body arrives in many pieces."""
+"""api/common.py's ``read_body``: the whole body whatever pieces the server hands it in, a second
+read an error (not a wait for a body that will never come), and ``ClientDisconnect`` (which the
+endpoint answers by not answering) when the client leaves first. Over a real socket, a large
+body arrives in many pieces."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def request_of(*messages: Message) -> Request:
 async def test_one_message_is_the_body() -> None:
     request = request_of({"type": "http.request", "body": b'{"a": 1}', "more_body": False})
     assert await read_body(request) == b'{"a": 1}'
-    assert await read_body(request) == b'{"a": 1}'  # read again: the same, not a wait for more
+    with pytest.raises(RuntimeError, match="read already"):  # not a wait for a body that will not come
+        await read_body(request)
 
 
 async def test_pieces_are_joined_in_order() -> None:

@@ -13,7 +13,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gemini_proxy.api.common import json_response, read_body, read_json_object, render_simple, services, surface
+from gemini_proxy.api.common import (
+    json_response,
+    parse_json_object,
+    read_body,
+    render_simple,
+    services,
+    surface,
+)
 from gemini_proxy.errors import AuthenticationError, InvalidRequest, NotFound
 from gemini_proxy.upstream.keycheck import check_keys
 from gemini_proxy.upstream.keys import load_keys
@@ -66,8 +73,9 @@ async def disable(request: Request) -> Response:
     require_admin(request)
     key_id = _key_id(request)
     reason = "disabled by operator"
-    if await read_body(request):
-        body = await read_json_object(request)
+    raw = await read_body(request)
+    if raw:
+        body = parse_json_object(raw)
         reason = body.get("reason", reason)
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidRequest("'reason' must be a non-empty string.", param="reason")
