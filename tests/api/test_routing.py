@@ -1,4 +1,5 @@
-"""``IndexedRouter``: fixed paths by a table, everything else by Starlette's scan, same answers."""
+"""``IndexedRouter``: fixed paths by a table, paths with parameters by a scan of the routes their first
+segment allows; the same answers as Starlette's router."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import httpx
 import pytest
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route, Router
 
 from gemini_proxy.api.routing import IndexedRouter
 
@@ -42,3 +43,67 @@ async def test_answers_as_starlette_s_router_would(method: str, path: str, statu
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         got = await client.request(method, path)
     assert (got.status_code, got.text) == (status, text)
+
+
+async def _plain(scope, receive, send):  # type: ignore[no-untyped-def]
+    await PlainTextResponse(f"mounted {scope['path']}")(scope, receive, send)
+
+
+# Paths with parameters go through a scan of the routes that may match their first segment only.
+SCANNED = [
+    Route("/", answer("root"), methods=["GET"]),
+    Route("/v1/messages", answer("messages"), methods=["POST"]),
+    Route("/v1beta/models", answer("list"), methods=["GET"]),
+    Route("/{tenant}/status", answer("tenant-status"), methods=["GET"]),  # any first segment
+    Route("/v1beta/models/{target:path}", answer("native"), methods=["POST"]),
+    Route("/v1beta/models/{target}", answer("model"), methods=["GET"]),
+    Route("/files{rest:path}", answer("files"), methods=["GET"]),  # a parameter in the first segment
+    Mount("/static", app=_plain),
+    Route("/api/jobs/{job_id}", answer("job"), methods=["GET", "DELETE"]),
+    Route("/api/jobs/{job_id}/", answer("job-slash"), methods=["PATCH"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1beta/models/gemini-2.5-flash:generateContent"),
+        ("POST", "/v1beta/models/a/b:c"),
+        ("GET", "/v1beta/models/gemini-2.5-flash"),
+        ("DELETE", "/v1beta/models/gemini-2.5-flash"),  # 405: the routes of its segment take GET, POST
+        ("GET", "/v1beta/status"),  # the any-segment route, before the native ones
+        ("GET", "/api/status"),
+        ("GET", "/elsewhere/status"),
+        ("GET", "/api/jobs/j1"),
+        ("PATCH", "/api/jobs/j1"),  # redirected to the slashed route, as Starlette does
+        ("GET", "/api/jobs/j1/"),  # redirected to the route without the slash
+        ("GET", "/filesystem/x"),
+        ("GET", "/static/app.js"),
+        ("GET", "/"),
+        ("POST", "/nowhere/at/all"),
+        ("GET", "/v1/messages/x"),
+    ],
+)
+async def test_paths_with_parameters_answer_as_starlette_s_router_would(method: str, path: str) -> None:
+    answers = []
+    for router in (Router(SCANNED), IndexedRouter(SCANNED)):
+        transport = httpx.ASGITransport(app=router)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            got = await client.request(method, path, follow_redirects=False)
+        answers.append((got.status_code, got.headers.get("location"), got.text))
+    assert answers[1] == answers[0]
+    assert answers[0][0] != 500
+
+
+async def test_a_request_target_of_star_is_a_404_not_a_crash() -> None:
+    scope = {"type": "http", "method": "OPTIONS", "path": "*", "root_path": "", "headers": [], "query_string": b""}
+    sent = []
+
+    async def receive():  # type: ignore[no-untyped-def]
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):  # type: ignore[no-untyped-def]
+        sent.append(message)
+
+    await IndexedRouter(SCANNED)(scope, receive, send)
+    assert sent[0]["status"] == 404
