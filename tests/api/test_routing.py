@@ -82,6 +82,9 @@ SCANNED = [
         ("GET", "/"),
         ("POST", "/nowhere/at/all"),
         ("GET", "/v1/messages/x"),
+        ("GET", "//x"),
+        ("GET", "//"),
+        ("GET", "/v1beta/"),
     ],
 )
 async def test_paths_with_parameters_answer_as_starlette_s_router_would(method: str, path: str) -> None:
@@ -95,8 +98,7 @@ async def test_paths_with_parameters_answer_as_starlette_s_router_would(method: 
     assert answers[0][0] != 500
 
 
-async def test_a_request_target_of_star_is_a_404_not_a_crash() -> None:
-    scope = {"type": "http", "method": "OPTIONS", "path": "*", "root_path": "", "headers": [], "query_string": b""}
+async def _status_and_body(router: Router, scope: dict[str, object]) -> tuple[int, bytes]:
     sent = []
 
     async def receive():  # type: ignore[no-untyped-def]
@@ -105,5 +107,11 @@ async def test_a_request_target_of_star_is_a_404_not_a_crash() -> None:
     async def send(message):  # type: ignore[no-untyped-def]
         sent.append(message)
 
-    await IndexedRouter(SCANNED)(scope, receive, send)
-    assert sent[0]["status"] == 404
+    await router(scope, receive, send)
+    return sent[0]["status"], sent[1]["body"]
+
+
+async def test_a_request_target_of_star_is_answered_as_starlette_s_router_would() -> None:
+    scope = {"type": "http", "method": "OPTIONS", "path": "*", "root_path": "", "headers": [], "query_string": b""}
+    answers = [await _status_and_body(router, dict(scope)) for router in (Router(SCANNED), IndexedRouter(SCANNED))]
+    assert answers[1] == answers[0] == (404, b"Not Found")

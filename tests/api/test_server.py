@@ -143,8 +143,8 @@ async def test_100_continue_goes_out_before_the_body_and_the_answer_after_it() -
     assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]  # the client waits for it to send the body
     protocol.data_received(BODY)
     await settle()
-    assert b"".join(transport.writes[1:]).startswith(b"HTTP/1.1 200 OK\r\n")
-    assert b"".join(transport.writes).endswith(JSON)
+    assert len(transport.writes) == 2  # the answer itself still in one write
+    assert transport.writes[1].startswith(b"HTTP/1.1 200 OK\r\n") and transport.writes[1].endswith(JSON)
 
 
 async def test_a_connection_close_answer_is_sent_whole_before_the_close() -> None:
@@ -184,3 +184,35 @@ async def test_a_refusal_written_past_the_cycle_comes_after_the_held_head() -> N
     assert transport.closed
     assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
     assert transport.writes[-1].startswith(b"HTTP/1.1 413 ")
+
+
+async def test_a_head_answer_and_a_204_go_out_whole() -> None:
+    async def no_body(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        status = 204 if scope["method"] == "DELETE" else 200
+        headers = [(b"content-length", b"%d" % len(JSON))] if status == 200 else []
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if status == 204 or scope["method"] == "HEAD" else JSON})
+
+    protocol, transport = connect(no_body)
+    protocol.data_received(b"HEAD /v1/models HTTP/1.1\r\nhost: proxy\r\n\r\n")
+    await settle()
+    assert len(transport.writes) == 1 and transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert transport.writes[0].endswith(b"\r\n\r\n")  # a head, no body
+    protocol.data_received(b"DELETE /v1/responses/r1 HTTP/1.1\r\nhost: proxy\r\n\r\n")
+    await settle()
+    assert len(transport.writes) == 2 and transport.writes[1].startswith(b"HTTP/1.1 204 No Content\r\n")
+
+
+async def test_a_shutdown_in_the_turn_of_a_held_head_still_sends_it() -> None:
+    async def head_request(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]})
+        await send({"type": "http.response.body", "body": b""})  # HEAD: the body write is empty
+        protocol.shutdown()  # the server stops in this very turn, before the end-of-turn flush
+
+    protocol, transport = connect(head_request)
+    protocol.data_received(b"HEAD /health HTTP/1.1\r\nhost: proxy\r\n\r\n")
+    await settle()
+    assert transport.closed
+    assert len(transport.writes) == 1 and transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")

@@ -94,12 +94,19 @@ def _warn(kind: str, message: str) -> None:
         log.warning(message)
 
 
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"  # uvicorn's interim answer to "expect: 100-continue"
+
+
 class _HeadWithBody:
     """Stands for the connection's transport in each request's cycle, which writes through it.
-    After ``expect_head``, the next write (the response's head) is held until the write after it
-    (the body, or a stream's first frame), which carries both, or until the end of the loop's
-    turn: a stream whose first frame is late still has its head sent at once. Writes keep their
-    order in every case, and ``close`` sends what is held first."""
+    After ``expect_head``, the next write (the response's head; a ``100 Continue`` before it goes
+    out at once) is held until the write after it (the body, or a stream's first frame), and the
+    two go out in one system call, or until the end of the loop's turn: a stream whose first frame
+    is late still has its head sent at once, and so has a HEAD request's answer (no body write).
+    Writes keep their order, and whatever closes the socket (``close`` here, the protocol's
+    refusals and shutdown) sends what is held first. A pipelined request arms ``expect_head``
+    while an earlier answer may still be streaming: that answer's next frame is then held for a
+    turn, in order."""
 
     __slots__ = ("transport", "_loop", "_held", "_expect_head")
 
@@ -116,8 +123,8 @@ class _HeadWithBody:
         held = self._held
         if held is not None:
             self._held = None
-            self.transport.write(held + data)
-        elif self._expect_head:
+            self.transport.writelines((held, data))  # one writev, the body not copied
+        elif self._expect_head and data != _CONTINUE:
             self._expect_head = False
             self._held = data
             self._loop.call_soon(self.flush)
@@ -164,6 +171,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._start_head_timer()
         self._writer = _HeadWithBody(transport, self.loop)
+
+    def shutdown(self) -> None:
+        self._flush()  # uvicorn closes the socket itself when the answer is complete
+        super().shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
