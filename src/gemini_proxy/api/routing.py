@@ -5,8 +5,8 @@ forty routes that was ~0.035 ms of CPU per request for a path near the end of th
 Anthropic and Responses surfaces), a tenth of what the proxy spends on the whole request.
 ``IndexedRouter`` answers a request whose path and method are those of a route without path
 parameters from a table built once; any other request (a path with parameters, a wrong method, a
-miss) goes through Starlette's scan, narrowed as below. A fixed route is put in the table only when no
-route before it would match the same path and method, so that the order's meaning is kept.
+miss) goes through Starlette's scan, narrowed as below. A fixed route is put in the table only
+when no route before it would match the same path and method, so that the order's meaning is kept.
 
 A path with parameters (the native surface's ``/v1beta/models/{model}:{method}``, a stored
 response's id) is scanned too, but only over the routes that can match its first segment: the
