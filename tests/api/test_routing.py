@@ -3,11 +3,13 @@ segment allows; the same answers as Starlette's router."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
-from starlette.routing import Mount, Route, Router
+from starlette.routing import Match, Mount, Route, Router
 
 from gemini_proxy.api.routing import IndexedRouter
 
@@ -115,3 +117,29 @@ async def test_a_request_target_of_star_is_answered_as_starlette_s_router_would(
     scope = {"type": "http", "method": "OPTIONS", "path": "*", "root_path": "", "headers": [], "query_string": b""}
     answers = [await _status_and_body(router, dict(scope)) for router in (Router(SCANNED), IndexedRouter(SCANNED))]
     assert answers[1] == answers[0] == (404, b"Not Found")
+
+
+def test_every_route_of_the_proxy_is_among_those_scanned_for_the_paths_it_matches() -> None:
+    """Over the proxy's own routes: any route that matches a path (fully, or all but the method)
+    is in the narrowed list for that path's first segment, so the scan finds what Starlette's would."""
+    from gemini_proxy.api.routing import _matching
+    from gemini_proxy.app import create_app
+    from gemini_proxy.config import Settings
+
+    app = create_app(Settings(_env_file=None, keys="fake-key-1", db="", upstream_url="http://127.0.0.1:9"))  # type: ignore[call-arg]
+    routes = app.router.routes
+    paths = {"/", "*", "//x", "/v1beta/", "/nowhere/at/all"}
+    for route in routes:
+        template = getattr(route, "path", "")
+        for value in ("x1", "a/b:c"):
+            paths.add(re.sub(r"\{[^}]+\}", value, template))
+    checked = 0
+    for path in sorted(paths):
+        narrowed = _matching(routes, path[1:].partition("/")[0])
+        for route in routes:
+            for method in ("GET", "POST", "DELETE", "PATCH"):
+                scope = {"type": "http", "path": path, "method": method, "root_path": ""}
+                if route.matches(scope)[0] is not Match.NONE:
+                    assert route in narrowed, (path, method, getattr(route, "path", route))
+                    checked += 1
+    assert checked > 100
