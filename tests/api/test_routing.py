@@ -41,10 +41,14 @@ ROUTES = [
     ],
 )
 async def test_answers_as_starlette_s_router_would(method: str, path: str, status: int, text: str) -> None:
-    transport = httpx.ASGITransport(app=IndexedRouter(ROUTES))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        got = await client.request(method, path)
+    got = await request(IndexedRouter(ROUTES), method, path)
     assert (got.status_code, got.text) == (status, text)
+
+
+async def request(router: Router, method: str, path: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=router)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        return await client.request(method, path, follow_redirects=False)
 
 
 async def _plain(scope, receive, send):  # type: ignore[no-untyped-def]
@@ -92,9 +96,7 @@ SCANNED = [
 async def test_paths_with_parameters_answer_as_starlette_s_router_would(method: str, path: str) -> None:
     answers = []
     for router in (Router(SCANNED), IndexedRouter(SCANNED)):
-        transport = httpx.ASGITransport(app=router)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            got = await client.request(method, path, follow_redirects=False)
+        got = await request(router, method, path)
         answers.append((got.status_code, got.headers.get("location"), got.text))
     assert answers[1] == answers[0]
     assert answers[0][0] != 500

@@ -48,17 +48,15 @@ class IndexedRouter(Router):
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
+            if "router" not in scope:
+                scope["router"] = self
             route = self._fixed.get((scope["path"], scope["method"]))
             if route is not None:
-                if "router" not in scope:
-                    scope["router"] = self
                 scope["route"] = route
                 scope["endpoint"] = route.endpoint
                 scope["path_params"] = {}
                 await route.handle(scope, receive, send)
                 return
-            if "router" not in scope:
-                scope["router"] = self
             segment = scope["path"][1:].partition("/")[0]
             await self._by_segment.get(segment, self._any).app(scope, receive, send)
             return
