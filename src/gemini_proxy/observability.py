@@ -109,15 +109,19 @@ class Metrics:
         self.totals["successful" if status < 400 else "failed"] += 1
 
     def observe_tokens(self, model: str, prompt: int, completion: int) -> None:
+        """Tokens by model and direction. Every answered call counts its ``usageMetadata`` here
+        (``served``); this is for counts Google gave otherwise (an embedding's ``countTokens``)."""
         model = self._bucket(model)
         for direction, amount in (("in", prompt), ("out", completion)):
             if amount and (len(self.tokens) < _MAX_SERIES or (model, direction) in self.tokens):
                 self.tokens[(model, direction)] = self.tokens.get((model, direction), 0) + amount
 
-    # Called by the gateway for every answered call, in the context of the client it was for.
+    # Called by the gateway for every answered call (unary or a stream's end, every surface), in
+    # the context of the client it was for.
     def served(self, model: str, usage: Success) -> None:
         client = client_name.get() or "anon"
         if usage.prompt_tokens or usage.output_tokens or usage.thought_tokens:
+            self.observe_tokens(model, usage.prompt_tokens, usage.output_tokens)
             model = self._client_model(client, model)
             counts = self.clients
             if usage.prompt_tokens:
@@ -311,7 +315,10 @@ class _Exporter(Collector):
             attempts.add_metric((outcome,), value)
         yield attempts
         tokens = CounterMetricFamily(
-            "gemini_proxy_tokens", "Tokens by model and direction (in, out).", labels=("model", "direction")
+            "gemini_proxy_tokens",
+            "Tokens Gemini counted for the answers served, by model and direction (in: the prompt; out: "
+            "candidates and thoughts), every surface and stream.",
+            labels=("model", "direction"),
         )
         for token_labels, value in m.tokens.items():
             tokens.add_metric(token_labels, value)

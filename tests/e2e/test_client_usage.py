@@ -199,3 +199,51 @@ def test_two_replicas_share_a_clients_rpm_through_redis(sim: ServerProcess, tmp_
     env = {"GEMINI_PROXY_CLIENTS_FILE": str(path), "GEMINI_PROXY_ADMIN_TOKEN": ADMIN}
     with replicas_on_redis(sim.url, tmp_path, env=env) as (_, first, second):
         assert admitted([first.url, second.url], 8) == 4
+
+
+def sse_data(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: {")]
+
+
+def test_tokens_by_model_count_every_surface_and_stream(local: Local) -> None:
+    """``gemini_proxy_tokens_total`` is what Gemini counted for every answer the proxy served: each
+    surface, unary or streamed, by the model's own name (it once missed streams and native calls)."""
+    proxy = local.proxy(local.simulator())
+    model = "gemini-2.5-flash"
+    said = {"in": 0, "out": 0}
+
+    def add(prompt: int, out: int) -> None:
+        said["in"] += prompt
+        said["out"] += out
+
+    for stream in (False, True):
+        chat = {**CHAT, "stream": stream, "stream_options": {"include_usage": True}} if stream else CHAT
+        answer = proxy.http.post("/v1/chat/completions", json=chat)
+        usage = sse_data(answer.text)[-1]["usage"] if stream else answer.json()["usage"]
+        add(usage["prompt_tokens"], usage["completion_tokens"])
+        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        native = proxy.http.post(
+            f"/v1beta/models/{model}:{method}", json={"contents": [{"role": "user", "parts": [{"text": "native"}]}]}
+        )
+        meta = sse_data(native.text)[-1]["usageMetadata"] if stream else native.json()["usageMetadata"]
+        add(meta["promptTokenCount"], meta["candidatesTokenCount"] + meta.get("thoughtsTokenCount", 0))
+        message = {"model": model, "max_tokens": 256, "messages": [{"role": "user", "content": "hi"}], "stream": stream}
+        claude = proxy.http.post("/v1/messages", json=message, headers={"anthropic-version": "2023-06-01"})
+        if stream:
+            events = sse_data(claude.text)
+            start = next(e for e in events if e["type"] == "message_start")["message"]["usage"]
+            usage = {**start, **next(e for e in events if e["type"] == "message_delta")["usage"]}
+        else:
+            usage = claude.json()["usage"]
+        add(usage["input_tokens"] + (usage.get("cache_read_input_tokens") or 0), usage["output_tokens"])
+        responses = proxy.http.post("/v1/responses", json={"model": model, "input": "hi", "stream": stream})
+        if stream:
+            usage = next(e for e in sse_data(responses.text) if e["type"] == "response.completed")["response"]["usage"]
+        else:
+            usage = responses.json()["usage"]
+        add(usage["input_tokens"], usage["output_tokens"])
+
+    metrics = proxy.http.get("/metrics").text
+    for direction in ("in", "out"):
+        line = f'gemini_proxy_tokens_total{{direction="{direction}",model="{model}"}} {float(said[direction])}'
+        assert line in metrics, (line, [m for m in metrics.splitlines() if m.startswith("gemini_proxy_tokens_total")])

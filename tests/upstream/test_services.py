@@ -17,7 +17,7 @@ from gemini_proxy.upstream import urls
 from gemini_proxy.upstream.caches import CachedContents, CachePage, decode_page_token, encode_page_token
 from gemini_proxy.upstream.client import GeminiClient, make_connections
 from gemini_proxy.upstream.embeddings import Embeddings
-from gemini_proxy.upstream.gateway import Gateway
+from gemini_proxy.upstream.gateway import Answer, Gateway
 from gemini_proxy.upstream.generation import Generation
 from gemini_proxy.upstream.keys import ApiKey
 from gemini_proxy.upstream.models import Models
@@ -250,3 +250,26 @@ async def test_embeddings_fan_out_in_order_and_count_exact_tokens(upstream: Upst
         )
         counted += orjson.loads(answer.raw)["totalTokens"]
     assert embedded.prompt_tokens == counted
+    assert embedded.counted_apart == 0  # the gateway counted them all from usageMetadata
+
+
+class _AnswersWithoutUsage:
+    """Google's batch answers as the REST reference shows them (no ``usageMetadata``); the
+    simulator always reports usage, so this one stands in for the gateway."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    async def call(self, model: str, method: str, path: str, *, body: bytes) -> Answer:
+        self.paths.append(path.rsplit(":", 1)[1])
+        count = len(orjson.loads(body).get("contents", ()))
+        raw = {"totalTokens": 5 * count} if path.endswith(urls.COUNT_TOKENS) else {"embeddings": [{"values": [0.5]}]}
+        return Answer(200, {}, orjson.dumps(raw), "key")
+
+
+async def test_a_batch_answer_without_usage_is_counted_with_count_tokens_and_said_apart() -> None:
+    gateway = _AnswersWithoutUsage()
+    body = {"requests": [{"model": "models/e", "content": {"parts": [{"text": t}]}} for t in ("a", "b")]}
+    embedded = await Embeddings(gateway).embed("e", [body])  # type: ignore[arg-type]
+    assert gateway.paths == [urls.BATCH_EMBED, urls.COUNT_TOKENS]
+    assert embedded.prompt_tokens == embedded.counted_apart == 10

@@ -63,8 +63,6 @@ class Caller(Protocol):
 class JobMetrics(Protocol):
     def observe_job(self, agent: str, status: str) -> None: ...
 
-    def observe_tokens(self, model: str, prompt: int, completion: int) -> None: ...
-
 
 @dataclass(slots=True)
 class Run:
@@ -238,8 +236,6 @@ class JobRunner:
         if not await self._write(run, end):
             return  # cancelled meanwhile: the cancel is the job's end
         self._metrics.observe_job(job.agent, status)
-        if usage:
-            self._metrics.observe_tokens(job.model, usage["prompt_tokens"], usage["completion_tokens"])
         log.info(
             "agent job finished",
             extra={"job": job.id, "agent": job.agent, "status": status, "attempts": job.attempts,

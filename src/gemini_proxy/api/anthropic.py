@@ -98,13 +98,7 @@ async def messages(request: Request) -> Response:
     answer = await svc.generation.generate(call.model, payload, gemini_body=call.gemini_body)
     message = ta.to_message(answer.json(), call=call, message_id=new_message_id(), new_id=new_block_id)
     remember_signatures(svc, ta.signatures_of(message["content"]), client)
-    _observe(svc, call.model, message["usage"])
     return json_response(message, headers={"request-id": new_request_id()})
-
-
-def _observe(svc: Services, model: str, usage: dict[str, Any]) -> None:
-    prompt = usage.get("input_tokens", 0) + (usage.get("cache_read_input_tokens") or 0)
-    svc.metrics.observe_tokens(model, prompt, usage.get("output_tokens", 0))
 
 
 async def _stream(svc: Services, call: ta.MessagesCall, payload: bytes, client: str) -> Response:
@@ -128,12 +122,9 @@ async def _events(
     ``ping`` (after ``message_start``) whenever Gemini stays silent for ``PING_INTERVAL``."""
     decoder = GeminiEventDecoder()
     out: list[bytes] = []
-    usage: dict[str, Any] = {}
 
     def translate(events: list[ta.Event]) -> None:
         for event in events:
-            if event[0] == "message_delta":
-                usage.update(event[1]["usage"])
             out.append(ta.encode_event(event))
 
     try:
@@ -157,8 +148,6 @@ async def _events(
         yield b"".join(out)
     finally:
         remember_signatures(svc, translator.signatures, client)
-        if usage:
-            _observe(svc, call.model, usage)
 
 
 async def _with_pings(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes | None, None]:

@@ -111,8 +111,6 @@ async def chat_completions(request: Request) -> Response:
         answer.json(), call=call, completion_id=new_completion_id(), created=int(time.time()), new_call_id=new_call_id
     )
     remember_signatures(svc, signatures_of(completion), client)
-    usage = completion.get("usage") or {}
-    svc.metrics.observe_tokens(call.model, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
     return json_response(completion)
 
 
@@ -182,7 +180,8 @@ async def embeddings(request: Request) -> Response:
         prompt_tokens=embedded.prompt_tokens,
         expected=len(texts),
     )
-    svc.metrics.observe_tokens(model, embedded.prompt_tokens, 0)
+    if embedded.counted_apart:
+        svc.metrics.observe_tokens(model, embedded.counted_apart, 0)
     return json_response(response)
 
 

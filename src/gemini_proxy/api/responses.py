@@ -144,8 +144,6 @@ async def create_response(request: Request) -> Response:
     result = to_response(answer.json(), call=call, response_id=response_id, created_at=created,
                          completed_at=int(time.time()), new_id=new_id)  # fmt: skip
     await _keep(svc, owner, call, stored_record(call, result, input_items))
-    usage = result.body.get("usage") or {}
-    svc.metrics.observe_tokens(call.model, usage.get("input_tokens", 0), usage.get("output_tokens", 0))
     return json_response(result.body)
 
 
@@ -183,8 +181,6 @@ async def _stream(
         # Stored before the last event goes out: a follow-up sent on response.completed finds it.
         result = translator.result
         await _keep(svc, owner, call, stored_record(call, result, input_items))
-        usage = result.body.get("usage") or {}
-        svc.metrics.observe_tokens(call.model, usage.get("input_tokens", 0), usage.get("output_tokens", 0))
         yield b"".join(out)
 
     return StreamResponse(  # type: ignore[return-value]

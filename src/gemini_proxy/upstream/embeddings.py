@@ -24,10 +24,13 @@ from gemini_proxy.upstream.gateway import Answer, Gateway
 
 @dataclass(frozen=True, slots=True)
 class Embedded:
-    """The batch answers in the order of the bodies, and the prompt tokens of them all."""
+    """The batch answers in the order of the bodies, and the prompt tokens of them all;
+    ``counted_apart`` of them were counted with ``countTokens`` (their answers did not say, so
+    the gateway's count of every answer's ``usageMetadata`` has not seen them)."""
 
     answers: list[dict[str, Any]]
     prompt_tokens: int
+    counted_apart: int = 0
 
 
 IN_FLIGHT = 4  # batch calls one request has upstream at once
@@ -48,13 +51,14 @@ class Embeddings:
 
         answers = await asyncio.gather(*(call(body) for body in bodies))
         parsed = [_object(answer.json()) for answer in answers]
-        tokens = 0
+        tokens = apart = 0
         for batch, answer in zip(bodies, parsed, strict=True):
             counted = prompt_tokens(answer)
             if counted is None:
                 counted = await self._count_tokens(model, batch)
+                apart += counted
             tokens += counted
-        return Embedded(parsed, tokens)
+        return Embedded(parsed, tokens, apart)
 
     async def _count_tokens(self, model: str, batch: dict[str, Any]) -> int:
         contents = [request["content"] for request in batch["requests"]]
