@@ -4,6 +4,7 @@ simulator on loopback, the way the app builds them in its lifespan."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ import orjson
 import pytest
 
 from gemini_proxy.errors import InvalidRequest, UpstreamStatusError
+from gemini_proxy.observability import client_name
 from gemini_proxy.simulator import BackgroundSimulator, SimulatorConfig
 from gemini_proxy.state.memory import MemoryStore
 from gemini_proxy.upstream import urls
@@ -23,6 +25,7 @@ from gemini_proxy.upstream.keys import ApiKey
 from gemini_proxy.upstream.models import Models
 from gemini_proxy.upstream.pool import KeyPool
 from gemini_proxy.upstream.sse import check_event
+from gemini_proxy.upstream.usage import usage_outcome
 
 # Two projects of two keys each (fake keys; the simulator accepts exactly these).
 KEYS = {"svc-key-a1": "proj-a", "svc-key-a2": "proj-a", "svc-key-b1": "proj-b", "svc-key-b2": "proj-b"}
@@ -229,6 +232,68 @@ def test_page_tokens_round_trip() -> None:
     assert decode_page_token(encode_page_token("p2", "g-token"), projects) == (1, "g-token")
     assert decode_page_token(encode_page_token("p3", None), projects) == (2, None)
     assert decode_page_token(None, projects) == (0, None)
+
+
+# -- the gateway -------------------------------------------------------------------------------
+class Served(Attempts):
+    def __init__(self) -> None:
+        super().__init__()
+        self.served_for: list[tuple[str | None, str, object]] = []
+
+    def served(self, model: str, usage: object) -> None:
+        self.served_for.append((client_name.get(), model, usage))
+
+
+async def test_an_answer_is_settled_in_the_next_turn_in_its_caller_s_context(upstream: Upstream) -> None:
+    """The key is given back and the usage counted after the caller had a turn to write the
+    answer (off the client's latency); in the client's context, and even if the caller is gone."""
+    observer = Served()
+    gateway = Gateway(upstream.gateway.client, upstream.pool, observer=observer)
+    body = orjson.dumps(user("hello"))
+    named = client_name.set("alice")
+    try:
+        answer = await gateway.call(MODEL, "POST", urls.model_method(MODEL, "generateContent"), body=body)
+    finally:
+        client_name.reset(named)
+    assert upstream.pool.counts()["in_flight"] == 1 and observer.served_for == []
+    await asyncio.sleep(0)
+    assert upstream.pool.counts()["in_flight"] == 0
+    meta = orjson.loads(answer.raw)["usageMetadata"]
+    assert observer.served_for == [("alice", MODEL, usage_outcome(answer.raw))]
+    assert usage_outcome(answer.raw).prompt_tokens == meta["promptTokenCount"] > 0
+
+    async def caller() -> None:
+        await gateway.call(MODEL, "POST", urls.model_method(MODEL, "generateContent"), body=body)
+        raise asyncio.CancelledError  # gone right after its answer: before anything else ran
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.create_task(caller())
+    await asyncio.sleep(0)
+    assert upstream.pool.counts()["in_flight"] == 0 and len(observer.served_for) == 2
+
+
+async def test_a_stream_read_whole_is_settled_after_its_end_and_one_cut_short_at_once(upstream: Upstream) -> None:
+    observer = Served()
+    gateway = Gateway(upstream.gateway.client, upstream.pool, observer=observer)
+    body = orjson.dumps(user("hello"))
+    path = urls.model_method(MODEL, urls.STREAM)
+    stream = await gateway.open_stream(MODEL, path, body=body, query={"alt": "sse"})
+    raw = b"".join([data async for data in stream.chunks()])
+    assert upstream.pool.counts()["in_flight"] == 1 and observer.served_for == []
+    await asyncio.sleep(0)
+    assert upstream.pool.counts()["in_flight"] == 0
+    last = orjson.loads(raw.rstrip().rsplit(b"data: ", 1)[1])["usageMetadata"]
+    ((_, model, usage),) = observer.served_for
+    assert model == MODEL and usage.prompt_tokens == last["promptTokenCount"] > 0
+    stream.close()  # after its end: nothing more to give back
+    await asyncio.sleep(0)
+    assert upstream.pool.counts()["in_flight"] == 0 and len(observer.served_for) == 1
+
+    cut = await gateway.open_stream(MODEL, path, body=body, query={"alt": "sse"})
+    chunks = cut.chunks()
+    await anext(chunks)
+    await chunks.aclose()  # the client left mid-stream: the key is back at once, no usage counted
+    assert upstream.pool.counts()["in_flight"] == 0 and len(observer.served_for) == 1
 
 
 # -- embeddings --------------------------------------------------------------------------------

@@ -318,9 +318,11 @@ class SurfaceEndpoint:
                 response = self.render(ProxyError("Internal error in gemini-proxy."))
             if self.name is not None:
                 model = scope["state"].get("model", "") if "state" in scope else ""
-                svc.metrics.observe_request(
-                    self.name, model, response.status_code, time.perf_counter() - started, client_of(scope).name
-                )
+                # Counted in the loop's next turn, once a unary answer is written (a stream's head).
+                svc.loop.call_soon(
+                    svc.metrics.observe_request,
+                    self.name, model, response.status_code, time.perf_counter() - started, client_of(scope).name,
+                )  # fmt: skip
                 scope[COUNTED] = True  # an error while sending the answer is not counted a second time
             await response(scope, receive, send)
         except asyncio.CancelledError:
