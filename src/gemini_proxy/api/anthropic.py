@@ -11,9 +11,8 @@ are accepted and need nothing: the betas Claude Code sends mean nothing for Gemi
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from random import getrandbits
 from typing import Any
 
@@ -128,9 +127,9 @@ async def _events(
             out.append(ta.encode_event(event))
 
     try:
-        async with contextlib.aclosing(upstream.chunks()) as chunks, contextlib.aclosing(_with_pings(chunks)) as timed:
-            async for data in timed:
-                if data is None:
+        async with contextlib.aclosing(upstream.chunks(idle=PING_INTERVAL)) as chunks:
+            async for data in chunks:
+                if not data:  # silent for PING_INTERVAL
                     translate(translator.start())
                     out.append(ta.PING)
                 else:
@@ -148,31 +147,6 @@ async def _events(
         yield b"".join(out)
     finally:
         remember_signatures(svc, translator.signatures, client)
-
-
-async def _with_pings(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes | None, None]:
-    """``chunks``, with ``None`` each time ``PING_INTERVAL`` seconds pass without one."""
-    pending: asyncio.Future[bytes] | None = None
-    try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(chunks))
-            done, _ = await asyncio.wait((pending,), timeout=PING_INTERVAL)
-            if not done:
-                yield None
-                continue
-            try:
-                data = pending.result()
-            except StopAsyncIteration:
-                return
-            finally:
-                pending = None
-            yield data
-    finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                await pending
 
 
 @surface(render_anthropic, "anthropic")

@@ -37,10 +37,11 @@ class UpstreamResponse:
         except HttpError as exc:
             raise UpstreamUnavailable(f"Gemini connection failed while reading the answer: {exc}") from exc
 
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        """Yields body bytes as they arrive; a cut connection raises ``UpstreamUnavailable``."""
+    async def iter_chunks(self, idle: float | None = None) -> AsyncIterator[bytes]:
+        """Yields body bytes as they arrive (with ``idle``, ``b""`` each time ``idle`` seconds pass
+        without any); a cut connection raises ``UpstreamUnavailable``."""
         try:
-            async for data in self._response.body.iter_chunks():
+            async for data in self._response.body.iter_chunks(idle):
                 yield data
         except HttpError as exc:
             raise UpstreamUnavailable(f"Gemini connection failed mid-stream: {exc}") from exc

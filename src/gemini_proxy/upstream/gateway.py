@@ -77,10 +77,11 @@ class UpstreamStream:
         self.headers = response.headers
         self.key_id = lease.key.short_id
 
-    async def chunks(self) -> AsyncGenerator[bytes, None]:
+    async def chunks(self, idle: float | None = None) -> AsyncGenerator[bytes, None]:
+        """The answer's bytes as they arrive; with ``idle``, ``b""`` each time ``idle`` seconds pass without any."""
         failure: Outcome | None = ClientFault()  # a client that went away says nothing about the key
         try:
-            async for data in self._response.iter_chunks():
+            async for data in self._response.iter_chunks(idle):
                 self._scanner.feed(data)
                 yield data
             failure = None

@@ -122,3 +122,27 @@ async def test_a_gzip_body_is_decoded_and_a_corrupt_one_is_an_http_error() -> No
     with pytest.raises(HttpError, match="compressed body is corrupt"):
         await broken.read()
     assert decoder_for({}) is None and decoder_for({"content-encoding": "identity"}) is None
+
+
+async def test_with_idle_a_silent_body_yields_an_empty_chunk_each_interval_and_goes_on() -> None:
+    body = BodyStream(Source(), asyncio.get_running_loop())
+    chunks = body.iter_chunks(idle=0.01)
+    assert await anext(chunks) == b""
+    assert await anext(chunks) == b""  # again after another silent interval
+    body.feed(b"late words")
+    assert await anext(chunks) == b"late words"
+    body.end()
+    with pytest.raises(StopAsyncIteration):
+        await anext(chunks)
+
+
+async def test_with_idle_bytes_that_come_in_time_are_not_preceded_by_a_tick() -> None:
+    loop = asyncio.get_running_loop()
+    body = BodyStream(Source(), loop)
+    chunks = body.iter_chunks(idle=0.05)
+    loop.call_soon(body.feed, b"prompt")
+    assert await anext(chunks) == b"prompt"
+    await asyncio.sleep(0.1)  # past the interval of the wait that ended: its timer is gone
+    body.feed(b"more")
+    body.end()
+    assert [chunk async for chunk in chunks] == [b"more"]

@@ -3,7 +3,8 @@
 ``feed`` and ``end`` are the producer's side (a ``Connection`` parsing a socket, or the in-process
 ``ASGITransport``); ``read``, ``iter_chunks`` and ``close`` the consumer's. When the consumer lags
 by more than ``PAUSE_ABOVE`` bytes, ``feed`` says so and the producer stops reading until the
-stream calls its source's ``resume``.
+stream calls its source's ``resume``. ``iter_chunks(idle=s)`` also yields an empty chunk each time
+``s`` seconds pass without one (a surface's keep-alive pings): one timer per wait, no task.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class BodyStream:
         self._paused = False  # the source was told the consumer lags and stopped reading
         self._done = False
         self._error: HttpError | None = None
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiter: asyncio.Future[bool] | None = None
         self._decoder = decoder
 
     # -- the producer's side -------------------------------------------------------------------
@@ -69,7 +70,7 @@ class BodyStream:
         self._buffered += len(data)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            waiter.set_result(True)
         if self._buffered > PAUSE_ABOVE and not self._paused:
             self._paused = True
             return True
@@ -84,7 +85,7 @@ class BodyStream:
         self._source = None
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            waiter.set_result(True)
 
     @property
     def done(self) -> bool:
@@ -115,8 +116,8 @@ class BodyStream:
         self._chunks = []
         return self._decode(data, final=True) if self._decoder is not None else data
 
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        """Body bytes as they arrive."""
+    async def iter_chunks(self, idle: float | None = None) -> AsyncIterator[bytes]:
+        """Body bytes as they arrive; with ``idle``, ``b""`` each time ``idle`` seconds pass without any."""
         try:
             while True:
                 if self._chunks:
@@ -137,8 +138,8 @@ class BodyStream:
                         if tail:
                             yield tail
                     return
-                else:
-                    await self._wait()
+                elif not await self._wait(idle):
+                    yield b""
         finally:
             self.close()  # a no-op at the end; else (cancelled, abandoned, corrupt) the rest is given up
 
@@ -155,12 +156,17 @@ class BodyStream:
         if self._source is not None:
             self._source.resume()
 
-    async def _wait(self) -> None:
-        waiter = self._waiter = self._loop.create_future()
+    async def _wait(self, idle: float | None = None) -> bool:
+        """Until the producer feeds or ends the body (True), or ``idle`` seconds pass first (False)."""
+        waiter: asyncio.Future[bool] = self._loop.create_future()
+        self._waiter = waiter
+        timer = None if idle is None else self._loop.call_later(idle, _expire, waiter)
         try:
-            await waiter
+            return await waiter
         finally:
             self._waiter = None
+            if timer is not None:
+                timer.cancel()
 
     def _decode(self, data: bytes, *, final: bool) -> bytes:
         assert self._decoder is not None
@@ -169,3 +175,8 @@ class BodyStream:
             return out + self._decoder.flush() if final else out
         except zlib.error as exc:
             raise HttpError(f"the answer's compressed body is corrupt ({exc})") from None
+
+
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)

@@ -28,9 +28,9 @@ class Response:
         """The whole body."""
         return self.body.read()
 
-    def iter_chunks(self) -> AsyncIterator[bytes]:
-        """Body bytes as they arrive."""
-        return self.body.iter_chunks()
+    def iter_chunks(self, idle: float | None = None) -> AsyncIterator[bytes]:
+        """Body bytes as they arrive (``BodyStream.iter_chunks``)."""
+        return self.body.iter_chunks(idle)
 
     def close(self) -> None:
         """Gives up on the rest of the body."""
