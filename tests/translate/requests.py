@@ -50,3 +50,14 @@ WEATHER = {
 TIME = {"type": "function", "function": {"name": "now", "description": "current time"}}
 
 # (id, request body, expected subset of the Gemini body)
+
+
+def assert_subset(expected: Any, actual: Any, path: str = "") -> None:
+    """Every key of ``expected`` is in ``actual`` with the same value and type (2 is not 2.0 on the wire)."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), path
+        for key, value in expected.items():
+            assert key in actual, f"{path}.{key} missing in {actual}"
+            assert_subset(value, actual[key], f"{path}.{key}")
+    else:
+        assert (expected, type(expected)) == (actual, type(actual)), path
