@@ -272,6 +272,28 @@ async def test_an_answer_is_settled_in_the_next_turn_in_its_caller_s_context(ups
     assert upstream.pool.counts()["in_flight"] == 0 and len(observer.served_for) == 2
 
 
+async def test_an_observer_that_fails_in_the_settling_turn_does_not_keep_the_key(upstream: Upstream) -> None:
+    class Failing(Attempts):
+        def served(self, model: str, usage: object) -> None:
+            raise RuntimeError("a counter broke")
+
+    loop = asyncio.get_running_loop()
+    errors: list[object] = []
+    loop.set_exception_handler(lambda _loop, context: errors.append(context.get("exception")))
+    try:
+        gateway = Gateway(upstream.gateway.client, upstream.pool, observer=Failing())
+        body = orjson.dumps(user("hello"))
+        await gateway.call(MODEL, "POST", urls.model_method(MODEL, "generateContent"), body=body)
+        path = urls.model_method(MODEL, urls.STREAM)
+        stream = await gateway.open_stream(MODEL, path, body=body, query={"alt": "sse"})
+        assert [data async for data in stream.chunks()]
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert upstream.pool.counts()["in_flight"] == 0
+    assert [str(error) for error in errors] == ["a counter broke", "a counter broke"]
+
+
 async def test_a_stream_read_whole_is_settled_after_its_end_and_one_cut_short_at_once(upstream: Upstream) -> None:
     observer = Served()
     gateway = Gateway(upstream.gateway.client, upstream.pool, observer=observer)

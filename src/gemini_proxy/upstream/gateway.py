@@ -109,9 +109,11 @@ class UpstreamStream:
 
     def _settle(self) -> None:
         usage = self._scanner.outcome()
-        if self._observer is not None:
-            self._observer.served(self._lease.model, usage)
-        self._pool.release(self._lease, usage)
+        try:
+            if self._observer is not None:
+                self._observer.served(self._lease.model, usage)
+        finally:  # a callback's error is only logged: the key is given back whatever happens
+            self._pool.release(self._lease, usage)
 
 
 class _Attempt(NamedTuple):
@@ -171,9 +173,11 @@ class Gateway:
 
     def _settle(self, lease: Lease, raw: bytes) -> None:
         usage = usage_outcome(raw)
-        if self._observer is not None:
-            self._observer.served(lease.model, usage)
-        self._pool.release(lease, usage)
+        try:
+            if self._observer is not None:
+                self._observer.served(lease.model, usage)
+        finally:  # a callback's error is only logged: the key is given back whatever happens
+            self._pool.release(lease, usage)
 
     async def open_stream(
         self,
