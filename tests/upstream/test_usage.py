@@ -22,7 +22,7 @@ UNARY = [
 
 def expected(usage: dict) -> Success:
     return Success(
-        prompt_tokens=usage.get("promptTokenCount", 0),
+        prompt_tokens=usage.get("promptTokenCount", 0) + usage.get("toolUsePromptTokenCount", 0),
         output_tokens=usage.get("candidatesTokenCount", 0) + usage.get("thoughtsTokenCount", 0),
         thought_tokens=usage.get("thoughtsTokenCount", 0),
     )
@@ -53,3 +53,13 @@ def test_streams_count_the_final_usage_however_they_are_read(name: str, read_siz
 def test_no_usage_is_zero() -> None:
     assert usage_outcome(b'{"candidates": []}') == Success()
     assert UsageScanner().outcome() == Success()
+
+
+def test_the_tool_use_prompt_counts_as_prompt() -> None:
+    """What built-in tools (search, code execution, URL context) read is billed as prompt, and
+    every surface counts it in its client's prompt tokens (``translate.usage.to_usage``)."""
+    raw = (
+        b'{"candidates": [], "usageMetadata": {"promptTokenCount": 12, "candidatesTokenCount": 5,'
+        b' "toolUsePromptTokenCount": 230, "thoughtsTokenCount": 7, "totalTokenCount": 254}}'
+    )
+    assert usage_outcome(raw) == Success(prompt_tokens=242, output_tokens=12, thought_tokens=7)

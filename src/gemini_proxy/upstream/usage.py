@@ -1,4 +1,5 @@
-"""Token counts for the pool's per-key statistics, read from Gemini's ``usageMetadata``.
+"""Token counts for the pool's per-key statistics, each client's usage and limits and the tokens
+metric (``Metrics.served``), read from Gemini's ``usageMetadata``.
 
 Neither unary answers nor streams are parsed for this: the counts after the last
 ``usageMetadata`` are read with one regular expression (Google's usage is cumulative and the
@@ -14,13 +15,17 @@ import re
 from gemini_proxy.upstream.quota import Success
 
 _NO_USAGE = Success()
-_COUNT = re.compile(rb'"(promptTokenCount|candidatesTokenCount|thoughtsTokenCount)"\s*:\s*(\d+)')
+_COUNT = re.compile(
+    rb'"(promptTokenCount|toolUsePromptTokenCount|candidatesTokenCount|thoughtsTokenCount)"\s*:\s*(\d+)'
+)
 
 
 def usage_outcome(raw: bytes) -> Success:
     """``Success`` with the token counts of a unary answer, read from its bytes without parsing.
 
     ``usageMetadata`` follows the candidates, so only the text after its last mention is scanned.
+    The prompt's count includes the tool-use prompt (what built-in tools read), as every surface
+    tells its client.
     """
     start = raw.rfind(b'"usageMetadata"')
     if start < 0:
@@ -28,7 +33,7 @@ def usage_outcome(raw: bytes) -> Success:
     counts = dict(_COUNT.findall(raw, start))
     thoughts = int(counts.get(b"thoughtsTokenCount", 0))
     return Success(
-        prompt_tokens=int(counts.get(b"promptTokenCount", 0)),
+        prompt_tokens=int(counts.get(b"promptTokenCount", 0)) + int(counts.get(b"toolUsePromptTokenCount", 0)),
         output_tokens=int(counts.get(b"candidatesTokenCount", 0)) + thoughts,
         thought_tokens=thoughts,
     )
