@@ -235,6 +235,11 @@ def test_page_tokens_round_trip() -> None:
 
 
 # -- the gateway -------------------------------------------------------------------------------
+def requests_today(upstream: Upstream) -> int:
+    per_key = [key["models"] for key in upstream.pool.snapshot()]
+    return sum(models.get(MODEL, {}).get("requests_today", 0) for models in per_key)
+
+
 class Served(Attempts):
     def __init__(self) -> None:
         super().__init__()
@@ -245,8 +250,9 @@ class Served(Attempts):
 
 
 async def test_an_answer_is_settled_in_the_next_turn_in_its_caller_s_context(upstream: Upstream) -> None:
-    """The key is given back and the usage counted after the caller had a turn to write the
-    answer (off the client's latency); in the client's context, and even if the caller is gone."""
+    """The key's slot is free at once; the usage is counted and the pool told the outcome after
+    the caller had a turn to write the answer (off the client's latency), in the client's
+    context, and even if the caller is gone."""
     observer = Served()
     gateway = Gateway(upstream.gateway.client, upstream.pool, observer=observer)
     body = orjson.dumps(user("hello"))
@@ -255,9 +261,9 @@ async def test_an_answer_is_settled_in_the_next_turn_in_its_caller_s_context(ups
         answer = await gateway.call(MODEL, "POST", urls.model_method(MODEL, "generateContent"), body=body)
     finally:
         client_name.reset(named)
-    assert upstream.pool.counts()["in_flight"] == 1 and observer.served_for == []
+    assert upstream.pool.counts()["in_flight"] == 0 and observer.served_for == [] and requests_today(upstream) == 0
     await asyncio.sleep(0)
-    assert upstream.pool.counts()["in_flight"] == 0
+    assert requests_today(upstream) == 1
     meta = orjson.loads(answer.raw)["usageMetadata"]
     assert observer.served_for == [("alice", MODEL, usage_outcome(answer.raw))]
     assert usage_outcome(answer.raw).prompt_tokens == meta["promptTokenCount"] > 0
@@ -301,9 +307,9 @@ async def test_a_stream_read_whole_is_settled_after_its_end_and_one_cut_short_at
     path = urls.model_method(MODEL, urls.STREAM)
     stream = await gateway.open_stream(MODEL, path, body=body, query={"alt": "sse"})
     raw = b"".join([data async for data in stream.chunks()])
-    assert upstream.pool.counts()["in_flight"] == 1 and observer.served_for == []
+    assert upstream.pool.counts()["in_flight"] == 0 and observer.served_for == [] and requests_today(upstream) == 0
     await asyncio.sleep(0)
-    assert upstream.pool.counts()["in_flight"] == 0
+    assert requests_today(upstream) == 1
     last = orjson.loads(raw.rstrip().rsplit(b"data: ", 1)[1])["usageMetadata"]
     ((_, model, usage),) = observer.served_for
     assert model == MODEL and usage.prompt_tokens == last["promptTokenCount"] > 0
@@ -317,6 +323,49 @@ async def test_a_stream_read_whole_is_settled_after_its_end_and_one_cut_short_at
     await chunks.aclose()  # the client left mid-stream: the key is back at once, no usage counted
     assert upstream.pool.counts()["in_flight"] == 0 and len(observer.served_for) == 1
 
+
+
+async def test_one_task_s_calls_one_after_another_on_a_key_of_concurrency_one(upstream: Upstream) -> None:
+    """The slot is free when ``call`` returns: the next call of the same task, before the loop
+    had a turn, gets the key (no wait, no 429 with max_wait=0)."""
+    pool = KeyPool([ApiKey("svc-key-a1", project="proj-a")], MemoryStore(), max_concurrency_per_key=1)
+    await pool.start()
+    try:
+        gateway = Gateway(upstream.gateway.client, pool, max_wait=0)
+        body = orjson.dumps(user("hello"))
+        path = urls.model_method(MODEL, "generateContent")
+        for _ in range(3):
+            assert (await gateway.call(MODEL, "POST", path, body=body)).status == 200
+        streamed = urls.model_method(MODEL, urls.STREAM)
+        stream = await gateway.open_stream(MODEL, streamed, body=body, query={"alt": "sse"})
+        assert [data async for data in stream.chunks()]
+        assert (await gateway.call(MODEL, "POST", path, body=body)).status == 200
+    finally:
+        await pool.close()
+
+
+async def test_a_stream_whose_reader_stops_once_gemini_s_answer_is_all_read_is_counted(upstream: Upstream) -> None:
+    """A client that leaves after the last bytes came from Gemini (it was billed) leaves a served
+    answer: its usage counted, not a client fault."""
+    observer = Served()
+    gateway = Gateway(upstream.gateway.client, upstream.pool, observer=observer)
+    body = orjson.dumps(user("hello"))
+    path = urls.model_method(MODEL, urls.STREAM)
+    stream = await gateway.open_stream(MODEL, path, body=body, query={"alt": "sse"})
+    chunks = stream.chunks()
+    seen = b""
+    while b"finishReason" not in seen:
+        seen += await anext(chunks)
+    for _ in range(1000):  # the end of the chunked body may come in a later read
+        if stream._response.complete:
+            break
+        await asyncio.sleep(0)
+    await chunks.aclose()  # the reader stops at the last chunk, before the iteration's end
+    stream.close()
+    await asyncio.sleep(0)
+    assert upstream.pool.counts()["in_flight"] == 0
+    ((_, _, usage),) = observer.served_for
+    assert usage.prompt_tokens > 0 and requests_today(upstream) == 1
 
 # -- embeddings --------------------------------------------------------------------------------
 async def test_embeddings_fan_out_in_order_and_count_exact_tokens(upstream: Upstream) -> None:

@@ -31,6 +31,11 @@ class UpstreamResponse:
     headers: Mapping[str, str]
     _response: Response
 
+    @property
+    def complete(self) -> bool:
+        """Whether the body ended well and was all handed out (``BodyStream.complete``)."""
+        return self._response.body.complete
+
     async def read(self) -> bytes:
         try:
             return await self._response.body.read()

@@ -89,23 +89,33 @@ class UpstreamStream:
             failure = Transient(exc.message)
             raise
         finally:
-            if failure is not None:
+            if failure is None:
+                self._finish()
+            else:
                 self._end(failure)
-            elif not self._released:
-                # Read whole: its usage is scanned, counted and the key given back in the loop's
-                # next turn, once the caller has sent what the stream's end lets it send.
-                self._released = True
-                asyncio.get_running_loop().call_soon(self._settle)
 
     def close(self) -> None:
         """Ends the stream wherever it is (idempotent): a client that left says nothing about the key."""
         self._end(ClientFault())
 
     def _end(self, failure: Outcome) -> None:
+        if self._released:
+            return
+        if type(failure) is ClientFault and self._response.complete:
+            # Gemini's answer was all read (and scanned) before the client left: it is served.
+            self._finish()
+            return
+        self._released = True
+        self._response.close()  # unread data is left on an unfinished stream: its connection cannot be reused
+        self._pool.release(self._lease, failure)
+
+    def _finish(self) -> None:
+        """Read whole: the key's slot is free now; the usage is scanned, counted and told to the
+        pool in the loop's next turn, after the caller's step that sends the stream's end."""
         if not self._released:
             self._released = True
-            self._response.close()  # unread data is left on an unfinished stream: its connection cannot be reused
-            self._pool.release(self._lease, failure)
+            self._pool.free(self._lease)
+            asyncio.get_running_loop().call_soon(self._settle)
 
     def _settle(self) -> None:
         usage = self._scanner.outcome()
@@ -118,7 +128,7 @@ class UpstreamStream:
 
 class _Attempt(NamedTuple):
     result: Result
-    outcome: Outcome | None  # for the pool; None for a 2xx (released by the caller, with its usage)
+    outcome: Outcome | None  # for the pool; None for a 2xx (settled by ``call`` or the stream, with its usage)
     error: UpstreamError | None
     response: UpstreamResponse | None
     raw: bytes
@@ -165,9 +175,11 @@ class Gateway:
         budget: Budget | None = None,
     ) -> Answer:
         lease, response, raw = await self._send(model, method, path, body, query, prefer, read=True, budget=budget)
-        # The answer's bookkeeping (its usage read from the bytes, the counts, the key given back:
-        # ~15 us on a cold core) waits for the loop's next turn, after the caller has translated
-        # and written the answer: it is off the client's latency, and any other task runs after it.
+        # The key's slot is free at once; the rest of the answer's bookkeeping (its usage read from
+        # the bytes, the counts, the pool told the outcome: ~15 us on a cold core) waits for the
+        # loop's next turn, by when the caller's step has usually translated and written the
+        # answer: off the client's latency.
+        self._pool.free(lease)
         asyncio.get_running_loop().call_soon(self._settle, lease, raw)
         return Answer(response.status, response.headers, raw, lease.key.short_id)
 

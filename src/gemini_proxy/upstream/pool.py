@@ -71,13 +71,15 @@ MIN_RETRY_DELAY = 0.1
 
 
 class Lease:
-    """One key lent for one request. Give it back exactly once with ``KeyPool.release``."""
+    """One key lent for one request. Give it back exactly once with ``KeyPool.release`` (its slot
+    may be freed earlier with ``KeyPool.free``)."""
 
-    __slots__ = ("_done", "_state", "acquired_at", "key", "model")
+    __slots__ = ("_done", "_freed", "_state", "acquired_at", "key", "model")
 
     def __init__(self, state: KeyState, model: str, now: float) -> None:
         self._state = state
         self._done = False
+        self._freed = False
         self.key: ApiKey = state.key
         self.model = model
         self.acquired_at = now
@@ -323,13 +325,23 @@ class KeyPool:
         return no_key_error(self._order, model, exclude, now, self._free_in(model, pinned, now), pinned)
 
     # -- outcomes --------------------------------------------------------------------------------
+    def free(self, lease: Lease) -> None:
+        """The key's slot back at once (its request is over), before ``release`` tells its outcome:
+        a call answered now and counted a turn later does not hold the key's concurrency meanwhile."""
+        if not lease._freed and not lease._done:
+            lease._freed = True
+            lease._state.in_flight -= 1
+            if self._waiters:
+                self.notify()
+
     def release(self, lease: Lease, outcome: Outcome) -> None:
         """Give the key back and learn from the outcome. Memory only; persistence is write-behind."""
         if lease._done:
             return
         lease._done = True
         st = lease._state
-        st.in_flight -= 1
+        if not lease._freed:
+            st.in_flight -= 1
         model = lease.model
         counts = st.unsaved_daily.get(model)
         if counts is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+from typing import Any
 
 import pytest
 
@@ -134,6 +135,42 @@ async def test_with_idle_a_silent_body_yields_an_empty_chunk_each_interval_and_g
     body.end()
     with pytest.raises(StopAsyncIteration):
         await anext(chunks)
+
+
+class TimedLoop:
+    """The running loop, with every ``call_later`` handle kept to look at."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.timers: list[asyncio.TimerHandle] = []
+
+    def create_future(self) -> asyncio.Future[bool]:
+        return self._loop.create_future()
+
+    def call_later(self, delay: float, callback: Any, *args: Any) -> asyncio.TimerHandle:
+        handle = self._loop.call_later(delay, callback, *args)
+        self.timers.append(handle)
+        return handle
+
+
+async def test_with_idle_each_wait_s_timer_is_cancelled_when_it_ends() -> None:
+    loop = TimedLoop(asyncio.get_running_loop())
+    body = BodyStream(Source(), loop)  # type: ignore[arg-type]
+    chunks = body.iter_chunks(idle=30)
+    asyncio.get_running_loop().call_soon(body.feed, b"one")
+    assert await anext(chunks) == b"one"
+    waiting = asyncio.ensure_future(anext(chunks))
+    await asyncio.sleep(0)
+    waiting.cancel()  # the reader cancelled in the middle of a wait
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    closed = BodyStream(Source(), loop)  # type: ignore[arg-type]
+    reader = asyncio.ensure_future(anext(closed.iter_chunks(idle=30)))
+    await asyncio.sleep(0)
+    closed.close()  # given up while a reader waits: it is told, its timer goes
+    with pytest.raises(HttpError):
+        await reader
+    assert len(loop.timers) == 3 and all(timer.cancelled() for timer in loop.timers)
 
 
 async def test_with_idle_bytes_that_come_in_time_are_not_preceded_by_a_tick() -> None:

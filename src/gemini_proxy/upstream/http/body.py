@@ -92,6 +92,11 @@ class BodyStream:
         return self._done
 
     @property
+    def complete(self) -> bool:
+        """Whether the body ended well and every byte of it was handed to the consumer."""
+        return self._done and self._error is None and not self._chunks and self._decoder is None
+
+    @property
     def paused(self) -> bool:
         """Whether the source was told to stop reading because the consumer lags."""
         return self._paused
