@@ -206,8 +206,9 @@ def sse_data(text: str) -> list[dict[str, Any]]:
 
 
 def test_tokens_by_model_count_every_surface_and_stream(local: Local) -> None:
-    """``gemini_proxy_tokens_total`` is what Gemini counted for every answer the proxy served: each
-    surface, unary or streamed, by the model's own name (it once missed streams and native calls)."""
+    """``gemini_proxy_tokens_total`` is what Gemini counted for every answer the proxy served: the
+    four generating surfaces, unary and streamed, by the model's own name (it once missed streams
+    and native calls)."""
     proxy = local.proxy(local.simulator())
     model = "gemini-2.5-flash"
     said = {"in": 0, "out": 0}
