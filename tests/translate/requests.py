@@ -49,8 +49,6 @@ WEATHER = {
 }
 TIME = {"type": "function", "function": {"name": "now", "description": "current time"}}
 
-# (id, request body, expected subset of the Gemini body)
-
 
 def assert_subset(expected: Any, actual: Any, path: str = "") -> None:
     """Every key of ``expected`` is in ``actual`` with the same value and type (2 is not 2.0 on the wire)."""

@@ -104,8 +104,6 @@ async def read_body(request: Request) -> bytes:
         raise RuntimeError("the request body was read already")
     scope[BODY_READ] = True
     message = await request.receive()
-    if message["type"] == "http.request" and not message.get("more_body", False):
-        return message.get("body", b"")  # type: ignore[no-any-return]
     chunks: list[bytes] = []
     while message["type"] == "http.request":
         chunks.append(message.get("body", b""))

@@ -23,6 +23,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, NamedTuple, Protocol
 
 import orjson
@@ -115,15 +116,8 @@ class UpstreamStream:
         if not self._released:
             self._released = True
             self._pool.free(self._lease)
-            asyncio.get_running_loop().call_soon(self._settle)
-
-    def _settle(self) -> None:
-        usage = self._scanner.outcome()
-        try:
-            if self._observer is not None:
-                self._observer.served(self._lease.model, usage)
-        finally:  # a callback's error is only logged: the key is given back whatever happens
-            self._pool.release(self._lease, usage)
+            loop = asyncio.get_running_loop()
+            loop.call_soon(_settle, self._pool, self._observer, self._lease, self._scanner.outcome)
 
 
 class _Attempt(NamedTuple):
@@ -180,16 +174,8 @@ class Gateway:
         # loop's next turn, by when the caller's step has usually translated and written the
         # answer: off the client's latency.
         self._pool.free(lease)
-        asyncio.get_running_loop().call_soon(self._settle, lease, raw)
+        asyncio.get_running_loop().call_soon(_settle, self._pool, self._observer, lease, partial(usage_outcome, raw))
         return Answer(response.status, response.headers, raw, lease.key.short_id)
-
-    def _settle(self, lease: Lease, raw: bytes) -> None:
-        usage = usage_outcome(raw)
-        try:
-            if self._observer is not None:
-                self._observer.served(lease.model, usage)
-        finally:  # a callback's error is only logged: the key is given back whatever happens
-            self._pool.release(lease, usage)
 
     async def open_stream(
         self,
@@ -302,6 +288,16 @@ class Gateway:
     def _observe(self, outcome: str) -> None:
         if self._observer is not None:
             self._observer.attempt(outcome)
+
+
+def _settle(pool: KeyPool, observer: AttemptObserver | None, lease: Lease, usage_of: Callable[[], Success]) -> None:
+    """An answer's bookkeeping, a turn after it was read: its usage counted and told to the pool."""
+    usage = usage_of()
+    try:
+        if observer is not None:
+            observer.served(lease.model, usage)
+    finally:  # a callback's error is only logged: the key is given back whatever happens
+        pool.release(lease, usage)
 
 
 def _without_secret(raw: bytes, secret: str) -> bytes:
