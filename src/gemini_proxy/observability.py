@@ -108,20 +108,19 @@ class Metrics:
         self.totals["total"] += 1
         self.totals["successful" if status < 400 else "failed"] += 1
 
-    def observe_tokens(self, model: str, prompt: int, completion: int) -> None:
-        """Tokens by model and direction. Every answered call counts its ``usageMetadata`` here
-        (``served``); this is for counts Google gave otherwise (an embedding's ``countTokens``)."""
+    def _observe_tokens(self, model: str, prompt: int, completion: int) -> None:
+        """Tokens by model and direction (``gemini_proxy_tokens_total``)."""
         model = self._bucket(model)
         for direction, amount in (("in", prompt), ("out", completion)):
             if amount and (len(self.tokens) < _MAX_SERIES or (model, direction) in self.tokens):
                 self.tokens[(model, direction)] = self.tokens.get((model, direction), 0) + amount
 
-    # Called by the gateway for every answered call (unary or a stream's end, every surface), in
-    # the context of the client it was for.
+    # Called by the gateway for every answered call (unary or a stream's end, every surface) and
+    # for tokens counted apart (``Gateway.counted``), in the context of the client it was for.
     def served(self, model: str, usage: Success) -> None:
         client = client_name.get() or "anon"
         if usage.prompt_tokens or usage.output_tokens or usage.thought_tokens:
-            self.observe_tokens(model, usage.prompt_tokens, usage.output_tokens)
+            self._observe_tokens(model, usage.prompt_tokens, usage.output_tokens)
             model = self._client_model(client, model)
             counts = self.clients
             if usage.prompt_tokens:

@@ -24,6 +24,7 @@ from gemini_proxy.upstream.generation import Generation
 from gemini_proxy.upstream.keys import ApiKey
 from gemini_proxy.upstream.models import Models
 from gemini_proxy.upstream.pool import KeyPool
+from gemini_proxy.upstream.quota import Success
 from gemini_proxy.upstream.sse import check_event
 from gemini_proxy.upstream.usage import usage_outcome
 
@@ -249,6 +250,17 @@ class Served(Attempts):
         self.served_for.append((client_name.get(), model, usage))
 
 
+def test_tokens_counted_apart_are_told_as_served_usage_of_the_caller_s_client(upstream: Upstream) -> None:
+    observer = Served()
+    gateway = Gateway(upstream.gateway.client, upstream.pool, observer=observer)
+    named = client_name.set("alice")
+    try:
+        gateway.counted("gemini-embedding-001", Success(prompt_tokens=7))
+    finally:
+        client_name.reset(named)
+    assert observer.served_for == [("alice", "gemini-embedding-001", Success(prompt_tokens=7))]
+
+
 async def test_an_answer_is_settled_in_the_next_turn_in_its_caller_s_context(upstream: Upstream) -> None:
     """The key's slot is free at once; the usage is counted and the pool told the outcome after
     the caller had a turn to write the answer (off the client's latency), in the client's
@@ -386,7 +398,6 @@ async def test_embeddings_fan_out_in_order_and_count_exact_tokens(upstream: Upst
         )
         counted += orjson.loads(answer.raw)["totalTokens"]
     assert embedded.prompt_tokens == counted
-    assert embedded.counted_apart == 0  # the gateway counted them all from usageMetadata
 
 
 class _AnswersWithoutUsage:
@@ -395,6 +406,10 @@ class _AnswersWithoutUsage:
 
     def __init__(self) -> None:
         self.paths: list[str] = []
+        self.told: list[tuple[str, Success]] = []
+
+    def counted(self, model: str, usage: Success) -> None:
+        self.told.append((model, usage))
 
     async def call(self, model: str, method: str, path: str, *, body: bytes) -> Answer:
         self.paths.append(path.rsplit(":", 1)[1])
@@ -403,9 +418,10 @@ class _AnswersWithoutUsage:
         return Answer(200, {}, orjson.dumps(raw), "key")
 
 
-async def test_a_batch_answer_without_usage_is_counted_with_count_tokens_and_said_apart() -> None:
+async def test_a_batch_answer_without_usage_is_counted_with_count_tokens_and_told_as_usage() -> None:
     gateway = _AnswersWithoutUsage()
     body = {"requests": [{"model": "models/e", "content": {"parts": [{"text": t}]}} for t in ("a", "b")]}
     embedded = await Embeddings(gateway).embed("e", [body])  # type: ignore[arg-type]
     assert gateway.paths == [urls.BATCH_EMBED, urls.COUNT_TOKENS]
-    assert embedded.prompt_tokens == embedded.counted_apart == 10
+    assert embedded.prompt_tokens == 10
+    assert gateway.told == [("e", Success(prompt_tokens=10))]  # the client's usage and limits see them

@@ -180,8 +180,6 @@ async def embeddings(request: Request) -> Response:
         prompt_tokens=embedded.prompt_tokens,
         expected=len(texts),
     )
-    if embedded.counted_apart:
-        svc.metrics.observe_tokens(model, embedded.counted_apart, 0)
     return json_response(response)
 
 

@@ -3,7 +3,8 @@
 The bodies come from the surface's pure translation (``translate.embeddings.to_batch_embed_bodies``
 for OpenAI's ``/v1/embeddings``); the answers go back to it in the same order. Gemini's usage
 is ``usageMetadata.promptTokenCount`` of each batch answer; a batch whose answer has none is
-counted with ``countTokens`` (never an estimate).
+counted with ``countTokens`` (never an estimate), and that count told to the gateway as the
+batch's usage (the client's usage and token limits, the tokens metric).
 
 One request has at most ``in_flight`` batch calls upstream at once (a 2,048-text request is 21
 batches): 100k inputs once opened ~1,000 calls side by side and held every answer at once.
@@ -20,17 +21,15 @@ import orjson
 
 from gemini_proxy.upstream import urls
 from gemini_proxy.upstream.gateway import Answer, Gateway
+from gemini_proxy.upstream.quota import Success
 
 
 @dataclass(frozen=True, slots=True)
 class Embedded:
-    """The batch answers in the order of the bodies, and the prompt tokens of them all;
-    ``counted_apart`` of them were counted with ``countTokens`` (their answers did not say, so
-    the gateway's count of every answer's ``usageMetadata`` has not seen them)."""
+    """The batch answers in the order of the bodies, and the prompt tokens of them all."""
 
     answers: list[dict[str, Any]]
     prompt_tokens: int
-    counted_apart: int = 0
 
 
 IN_FLIGHT = 4  # batch calls one request has upstream at once
@@ -51,14 +50,14 @@ class Embeddings:
 
         answers = await asyncio.gather(*(call(body) for body in bodies))
         parsed = [_object(answer.json()) for answer in answers]
-        tokens = apart = 0
+        tokens = 0
         for batch, answer in zip(bodies, parsed, strict=True):
             counted = prompt_tokens(answer)
             if counted is None:
                 counted = await self._count_tokens(model, batch)
-                apart += counted
+                self._gateway.counted(model, Success(prompt_tokens=counted))
             tokens += counted
-        return Embedded(parsed, tokens, apart)
+        return Embedded(parsed, tokens)
 
     async def _count_tokens(self, model: str, batch: dict[str, Any]) -> int:
         contents = [request["content"] for request in batch["requests"]]

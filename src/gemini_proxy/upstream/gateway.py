@@ -177,6 +177,13 @@ class Gateway:
         asyncio.get_running_loop().call_soon(_settle, self._pool, self._observer, lease, partial(usage_outcome, raw))
         return Answer(response.status, response.headers, raw, lease.key.short_id)
 
+    def counted(self, model: str, usage: Success) -> None:
+        """Tokens Google counted apart for answers that did not say (``countTokens`` for an
+        embedding batch): told to the observer as served usage, so that the client's usage, its
+        token limits and the tokens metric see them as they see every answer's."""
+        if self._observer is not None:
+            self._observer.served(model, usage)
+
     async def open_stream(
         self,
         model: str,
