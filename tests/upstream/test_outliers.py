@@ -102,6 +102,23 @@ async def test_a_success_sent_before_the_failures_began_does_not_count(clock: Fa
     assert benched(pool) == {}
 
 
+async def test_a_straggler_s_success_does_not_end_its_key_s_run_of_failures(clock: FakeClock) -> None:
+    """A success sent before the key began failing, told after its first failures (a call
+    answered before them and counted a turn later), does not reset the key's count."""
+    keys = fake_keys(2)
+    pool = make_pool(keys, clock)
+    bad, good = keys[0].short_id, keys[1].short_id
+    straggler = await pool.acquire(M, exclude=frozenset({good}))
+    clock.advance(0.01)
+    for failure in range(BENCH_AFTER):
+        if failure == 1:
+            pool.release(straggler, Success())
+        pool.release(await pool.acquire(M, exclude=frozenset({good})), FAIL)
+        pool.release(await pool.acquire(M, exclude=frozenset({bad})), Success())
+        clock.advance(0.01)
+    assert pool.is_benched(bad)
+
+
 async def test_at_most_half_the_keys_are_benched(clock: FakeClock) -> None:
     keys = fake_keys(4)
     pool = make_pool(keys, clock)

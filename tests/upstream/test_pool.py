@@ -138,6 +138,20 @@ async def test_concurrent_429s_count_as_one_strike(clock: FakeClock) -> None:
     assert info.value.retry_after == 1.0
 
 
+async def test_a_success_sent_before_a_cooldown_does_not_forgive_it(clock: FakeClock) -> None:
+    """A straggler's success, told while the key still cools (a call answered just before the 429
+    and counted a turn later), leaves the strikes: the next 429 doubles the wait."""
+    pool = make_pool(fake_keys(1), clock, default_cooldown=1.0, max_cooldown=8.0)
+    straggler = await pool.acquire(M)
+    await use(pool, RateLimited())
+    pool.release(straggler, Success())
+    clock.advance(1.0)
+    await use(pool, RateLimited())
+    with pytest.raises(NoKeyAvailable) as info:
+        await pool.acquire(M)
+    assert info.value.retry_after == 2.0
+
+
 async def test_invalid_key_disabled_for_good(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, "gemini_proxy.pool")
     keys = fake_keys(3)

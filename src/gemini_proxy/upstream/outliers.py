@@ -51,7 +51,7 @@ class Outliers:
     def succeeded(self, st: KeyState, sent_at: float) -> None:
         if sent_at > self.last_success:
             self.last_success = sent_at
-        if st.failures_in_row:
+        if st.failures_in_row and sent_at >= st.failing_since:  # sent before the run began: says nothing of it
             st.failures_in_row = st.benches = 0
 
     def failed(self, st: KeyState, sent_at: float, reason: str, keys: Iterable[KeyState]) -> None:

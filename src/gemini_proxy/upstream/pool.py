@@ -355,7 +355,9 @@ class KeyPool:
             totals.prompt_tokens += outcome.prompt_tokens
             totals.output_tokens += outcome.output_tokens
             self.outliers.succeeded(st, lease.acquired_at)
-            if st.strikes:
+            # A success while the model still cools on this key is a straggler sent before the
+            # cooldown (no lease is given meanwhile): it does not forgive the rate limit.
+            if st.strikes and st.blocked_until(model) <= self._clock():
                 for member in self._group_of(st):
                     member.strikes.pop(model, None)
         elif type(outcome) is Transient:
